@@ -1,0 +1,323 @@
+"""Reads alert events from Kafka into the alert store.
+
+Delivery is at least once: offsets are committed only after every record of a
+batch is stored (or, if unusable, published as a dead letter and acknowledged
+by the broker). The store ignores a message it already has, so a batch read
+again after a crash or a rebalance changes nothing: effectively once.
+
+The per-record logic is :func:`ingest_record`, a function of the store and the
+raw bytes; :class:`AlertConsumer` only moves records between Kafka and it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from kafka import KafkaConsumer, KafkaProducer  # type: ignore[import-untyped]
+from kafka.errors import KafkaError  # type: ignore[import-untyped]
+from kafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
+
+from alert_api.config import AlertApiSettings
+from alert_api.store import AlertStore
+from suibou.contracts import MAX_MESSAGE_BYTES, AlertEvent, ContractError, DeadLetter, parse_event
+from suibou.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: ``DeadLetter.stage`` of messages the alert API could not use.
+STAGE = "alert-api"
+
+
+# --------------------------------------------------------------------------- per record
+
+
+class IngestOutcome(str, enum.Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestResult:
+    """What happened to one record.
+
+    Attributes:
+        outcome: Stored, duplicate (already stored) or dead letter.
+        event_id: The alert message's id, when it parsed.
+        dead_letter: The dead letter to publish, when the record was unusable.
+    """
+
+    outcome: IngestOutcome
+    event_id: str | None = None
+    dead_letter: DeadLetter | None = None
+
+
+def ingest_record(
+    store: AlertStore,
+    raw: bytes | str | None,
+    *,
+    source_topic: str = "",
+    partition: int | None = None,
+    offset: int | None = None,
+) -> IngestResult:
+    """Parses one record of the alerts topic and stores it.
+
+    Args:
+        store: Where alert messages go.
+        raw: The record value as read from Kafka (``None`` for a tombstone).
+        source_topic: Topic of the record, for the dead letter.
+        partition: Partition of the record, for the dead letter.
+        offset: Offset of the record, for the dead letter.
+
+    Returns:
+        The outcome. A record that is not a valid ``alert_event`` yields a
+        :class:`~suibou.contracts.DeadLetter` for the caller to publish.
+
+    Raises:
+        Exception: Whatever the store raises; the record was not handled and
+            must be read again.
+    """
+    try:
+        event = _parse_alert(raw)
+    except ContractError as error:
+        letter = DeadLetter(
+            reason=str(error),
+            source_topic=source_topic,
+            payload=_payload_text(raw),
+            source_partition=partition,
+            source_offset=offset,
+            stage=STAGE,
+        )
+        return IngestResult(IngestOutcome.DEAD_LETTER, dead_letter=letter)
+    outcome = IngestOutcome.STORED if store.add(event) else IngestOutcome.DUPLICATE
+    return IngestResult(outcome, event_id=event.event_id)
+
+
+def _parse_alert(raw: bytes | str | None) -> AlertEvent:
+    if raw is None:
+        raise ContractError("empty record (no value)")
+    event = parse_event(raw)
+    if not isinstance(event, AlertEvent):
+        raise ContractError(
+            f"{event.SCHEMA} does not belong on the alerts topic, which carries {AlertEvent.SCHEMA} only"
+        )
+    return event
+
+
+def _payload_text(raw: bytes | str | None) -> str:
+    if raw is None:
+        return ""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    return text[:MAX_MESSAGE_BYTES]
+
+
+# --------------------------------------------------------------------------- Kafka edge
+
+
+class RecordConsumer(Protocol):
+    """The part of ``kafka.KafkaConsumer`` that :class:`AlertConsumer` uses."""
+
+    def poll(self, timeout_ms: int = ..., max_records: int | None = ...) -> Mapping[Any, Sequence[Any]]: ...
+
+    def commit(self, offsets: Mapping[Any, Any] | None = ...) -> None: ...
+
+    def close(self, autocommit: bool = ...) -> None: ...
+
+
+class RecordProducer(Protocol):
+    """The part of ``kafka.KafkaProducer`` that :class:`AlertConsumer` uses."""
+
+    def send(self, topic: str, value: bytes | None = ..., key: bytes | None = ...) -> Any: ...
+
+    def close(self, timeout: float | None = ...) -> None: ...
+
+
+class ConsumerState(str, enum.Enum):
+    DISABLED = "disabled"
+    STOPPED = "stopped"
+    CONNECTING = "connecting"
+    RUNNING = "running"
+    RETRYING = "retrying"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsumerStatus:
+    """A snapshot of the consumer, for the health check.
+
+    Attributes:
+        state: What the consumer thread is doing.
+        stored: Messages stored since start.
+        duplicates: Messages already in the store, since start.
+        dead_letters: Records sent to the dead-letter topic, since start.
+        last_error: The latest error that made the consumer reconnect.
+        last_commit_at: When offsets were last committed (UTC).
+    """
+
+    state: ConsumerState
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    last_error: str | None = None
+    last_commit_at: dt.datetime | None = None
+
+
+class AlertConsumer:
+    """Consumes the alerts topic into an :class:`AlertStore` on a background thread.
+
+    Any Kafka or store error closes the Kafka clients without committing; after
+    ``retry_backoff_s`` the consumer reconnects and resumes from the last
+    committed offsets, so nothing is skipped.
+
+    Args:
+        settings: Kafka cluster and topic names.
+        store: Where alert messages go.
+        config: Consumer group and timing; defaults to the environment's.
+        consumer_factory: Builds the Kafka consumer (tests pass a fake).
+        producer_factory: Builds the dead-letter producer (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: AlertStore,
+        config: AlertApiSettings | None = None,
+        *,
+        consumer_factory: Callable[[], RecordConsumer] | None = None,
+        producer_factory: Callable[[], RecordProducer] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._config = config or AlertApiSettings()
+        self._new_consumer = consumer_factory or self._kafka_consumer
+        self._new_producer = producer_factory or self._kafka_producer
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._status = ConsumerStatus(ConsumerState.STOPPED)
+
+    @property
+    def status(self) -> ConsumerStatus:
+        with self._lock:
+            return self._status
+
+    def start(self) -> None:
+        """Starts the consumer thread; does nothing if it is already running."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self.run, name="alert-consumer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Asks the thread to stop and waits for it to close its Kafka clients."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("alert consumer did not stop within %.0f s", timeout)
+            self._thread = None
+
+    def run(self) -> None:
+        """Consumes until :meth:`stop`, reconnecting after errors. The thread's body."""
+        while not self._stopping.is_set():
+            try:
+                self._consume()
+            except Exception as error:  # noqa: BLE001 - the thread must survive and retry
+                self._on_error(error)
+                self._stopping.wait(self._config.retry_backoff_s)
+        self._update(state=ConsumerState.STOPPED)
+
+    def _on_error(self, error: Exception) -> None:
+        backoff = self._config.retry_backoff_s
+        if isinstance(error, KafkaError):  # broker unreachable, rebalance: expected, no traceback
+            log.warning("alert consumer: %s; reconnecting in %.1f s", error, backoff)
+        else:
+            log.exception("alert consumer failed; reconnecting in %.1f s", backoff)
+        self._update(state=ConsumerState.RETRYING, last_error=f"{type(error).__name__}: {error}")
+
+    def _consume(self) -> None:
+        self._update(state=ConsumerState.CONNECTING)
+        consumer = self._new_consumer()
+        try:
+            producer = self._new_producer()
+            try:
+                self._update(state=ConsumerState.RUNNING)
+                while not self._stopping.is_set():
+                    batch = consumer.poll(
+                        timeout_ms=self._config.poll_timeout_ms, max_records=self._config.max_poll_records
+                    )
+                    if batch:
+                        self._handle_batch(consumer, producer, batch)
+            finally:
+                producer.close(timeout=self._config.dead_letter_timeout_s)
+        finally:
+            consumer.close(autocommit=False)
+
+    def _handle_batch(
+        self, consumer: RecordConsumer, producer: RecordProducer, batch: Mapping[Any, Sequence[Any]]
+    ) -> None:
+        """Stores a polled batch, then commits the offset after its last record."""
+        sends = []
+        offsets = {}
+        for partition, records in batch.items():
+            for record in records:
+                result = ingest_record(
+                    self._store,
+                    record.value,
+                    source_topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+                if result.dead_letter is not None:
+                    log.warning("dead letter from %s[%d]@%d: %s", record.topic, record.partition,
+                                record.offset, result.dead_letter.reason)
+                    sends.append(producer.send(self._settings.topics.dead_letter,
+                                               value=result.dead_letter.to_json(), key=record.key))
+                self._count(result.outcome)
+            if records:
+                offsets[partition] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        for sent in sends:
+            sent.get(timeout=self._config.dead_letter_timeout_s)
+        consumer.commit(offsets)
+        self._update(last_commit_at=dt.datetime.now(dt.timezone.utc))
+
+    def _count(self, outcome: IngestOutcome) -> None:
+        field = {
+            IngestOutcome.STORED: "stored",
+            IngestOutcome.DUPLICATE: "duplicates",
+            IngestOutcome.DEAD_LETTER: "dead_letters",
+        }[outcome]
+        with self._lock:
+            self._status = dataclasses.replace(self._status, **{field: getattr(self._status, field) + 1})
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            self._status = dataclasses.replace(self._status, **changes)
+
+    def _kafka_consumer(self) -> RecordConsumer:
+        consumer: RecordConsumer = KafkaConsumer(
+            self._settings.topics.alerts,
+            bootstrap_servers=self._settings.bootstrap_servers,
+            group_id=self._config.consumer_group,
+            client_id=self._config.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._config.max_poll_records,
+            bootstrap_timeout_ms=self._config.connect_timeout_ms,
+        )
+        return consumer
+
+    def _kafka_producer(self) -> RecordProducer:
+        producer: RecordProducer = KafkaProducer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            client_id=f"{self._config.consumer_group}-dead-letters",
+            acks="all",
+            bootstrap_timeout_ms=self._config.connect_timeout_ms,
+        )
+        return producer

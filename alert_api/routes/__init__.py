@@ -1,0 +1,1 @@
+"""HTTP routes of the alert API, one module per resource."""

@@ -1,0 +1,190 @@
+"""Loads a trained model for scoring, refusing anything that does not check out.
+
+:func:`load_scorer` is meant to run at start-up: it fails loudly, with a
+:class:`ModelLoadError` that says what is wrong, if the ONNX file is missing,
+its sha256 differs from the metadata, or the model's input does not match the
+metadata's feature list (and, for ``flood``, :data:`models.features.FLOOD_FEATURES`).
+
+Attribution (:meth:`OnnxScorer.attributions`) is occlusion against a baseline
+row stored in the metadata (the median training row): for each feature,
+``p(row) - p(row with that feature set to its baseline value)``. A positive
+value means the feature, at its current value, raised the probability compared
+with a typical quiet river. It is exact for what it measures (the model's
+response to that one substitution) but ignores interactions between features,
+so the numbers need not add up to ``p(row) - p(baseline)``.
+
+Examples:
+    >>> scorer = load_scorer("flood", "1")
+    >>> scorer.model_ref, scorer.features[0]
+    ('flood/1', 'stage_to_danger_m')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .features import FLOOD_FEATURES
+
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
+#: Feature lists that a model of a given name must take, in order.
+EXPECTED_FEATURES: dict[str, tuple[str, ...]] = {"flood": FLOOD_FEATURES}
+
+
+class ModelLoadError(RuntimeError):
+    """A model artifact is missing, corrupt or does not match its metadata."""
+
+
+def artifact_paths(name: str, version: str, artifacts_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """``(onnx_path, metadata_path)`` of a model; the files need not exist."""
+    base = Path(artifacts_dir) if artifacts_dir is not None else ARTIFACTS_DIR
+    return base / f"{name}-{version}.onnx", base / f"{name}-{version}.json"
+
+
+class OnnxScorer:
+    """One ONNX Runtime session for one model, with its metadata.
+
+    Attributes:
+        name, version: The model, e.g. ``flood`` and ``1``.
+        model_ref: ``"name/version"``, as written into risk scores.
+        features: Input column names, in order.
+        path: The ONNX file (for Beam's ``OnnxModelHandlerNumpy(model_uri=...)``).
+        metadata: The parsed metadata JSON.
+    """
+
+    def __init__(self, path: Path, metadata: dict[str, Any], session: Any) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.name: str = metadata["name"]
+        self.version: str = str(metadata["version"])
+        self.features: tuple[str, ...] = tuple(metadata["features"])
+        self._session = session
+        self._input = metadata.get("input_name", "features")
+        baseline = metadata.get("attribution", {}).get("baseline", {})
+        self._baseline = np.array([baseline.get(f, np.nan) for f in self.features], dtype=np.float32)
+
+    @property
+    def model_ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    def predict_proba(self, rows: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+        """Probability of the positive class for each row.
+
+        Args:
+            rows: Shape (n, k) (or (k,) for one row), columns in :attr:`features` order.
+
+        Returns:
+            float32 array of shape (n,).
+
+        Raises:
+            ValueError: Wrong number of columns, or non-finite inputs.
+        """
+        x = np.asarray(rows, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise ValueError(f"{self.model_ref} takes rows of {len(self.features)} features "
+                             f"{self.features}, got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"{self.model_ref}: inputs must be finite")
+        if x.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        outputs = self._session.run(["probabilities"], {self._input: x})
+        return np.asarray(outputs[0][:, 1], dtype=np.float32)
+
+    def attributions(self, row: np.ndarray | Sequence[float]) -> list[tuple[str, float]]:
+        """Occlusion attribution of one row: ``(feature, p(row) - p(row with it at baseline))``.
+
+        Sorted largest first. See the module docstring for what it means.
+
+        Raises:
+            ValueError: The metadata has no complete baseline, or the row is malformed.
+        """
+        x = np.asarray(row, dtype=np.float32).reshape(-1)
+        if np.isnan(self._baseline).any():
+            raise ValueError(f"{self.model_ref}: metadata has no attribution baseline for every feature")
+        batch = np.repeat(x[None, :], len(self.features) + 1, axis=0)
+        for j in range(len(self.features)):
+            batch[j + 1, j] = self._baseline[j]
+        p = self.predict_proba(batch)
+        deltas = [(f, float(p[0] - p[j + 1])) for j, f in enumerate(self.features)]
+        return sorted(deltas, key=lambda item: item[1], reverse=True)
+
+    def contributions(self, row: np.ndarray | Sequence[float], top: int = 3, min_delta: float = 0.01) -> list[str]:
+        """Names of the features that raised this row's probability most (largest first).
+
+        Only features whose occlusion attribution is at least ``min_delta`` are
+        named, at most ``top`` of them; a quiet river gets an empty list.
+        """
+        return [name for name, delta in self.attributions(row) if delta >= min_delta][:top]
+
+    def __repr__(self) -> str:
+        return f"OnnxScorer({self.model_ref}, path={str(self.path)!r})"
+
+
+def load_scorer(name: str = "flood", version: str = "1", artifacts_dir: str | Path | None = None) -> OnnxScorer:
+    """Loads and verifies a model; call it at start-up.
+
+    Args:
+        name: Model name (``"flood"``).
+        version: Model version (``"1"``).
+        artifacts_dir: Folder with ``{name}-{version}.onnx`` and ``.json``
+            (default ``models/artifacts``).
+
+    Returns:
+        A ready scorer with one single-threaded ONNX Runtime session.
+
+    Raises:
+        ModelLoadError: A file is missing or unreadable, the sha256 does not
+            match, or the model's inputs/outputs disagree with the metadata.
+    """
+    import onnxruntime as ort
+
+    onnx_path, meta_path = artifact_paths(name, version, artifacts_dir)
+    ref = f"{name}/{version}"
+    if not meta_path.is_file():
+        raise ModelLoadError(f"{ref}: metadata {meta_path} not found; run `python -m models.train`")
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{ref}: metadata {meta_path} is unreadable: {error}") from None
+    for field in ("name", "version", "features", "sha256"):
+        if field not in metadata:
+            raise ModelLoadError(f"{ref}: metadata {meta_path} lacks {field!r}")
+    if metadata["name"] != name or str(metadata["version"]) != version:
+        raise ModelLoadError(f"{ref}: metadata {meta_path} describes {metadata['name']}/{metadata['version']}")
+    features = tuple(metadata["features"])
+    expected = EXPECTED_FEATURES.get(name)
+    if expected is not None and features != expected:
+        raise ModelLoadError(f"{ref}: metadata features {features} differ from the code's {expected}")
+    if not onnx_path.is_file():
+        raise ModelLoadError(f"{ref}: model file {onnx_path} not found; run `python -m models.train`")
+    data = onnx_path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != metadata["sha256"]:
+        raise ModelLoadError(f"{ref}: sha256 of {onnx_path} is {digest}, metadata says {metadata['sha256']}")
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise ModelLoadError(f"{ref}: ONNX Runtime cannot load {onnx_path}: {error}") from None
+    inputs = session.get_inputs()
+    input_name = metadata.get("input_name", "features")
+    if len(inputs) != 1 or inputs[0].name != input_name:
+        raise ModelLoadError(f"{ref}: model inputs {[i.name for i in inputs]}, expected one named {input_name!r}")
+    shape = inputs[0].shape
+    if len(shape) != 2 or shape[1] != len(features):
+        raise ModelLoadError(f"{ref}: model input shape {shape} does not take {len(features)} features {features}")
+    if inputs[0].type != "tensor(float)":
+        raise ModelLoadError(f"{ref}: model input type {inputs[0].type}, expected tensor(float)")
+    if "probabilities" not in {o.name for o in session.get_outputs()}:
+        raise ModelLoadError(f"{ref}: model has no 'probabilities' output")
+    return OnnxScorer(onnx_path, metadata, session)

@@ -1,0 +1,173 @@
+"""Decide alert levels per area from risk scores, with hysteresis.
+
+The level an area *should* have is the higher of what observations show
+(thresholds crossed) and what the forecast shows: following the practice for
+Japan's flood-forecast rivers, a river expected to reach flood danger within the
+lead time is raised to flood warning (氾濫警戒情報, level 3) before it gets there.
+
+Raising is immediate. Lowering waits until the area has stayed below its
+current level for ``hold_s`` of event time, so a level hovering at a threshold
+does not flap. A new alert (``Alert``) opens when an area rises above level 1;
+changes are ``Update`` messages and the end is a ``Cancel``, each referencing
+the message before it, as CAP does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+
+import apache_beam as beam
+
+from pipelines.ordered import Fold, FoldInEventTime
+from replay_data.stations import StationCatalogue
+from suibou.contracts import AlertEvent, AlertLevel, Hazard, MsgType, RiskScore
+
+
+@dataclasses.dataclass(frozen=True)
+class AreaAlertState:
+    """What one area's alert is, as the fold remembers it."""
+
+    level: AlertLevel = AlertLevel.NONE
+    alert_id: str | None = None
+    sequence: int = 0
+    last_event_id: str | None = None
+    below_since: dt.datetime | None = None
+
+
+_NAMES_JA = {
+    AlertLevel.CAUTION: "氾濫注意情報",
+    AlertLevel.WARNING: "氾濫警戒情報",
+    AlertLevel.DANGER: "氾濫危険情報",
+    AlertLevel.FLOODING: "氾濫発生情報",
+}
+_NAMES_EN = {
+    AlertLevel.CAUTION: "flood caution",
+    AlertLevel.WARNING: "flood warning",
+    AlertLevel.DANGER: "flood danger",
+    AlertLevel.FLOODING: "flooding occurring",
+}
+
+
+def target_level(score: RiskScore, forecast_threshold: float) -> AlertLevel:
+    """The level the evidence supports now: observed, raised by the forecast."""
+    forecast = AlertLevel.WARNING if score.probability >= forecast_threshold else AlertLevel.NONE
+    return max(score.observed_level, forecast)
+
+
+def headline(area_name: str, area_name_ja: str, level: AlertLevel, msg_type: MsgType) -> str:
+    """Bilingual headline, Japanese first.
+
+    Examples:
+        >>> headline("Zenpukuji River", "善福寺川", AlertLevel.DANGER, MsgType.ALERT)
+        '善福寺川 氾濫危険情報（警戒レベル4） / Zenpukuji River: flood danger (alert level 4)'
+    """
+    if msg_type is MsgType.CANCEL:
+        return f"{area_name_ja} 洪水に関する情報の解除 / {area_name}: flood alert cancelled"
+    return (f"{area_name_ja} {_NAMES_JA[level]}（警戒レベル{int(level)}） / "
+            f"{area_name}: {_NAMES_EN[level]} (alert level {int(level)})")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
+    """Per-area alert lifecycle over a stream of risk scores.
+
+    Attributes:
+        area_names: Area id -> (English name, Japanese name) for headlines.
+        hold_s: How long an area must stay below its level before it is lowered.
+        forecast_threshold: Probability at which the forecast raises to level 3.
+    """
+
+    area_names: Mapping[str, tuple[str, str]]
+    hold_s: float = 1800.0
+    forecast_threshold: float = 0.5
+    name: str = "alert_hysteresis"
+
+    def initial(self, key: str) -> AreaAlertState:
+        return AreaAlertState()
+
+    def event_time(self, item: RiskScore | AlertEvent) -> dt.datetime:
+        return item.event_time
+
+    def identity(self, item: RiskScore) -> str:
+        return item.event_id
+
+    def step(self, key: str, state: AreaAlertState, item: RiskScore) -> tuple[AreaAlertState, list[AlertEvent]]:
+        wanted = target_level(item, self.forecast_threshold)
+        if wanted > state.level:
+            msg_type = MsgType.ALERT if state.alert_id is None else MsgType.UPDATE
+            return self._emit(state, item, wanted, msg_type)
+        if wanted == state.level:
+            return dataclasses.replace(state, below_since=None), []
+        below_since = state.below_since or item.event_time
+        if (item.event_time - below_since).total_seconds() < self.hold_s:
+            return dataclasses.replace(state, below_since=below_since), []
+        msg_type = MsgType.CANCEL if wanted <= AlertLevel.NONE else MsgType.UPDATE
+        return self._emit(state, item, wanted, msg_type)
+
+    def _emit(self, state: AreaAlertState, score: RiskScore, level: AlertLevel,
+              msg_type: MsgType) -> tuple[AreaAlertState, list[AlertEvent]]:
+        onset = score.event_time.strftime("%Y%m%dT%H%MZ")
+        alert_id = state.alert_id or f"{score.drill_id or 'live'}:{score.area_id}:{score.hazard.value}:{onset}"
+        sequence = state.sequence + 1 if state.alert_id else 0
+        event_id = f"{alert_id}:{sequence}"
+        english, japanese = self.area_names.get(score.area_id, (score.area_id, score.area_id))
+        alert = AlertEvent(
+            event_id=event_id,
+            event_time=score.event_time,
+            exercise=score.exercise,
+            drill_id=score.drill_id,
+            alert_id=alert_id,
+            sequence=sequence,
+            msg_type=msg_type,
+            area_id=score.area_id,
+            area_kind=score.area_kind,
+            hazard=score.hazard,
+            level=level,
+            previous_level=state.level,
+            headline=headline(english, japanese, level, msg_type),
+            references=(state.last_event_id,) if state.last_event_id else (),
+            reason={
+                "observed_level": int(score.observed_level),
+                "probability": score.probability,
+                "target": score.target,
+                "model": score.model,
+                "features": dict(score.features),
+                "contributions": list(score.contributions),
+                "risk_score_id": score.event_id,
+            },
+        )
+        if msg_type is MsgType.CANCEL:
+            return AreaAlertState(), [alert]
+        return AreaAlertState(level=level, alert_id=alert_id, sequence=sequence, last_event_id=event_id), [alert]
+
+
+def reach_names(catalogue: StationCatalogue) -> dict[str, tuple[str, str]]:
+    return {r.reach_id: (r.name, r.name_ja) for r in catalogue.reaches}
+
+
+@dataclasses.dataclass
+class DecideAlerts(beam.PTransform):
+    """Risk scores -> alert lifecycle events per area and hazard."""
+
+    area_names: Mapping[str, tuple[str, str]]
+    hold_s: float = 1800.0
+    forecast_threshold: float = 0.5
+    max_lateness_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        if self.hold_s < 0 or not 0 < self.forecast_threshold <= 1:
+            raise ValueError("hold_s must be >= 0 and forecast_threshold in (0, 1]")
+
+    def expand(self, scores: beam.PCollection[RiskScore]):  # type: ignore[no-untyped-def]
+        fold = AlertHysteresis(dict(self.area_names), self.hold_s, self.forecast_threshold)
+        return (
+            scores
+            | "KeyByArea" >> beam.Map(lambda s: (f"{s.area_id}|{s.hazard.value}", s))
+            | "Decide" >> FoldInEventTime(fold, self.max_lateness_s)
+        )
+
+
+__all__ = ["AlertHysteresis", "DecideAlerts", "Hazard", "headline", "reach_names", "target_level"]

@@ -1,0 +1,126 @@
+"""Parse and validate raw Kafka records into typed observations.
+
+Every record either becomes a typed event on its feed's output or a
+:class:`~suibou.contracts.DeadLetter` naming the reason and the record's topic,
+partition and offset. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from pipelines.kafka_io import KafkaRecord
+from pipelines.ordered import DEAD_LETTER
+from replay_data.stations import StationCatalogue
+from suibou.contracts import (
+    CameraFrame,
+    ContractError,
+    DeadLetter,
+    DroneObservation,
+    Event,
+    GridNotice,
+    LevelReading,
+    RainReading,
+    StreamControl,
+    parse_event,
+)
+
+#: Feed name -> the one contract its topic carries.
+FEED_TYPES: Mapping[str, type[Event]] = {
+    "rain": RainReading,
+    "level": LevelReading,
+    "camera": CameraFrame,
+    "drone": DroneObservation,
+    "grid": GridNotice,
+}
+
+
+def parse_record(feed: str, record: KafkaRecord, catalogue: StationCatalogue) -> Event | DeadLetter | None:
+    """Validates one record of ``feed``.
+
+    Returns:
+        The typed event; a dead letter saying why it cannot be used; or None for
+        stream-control messages, which the reader has already acted on.
+    """
+
+    def dead(reason: str) -> DeadLetter:
+        return DeadLetter(
+            reason=reason,
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            payload=record.value[:4096].decode("utf-8", errors="replace"),
+        )
+
+    try:
+        event = parse_event(record.value)
+    except ContractError as error:
+        return dead(str(error))
+    if isinstance(event, StreamControl):
+        return None
+    expected = FEED_TYPES[feed]
+    if not isinstance(event, expected):
+        return dead(f"topic {record.topic!r} carries {expected.SCHEMA}, got {event.SCHEMA}")
+    station = getattr(event, "station_id", None)
+    if isinstance(event, RainReading) and station not in {g.station_id for g in catalogue.rain_gauges}:
+        return dead(f"unknown rain gauge {station!r} (not in catalogue {catalogue.name!r})")
+    if isinstance(event, LevelReading) and station not in {g.station_id for g in catalogue.level_gauges}:
+        return dead(f"unknown water-level gauge {station!r} (not in catalogue {catalogue.name!r})")
+    return event
+
+
+class _ParseFn(beam.DoFn):
+    def __init__(self, topic_feeds: Mapping[str, str], catalogue: StationCatalogue):
+        self._topic_feeds = dict(topic_feeds)
+        self._catalogue = catalogue
+        self._parsed = Metrics.counter("ingest", "events")
+        self._dead = Metrics.counter("ingest", "dead_letters")
+
+    def process(self, record: KafkaRecord) -> Iterator[object]:
+        feed = self._topic_feeds.get(record.topic)
+        if feed is None:
+            self._dead.inc()
+            yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
+                reason=f"record from unexpected topic {record.topic!r}",
+                source_topic=record.topic, source_partition=record.partition,
+                source_offset=record.offset, payload=record.value[:4096].decode("utf-8", "replace"),
+            ))
+            return
+        result = parse_record(feed, record, self._catalogue)
+        if result is None:
+            return
+        if isinstance(result, DeadLetter):
+            self._dead.inc()
+            yield pvalue.TaggedOutput(DEAD_LETTER, result)
+        else:
+            self._parsed.inc()
+            yield pvalue.TaggedOutput(feed, result)
+
+
+@dataclasses.dataclass
+class ParseObservations(beam.PTransform):
+    """Raw records -> one typed PCollection per feed, plus ``dead_letter``.
+
+    Attributes:
+        topic_feeds: Topic name -> feed name (``rain``, ``level``, ...).
+        catalogue: Known stations; readings from unknown stations are dead letters.
+    """
+
+    topic_feeds: Mapping[str, str]
+    catalogue: StationCatalogue
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        unknown = set(self.topic_feeds.values()) - set(FEED_TYPES)
+        if unknown:
+            raise ValueError(f"unknown feed(s): {', '.join(sorted(unknown))}")
+
+    def expand(self, records: beam.PCollection[KafkaRecord]) -> pvalue.DoOutputsTuple:
+        return records | "Parse" >> beam.ParDo(_ParseFn(self.topic_feeds, self.catalogue)).with_outputs(
+            DEAD_LETTER, *FEED_TYPES
+        )

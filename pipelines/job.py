@@ -1,0 +1,174 @@
+"""The fusion job: Kafka observations -> risk scores, alerts and dead letters on Kafka.
+
+``parse_args`` is separate from ``run`` so the command line can be tested on its
+own; ``build`` wires the stages so tests can feed them from a TestStream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from collections.abc import Mapping, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines.alerts import DecideAlerts, reach_names
+from pipelines.gauges import AccumulateRainfall, AssessWaterLevels
+from pipelines.ingest import ParseObservations
+from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
+from pipelines.ordered import DEAD_LETTER
+from pipelines.risk import FuseReachFeatures, ScoreFloodRisk
+from replay_data.stations import StationCatalogue
+from suibou.contracts import AlertEvent, DeadLetter, RiskScore
+from suibou.settings import Settings, Topics
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobConfig:
+    """What the job needs besides runner options.
+
+    Attributes:
+        catalogue: Stations, thresholds and reaches.
+        topics: Topic names.
+        bootstrap_servers: Kafka cluster.
+        end_source: Ends the job at this drill's end-of-stream markers (None: run forever).
+        start_offsets: Explicit ``(topic, partition) -> offset`` starts.
+        group_id: Consumer group for committed offsets.
+        hold_s: Hysteresis hold before an alert level is lowered.
+        max_lateness_s: Out-of-order tolerance before events are dead-lettered.
+    """
+
+    catalogue: StationCatalogue
+    topics: Topics
+    bootstrap_servers: str
+    end_source: str | None = None
+    start_offsets: Mapping[tuple[str, int], int] | None = None
+    group_id: str = "suibou-pipeline"
+    hold_s: float = 1800.0
+    max_lateness_s: float = 600.0
+    model_name: str = "flood"
+    model_version: str = "1"
+
+
+@dataclasses.dataclass(frozen=True)
+class JobOutputs:
+    scores: beam.PCollection
+    alerts: beam.PCollection
+    dead_letters: beam.PCollection
+
+
+def score_message(topic: str, score: RiskScore) -> KafkaMessage:
+    return KafkaMessage(topic, score.area_id.encode(), score.to_json(), int(score.event_time.timestamp() * 1000))
+
+
+def alert_message(topic: str, alert: AlertEvent) -> KafkaMessage:
+    return KafkaMessage(topic, alert.area_id.encode(), alert.to_json(), int(alert.event_time.timestamp() * 1000))
+
+
+def dead_letter_message(topic: str, dead: DeadLetter) -> KafkaMessage:
+    key = f"{dead.source_topic}:{dead.source_partition}" if dead.source_topic else dead.stage
+    return KafkaMessage(topic, key.encode(), dead.to_json())
+
+
+def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
+    """Wires every stage from raw records to scores, alerts and dead letters."""
+    from models import FLOOD_FEATURES
+
+    topic_feeds = {topic: feed for feed, topic in config.topics.observation_topics.items()}
+    parsed = records | "ParseObservations" >> ParseObservations(topic_feeds, config.catalogue)
+    rain = parsed.rain | "AccumulateRainfall" >> AccumulateRainfall(config.max_lateness_s)
+    level = parsed.level | "AssessWaterLevels" >> AssessWaterLevels(config.catalogue, config.max_lateness_s)
+    rows = {"rain": rain.out, "level": level.out} | "FuseReachFeatures" >> FuseReachFeatures(
+        config.catalogue, tuple(FLOOD_FEATURES), config.max_lateness_s
+    )
+    scores = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
+    alerts = scores | "DecideAlerts" >> DecideAlerts(
+        reach_names(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s
+    )
+    dead_letters = (
+        parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], rows[DEAD_LETTER], alerts[DEAD_LETTER],
+    ) | "CollectDeadLetters" >> beam.Flatten()
+    return JobOutputs(scores=scores, alerts=alerts.out, dead_letters=dead_letters)
+
+
+def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
+    """The whole job between its Kafka edges."""
+    read_config = KafkaReadConfig(
+        bootstrap_servers=config.bootstrap_servers, group_id=config.group_id, end_source=config.end_source,
+    )
+    records = pipeline | "ReadObservations" >> ReadFromKafka(
+        read_config, tuple(config.topics.observation_topics.values()), config.start_offsets
+    )
+    outputs = build_stages(records, config)
+    topics = config.topics
+    messages = (
+        outputs.scores | "ScoreMessages" >> beam.Map(lambda s: score_message(topics.risk_scores, s)),
+        outputs.alerts | "AlertMessages" >> beam.Map(lambda a: alert_message(topics.alerts, a)),
+        outputs.dead_letters | "DeadLetterMessages" >> beam.Map(lambda d: dead_letter_message(topics.dead_letter, d)),
+    ) | "AllOutputs" >> beam.Flatten()
+    messages | "WriteToKafka" >> WriteToKafka(config.bootstrap_servers)
+    return outputs
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """Splits suibou's own options from Beam pipeline options."""
+    parser = argparse.ArgumentParser(prog="suibou pipeline", description=__doc__)
+    parser.add_argument("--catalogue", default="kanda-basin", help="station catalogue name or JSON path")
+    parser.add_argument("--end-source", default=None, help="stop at this drill's end-of-stream markers")
+    parser.add_argument("--start-offsets", default=None,
+                        help='JSON {"topic:partition": offset} to start from (default: committed offsets)')
+    parser.add_argument("--group-id", default="suibou-pipeline")
+    parser.add_argument("--hold-minutes", type=float, default=30.0, help="hysteresis before lowering a level")
+    parser.add_argument("--runner", default="prism", choices=("prism", "flink"))
+    return parser.parse_known_args(argv)
+
+
+def decode_start_offsets(text: str | None) -> dict[tuple[str, int], int] | None:
+    """``{"topic:partition": offset}`` -> ``{(topic, partition): offset}``.
+
+    Examples:
+        >>> decode_start_offsets('{"suibou.obs.rain:2": 17}')
+        {('suibou.obs.rain', 2): 17}
+    """
+    if not text:
+        return None
+    decoded = {}
+    for name, offset in json.loads(text).items():
+        topic, _, partition = name.rpartition(":")
+        decoded[(topic, int(partition))] = int(offset)
+    return decoded
+
+
+def runner_options(settings: Settings, runner: str) -> list[str]:
+    """Beam options for a local streaming run on Prism (or Flink)."""
+    if runner == "prism":
+        from suibou.infra.prism import prism_pipeline_options
+
+        return [*prism_pipeline_options(settings), "--streaming"]
+    raise ValueError(f"runner {runner!r} is not available yet")
+
+
+def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> None:
+    """Runs the job until it is stopped, or until the drill named by --end-source ends."""
+    from suibou.settings import get_settings
+
+    settings = settings or get_settings()
+    known, beam_args = parse_args(argv)
+    config = JobConfig(
+        catalogue=StationCatalogue.load(known.catalogue),
+        topics=settings.topics,
+        bootstrap_servers=settings.bootstrap_servers,
+        end_source=known.end_source,
+        start_offsets=decode_start_offsets(known.start_offsets),
+        group_id=known.group_id,
+        hold_s=known.hold_minutes * 60,
+    )
+    options = PipelineOptions([*runner_options(settings, known.runner), *beam_args])
+    options.view_as(StandardOptions).streaming = True
+    with beam.Pipeline(options=options) as pipeline:
+        build(pipeline, config)

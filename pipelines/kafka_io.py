@@ -1,0 +1,360 @@
+"""Kafka at the pipeline's edges, with kafka-python.
+
+Reading is a splittable DoFn with one restriction per topic partition (an
+offset range), so every portable runner (Prism, Flink, Dataflow) can checkpoint
+and resume it. Event time is the Kafka record timestamp, which suibou's
+producers set to the observation time. The watermark of a partition follows
+the ``stream_control/1`` ticks its publisher writes (and, for partitions
+without ticks, the newest record time less a disorder bound). Offsets are
+committed to the consumer group only from the bundle finaliser, i.e. after the
+runner has durably taken the bundle's output.
+
+A bounded run (a drill) ends each partition at its publisher's ``end`` control
+message; a live run never ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator, Mapping
+
+import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
+
+_LOG = logging.getLogger(__name__)
+_UNBOUNDED = sys.maxsize
+_CONTROL_MARKER = b'"stream_control/1"'
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaRecord:
+    """One record as read, before any parsing."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionSpec:
+    """What one reader restriction covers: a partition, from ``start_offset``."""
+
+    topic: str
+    partition: int
+    start_offset: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlSignal:
+    event_time: Timestamp
+    is_end: bool
+    source: str
+
+
+def control_signal(value: bytes) -> ControlSignal | None:
+    """Recognises a stream-control message; ``None`` for ordinary records.
+
+    Examples:
+        >>> control_signal(b'{"schema":"stream_control/1","control":"end",'
+        ...     b'"event_time":"2005-09-04T12:00:00+00:00","source":"d1"}').is_end
+        True
+        >>> control_signal(b'{"schema":"rain_reading/1"}') is None
+        True
+    """
+    if _CONTROL_MARKER not in value[:200]:
+        return None
+    # Local import keeps this module usable without the contracts' parse cost.
+    from suibou.contracts import ContractError, parse_time
+
+    try:
+        data = json.loads(value)
+        event_time = parse_time("event_time", data["event_time"])
+    except (ValueError, KeyError, ContractError):
+        return None  # Malformed control messages are dead-lettered by the parse stage.
+    return ControlSignal(
+        event_time=Timestamp.from_utc_datetime(event_time),
+        is_end=data.get("control") == "end",
+        source=str(data.get("source", "")),
+    )
+
+
+class _PartitionRestrictions(RestrictionProvider):
+    def initial_restriction(self, element: PartitionSpec) -> OffsetRange:
+        return OffsetRange(element.start_offset, _UNBOUNDED)
+
+    def create_tracker(self, restriction: OffsetRange) -> OffsetRestrictionTracker:
+        return OffsetRestrictionTracker(restriction)
+
+    def restriction_size(self, element: PartitionSpec, restriction: OffsetRange) -> int:
+        # Unknown until read; a constant keeps runners from splitting a partition.
+        return 1
+
+    def split(self, element: PartitionSpec, restriction: OffsetRange) -> Iterator[OffsetRange]:
+        yield restriction  # A partition is read in order by one reader.
+
+    def truncate(self, element: PartitionSpec, restriction: OffsetRange) -> None:
+        return None  # On drain, an unbounded read stops where it is.
+
+
+class _WatermarkFromState(WatermarkEstimatorProvider):
+    def initial_estimator_state(self, element: PartitionSpec, restriction: OffsetRange) -> Timestamp:
+        return MIN_TIMESTAMP
+
+    def create_watermark_estimator(self, estimator_state: Timestamp) -> ManualWatermarkEstimator:
+        return ManualWatermarkEstimator(estimator_state)
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaReadConfig:
+    """How records are fetched and how the clock of a partition advances.
+
+    Attributes:
+        bootstrap_servers: ``host:port[,host:port]`` of the cluster.
+        group_id: Consumer group whose offsets are committed after each bundle.
+        end_source: When set, a partition's read ends at an ``end`` control
+            message from this source (a drill id); otherwise reads never end.
+        max_disorder_s: For partitions without control ticks, how far behind
+            the newest record time the watermark stays.
+        poll_timeout_ms: How long one poll waits for records.
+        max_records_per_call: Records read before handing back to the runner.
+    """
+
+    bootstrap_servers: str
+    group_id: str = "suibou-pipeline"
+    end_source: str | None = None
+    max_disorder_s: float = 60.0
+    poll_timeout_ms: int = 200
+    max_records_per_call: int = 5000
+
+
+class _ReadPartitionFn(beam.DoFn):
+    """Reads one Kafka partition as an unbounded offset range."""
+
+    def __init__(self, config: KafkaReadConfig):
+        self._config = config
+        self._consumers: dict[tuple[str, int], object] = {}
+        self._records = Metrics.counter("kafka_read", "records")
+        self._controls = Metrics.counter("kafka_read", "control_messages")
+
+    def setup(self) -> None:
+        self._consumers = {}
+
+    def teardown(self) -> None:
+        for consumer in self._consumers.values():
+            consumer.close()  # type: ignore[attr-defined]
+        self._consumers = {}
+
+    def _consumer_for(self, topic: str, partition: int, offset: int):  # type: ignore[no-untyped-def]
+        from kafka import KafkaConsumer, TopicPartition
+
+        key = (topic, partition)
+        tp = TopicPartition(topic, partition)
+        consumer = self._consumers.get(key)
+        if consumer is None:
+            consumer = KafkaConsumer(
+                bootstrap_servers=self._config.bootstrap_servers,
+                group_id=self._config.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_partition_fetch_bytes=4 * 1024 * 1024,
+            )
+            consumer.assign([tp])
+            self._consumers[key] = consumer
+        if consumer.position(tp) != offset:
+            consumer.seek(tp, offset)
+        return consumer, tp
+
+    @beam.DoFn.unbounded_per_element()
+    def process(
+        self,
+        spec: PartitionSpec,
+        # Beam passes the finaliser by position and the restriction tracker and
+        # watermark estimator by name, so the finaliser must come first.
+        finalizer=beam.DoFn.BundleFinalizerParam,
+        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions()),  # noqa: B008
+        watermark=beam.DoFn.WatermarkEstimatorParam(_WatermarkFromState()),  # noqa: B008
+    ) -> Iterator[beam.window.TimestampedValue]:
+        restriction = tracker.current_restriction()
+        consumer, tp = self._consumer_for(spec.topic, spec.partition, restriction.start)
+        deadline = time.monotonic() + 1.0
+        read = 0
+        next_offset = restriction.start
+        newest = watermark.current_watermark()
+        while read < self._config.max_records_per_call and time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=self._config.poll_timeout_ms, max_records=1000).get(tp, [])
+            if not batch:
+                break
+            for record in batch:
+                if not tracker.try_claim(record.offset):
+                    return
+                next_offset = record.offset + 1
+                read += 1
+                signal = control_signal(record.value)
+                if signal is not None:
+                    self._controls.inc()
+                    if signal.event_time > watermark.current_watermark():
+                        watermark.set_watermark(signal.event_time)
+                    if signal.is_end and signal.source == self._config.end_source:
+                        self._commit_after_bundle(finalizer, tp, next_offset)
+                        tracker.try_claim(tracker.current_restriction().stop - 1)
+                        return
+                    continue
+                self._records.inc()
+                event_time = Timestamp(micros=record.timestamp * 1000)
+                newest = max(newest, event_time)
+                yield beam.window.TimestampedValue(
+                    KafkaRecord(spec.topic, spec.partition, record.offset, record.key, record.value,
+                                record.timestamp),
+                    event_time,
+                )
+        held_back = newest - Duration(seconds=self._config.max_disorder_s)
+        if held_back > watermark.current_watermark():
+            watermark.set_watermark(held_back)
+        if next_offset > restriction.start:
+            self._commit_after_bundle(finalizer, tp, next_offset)
+        tracker.defer_remainder(Duration(seconds=0 if read else 0.2))
+
+    def _commit_after_bundle(self, finalizer, tp, next_offset: int) -> None:  # type: ignore[no-untyped-def]
+        consumer = self._consumers[(tp.topic, tp.partition)]
+
+        def commit() -> None:
+            from kafka.structs import OffsetAndMetadata
+
+            try:
+                consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+            except Exception as error:  # noqa: BLE001 - a failed commit only means a re-read.
+                _LOG.warning("offset commit for %s failed (records will be re-read): %s", tp, error)
+
+        finalizer.register(commit)
+
+
+class _DiscoverPartitions(beam.DoFn):
+    """Lists the partitions of each topic at run time (not at construction)."""
+
+    def __init__(self, config: KafkaReadConfig, start_offsets: Mapping[tuple[str, int], int] | None):
+        self._config = config
+        self._start_offsets = dict(start_offsets or {})
+
+    def process(self, topic: str) -> Iterator[PartitionSpec]:
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._config.bootstrap_servers,
+            group_id=self._config.group_id,
+            enable_auto_commit=False,
+        )
+        try:
+            partitions = _wait_for_partitions(consumer, topic)
+            tps = [TopicPartition(topic, p) for p in partitions]
+            earliest = consumer.beginning_offsets(tps)
+            for tp in tps:
+                explicit = self._start_offsets.get((topic, tp.partition))
+                committed = consumer.committed(tp)
+                start = explicit if explicit is not None else committed if committed is not None else earliest[tp]
+                yield PartitionSpec(topic, tp.partition, int(start))
+        finally:
+            consumer.close()
+
+
+def _wait_for_partitions(consumer, topic: str, timeout_s: float = 30.0) -> list[int]:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return sorted(partitions)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kafka topic {topic!r} does not exist (run `suibou infra up`)")
+        time.sleep(0.5)
+
+
+@dataclasses.dataclass
+class ReadFromKafka(beam.PTransform):
+    """Reads topics as an unbounded stream of :class:`KafkaRecord` in event time.
+
+    Attributes:
+        config: Connection, consumer group and end-of-stream policy.
+        topics: Topics to read; every partition of each.
+        start_offsets: Optional ``(topic, partition) -> offset`` to start from;
+            other partitions start at the group's committed offset, else the
+            earliest retained one.
+    """
+
+    config: KafkaReadConfig
+    topics: tuple[str, ...]
+    start_offsets: Mapping[tuple[str, int], int] | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        if not self.topics:
+            raise ValueError("ReadFromKafka needs at least one topic")
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[KafkaRecord]:
+        return (
+            pbegin
+            | "Topics" >> beam.Create(list(self.topics))
+            | "DiscoverPartitions" >> beam.ParDo(_DiscoverPartitions(self.config, self.start_offsets))
+            | "SpreadPartitions" >> beam.Reshuffle()
+            | "ReadPartitions" >> beam.ParDo(_ReadPartitionFn(self.config))
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaMessage:
+    """One record to write: ``key`` partitions it, ``timestamp_ms`` is its event time."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None = None
+
+
+class _WriteFn(beam.DoFn):
+    def __init__(self, bootstrap_servers: str):
+        self._bootstrap_servers = bootstrap_servers
+        self._written = Metrics.counter("kafka_write", "records")
+
+    def setup(self) -> None:
+        from kafka import KafkaProducer
+
+        # acks=all + idempotence: a retried send is not duplicated by the broker.
+        self._producer = KafkaProducer(
+            bootstrap_servers=self._bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5,
+        )
+
+    def process(self, message: KafkaMessage) -> None:
+        self._producer.send(message.topic, key=message.key, value=message.value,
+                            timestamp_ms=message.timestamp_ms)
+        self._written.inc()
+
+    def finish_bundle(self) -> None:
+        # The bundle is not done until Kafka has every record of it.
+        self._producer.flush()
+
+    def teardown(self) -> None:
+        producer = getattr(self, "_producer", None)
+        if producer is not None:
+            producer.close()
+
+
+@dataclasses.dataclass
+class WriteToKafka(beam.PTransform):
+    """Writes :class:`KafkaMessage` elements; each bundle is flushed before it ends."""
+
+    bootstrap_servers: str
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def expand(self, messages: beam.PCollection[KafkaMessage]) -> beam.PCollection[None]:
+        return messages | "Send" >> beam.ParDo(_WriteFn(self.bootstrap_servers))

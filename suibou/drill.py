@@ -1,0 +1,156 @@
+"""A storm drill, end to end: publish a stored storm to Kafka as exercise traffic
+and run the fusion pipeline on it until the drill's end-of-stream markers.
+
+The pipeline reads from the topic offsets taken just before publishing, so the
+drill sees its own storm and nothing older. Every message carries the exercise
+marker and the drill id, which every score and alert keeps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sys
+import time
+
+from suibou.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class DrillResult:
+    drill_id: str
+    storm: str
+    published: int
+    pipeline_state: str
+    elapsed_s: float
+    #: Where the alerts topic stood when the drill began.
+    alert_offsets: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
+
+
+def _say(message: str) -> None:
+    print(f"[suibou] {message}", file=sys.stderr, flush=True)
+
+
+def new_drill_id(storm: str, now: dt.datetime | None = None) -> str:
+    """A readable, unique id: ``drill-<storm>-<UTC time>``."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"drill-{storm}-{now:%Y%m%dT%H%M%S}"
+
+
+def snapshot_end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    """The next offset of every partition of ``topics``: where a new drill begins."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        return {(tp.topic, tp.partition): offset for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def run_drill(
+    storm_name: str,
+    settings: Settings,
+    *,
+    speed: float | None = None,
+    drill_id: str | None = None,
+    hold_minutes: float = 30.0,
+    progress: bool = True,
+    timeout_s: float = 1800.0,
+) -> DrillResult:
+    """Replays ``storm_name`` through Kafka and the streaming pipeline on Prism.
+
+    Args:
+        storm_name: A storm from :func:`replay_data.list_storms`.
+        settings: Kafka, topics and tools; the infrastructure must be up.
+        speed: Storm seconds per wall-clock second; None for as fast as possible.
+        drill_id: Defaults to a new id from the storm name and the time.
+        hold_minutes: Alert hysteresis before a level is lowered.
+        progress: Show a progress bar while publishing.
+        timeout_s: Give up waiting for the pipeline after this long.
+
+    Returns:
+        What was published and how the pipeline ended.
+
+    Raises:
+        RuntimeError: The pipeline failed or did not finish in time.
+    """
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.job import JobConfig, build, runner_options
+    from replay_data import load_storm, publish_storm
+
+    started = time.monotonic()
+    storm = load_storm(storm_name)
+    drill_id = drill_id or new_drill_id(storm_name)
+    _say(f"drill {drill_id}: {storm.title}")
+    observation_topics = list(settings.topics.observation_topics.values())
+    start_offsets = snapshot_end_offsets(settings, observation_topics)
+    alert_offsets = snapshot_end_offsets(settings, [settings.topics.alerts])
+    config = JobConfig(
+        catalogue=storm.catalogue,
+        topics=settings.topics,
+        bootstrap_servers=settings.bootstrap_servers,
+        end_source=drill_id,
+        start_offsets=start_offsets,
+        group_id="suibou-drill",
+        hold_s=hold_minutes * 60,
+    )
+    options = PipelineOptions([*runner_options(settings, "prism"), f"--job_name={drill_id.lower()}"])
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, config)
+    _say("starting the fusion pipeline on Prism")
+    result = pipeline.run()
+    report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id, progress=progress)
+    _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
+    state = result.wait_until_finish(duration=int(timeout_s * 1000))
+    state_name = str(state)
+    if "DONE" not in state_name.upper():
+        raise RuntimeError(f"the drill pipeline ended in state {state_name}")
+    elapsed = time.monotonic() - started
+    _say(f"drill {drill_id} processed in {elapsed:.1f}s")
+    return DrillResult(drill_id=drill_id, storm=storm_name, published=report.total,
+                       pipeline_state=state_name, elapsed_s=elapsed, alert_offsets=alert_offsets)
+
+
+def drill_alert_messages(
+    settings: Settings, drill_id: str, from_offsets: dict[tuple[str, int], int] | None = None,
+    timeout_s: float = 10.0,
+) -> list:
+    """Every alert message the pipeline wrote for ``drill_id``, read back from Kafka."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from suibou.contracts import AlertEvent, ContractError, parse_event
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    try:
+        topic = settings.topics.alerts
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        for tp in partitions:
+            if from_offsets and (tp.topic, tp.partition) in from_offsets:
+                consumer.seek(tp, from_offsets[(tp.topic, tp.partition)])
+        ends = consumer.end_offsets(partitions)
+        found = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if drill_id.encode() not in record.value:
+                        continue
+                    try:
+                        event = parse_event(record.value)
+                    except ContractError:
+                        continue
+                    if isinstance(event, AlertEvent) and event.drill_id == drill_id:
+                        found.append(event)
+        return found
+    finally:
+        consumer.close()

@@ -1,0 +1,61 @@
+"""Alert lifecycle: raise at once, lower only after the hold, reference what changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pipelines.alerts import AlertHysteresis
+from pipelines.ordered import run_fold
+from suibou.contracts import AlertLevel, AreaKind, Hazard, MsgType, RiskScore
+
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+FOLD = AlertHysteresis({"R-Z": ("Zenpukuji River", "善福寺川")}, hold_s=1800)
+
+
+def score(minute: int, observed: int, probability: float = 0.0) -> RiskScore:
+    return RiskScore(
+        event_id=f"risk:{minute}", event_time=T0 + dt.timedelta(minutes=minute), exercise=True, drill_id="d1",
+        area_id="R-Z", area_kind=AreaKind.REACH, hazard=Hazard.FLOOD, probability=probability,
+        observed_level=AlertLevel(observed), model="flood/1", target="t", features={"x": 1.0},
+    )
+
+
+def summary(alerts):
+    return [(a.msg_type.value, int(a.level), (a.event_time - T0).seconds // 60) for a in alerts]
+
+
+def test_levels_rise_at_once_and_fall_after_the_hold():
+    scores = [score(0, 1), score(5, 2), score(10, 4), score(15, 2), score(30, 2), score(46, 2),
+              score(50, 1), score(70, 1), score(81, 1)]
+    _, alerts = run_fold(FOLD, "R-Z|flood", scores)
+    assert summary(alerts) == [("Alert", 2, 5), ("Update", 4, 10), ("Update", 2, 46), ("Cancel", 1, 81)]
+
+
+def test_a_level_hovering_at_a_threshold_does_not_flap():
+    scores = [score(m, 3 if m % 2 else 2) for m in range(0, 40)]
+    _, alerts = run_fold(FOLD, "R-Z|flood", scores)
+    assert summary(alerts) == [("Alert", 2, 0), ("Update", 3, 1)]
+
+
+def test_the_forecast_raises_to_flood_warning_before_the_threshold():
+    _, alerts = run_fold(FOLD, "R-Z|flood", [score(0, 2), score(1, 2, probability=0.7)])
+    assert summary(alerts) == [("Alert", 2, 0), ("Update", 3, 1)]
+    assert alerts[1].reason["probability"] == 0.7
+
+
+def test_ids_are_stable_and_updates_reference_the_previous_message():
+    _, alerts = run_fold(FOLD, "R-Z|flood", [score(0, 2), score(1, 3), score(2, 4)])
+    assert {a.alert_id for a in alerts} == {"d1:R-Z:flood:20050904T1200Z"}
+    assert [a.references for a in alerts] == [(), (alerts[0].event_id,), (alerts[1].event_id,)]
+    assert all(a.exercise and a.cap_status == "Exercise" for a in alerts)
+    assert alerts[2].headline.startswith("善福寺川 氾濫危険情報")
+
+
+def test_replaying_the_same_scores_gives_the_same_messages():
+    scores = [score(0, 2), score(1, 4), score(40, 1)]
+    assert run_fold(FOLD, "k", scores)[1] == run_fold(FOLD, "k", list(reversed(scores)))[1]
+
+
+def test_duplicate_scores_are_folded_once():
+    _, alerts = run_fold(FOLD, "k", [score(0, 2), score(0, 2)])
+    assert len(alerts) == 1
