@@ -58,7 +58,7 @@ def rainfall_totals(history: Iterable[tuple[float, float]], at: float) -> dict[s
     """Sums the readings ``(end time, mm)`` that end within each period before ``at``.
 
     Examples:
-        >>> rainfall_totals([(0.0, 1.0), (300.0, 2.0), (900.0, 4.0)], at=900.0)
+        >>> rainfall_totals([(0.0, 1.0), (400.0, 2.0), (900.0, 4.0)], at=900.0)
         {'rain_10min_mm': 6.0, 'rain_60min_mm': 7.0}
     """
     totals = dict.fromkeys(RAIN_PERIODS_S, 0.0)

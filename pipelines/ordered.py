@@ -210,6 +210,6 @@ class FoldInEventTime(beam.PTransform):
             raise ValueError("max_lateness_s must be >= 0")
 
     def expand(self, keyed: beam.PCollection[tuple[str, Any]]) -> pvalue.DoOutputsTuple:
-        return keyed | "Fold" >> beam.ParDo(_OrderedFoldFn(self.fold, self.max_lateness_s)).with_outputs(
-            DEAD_LETTER, main="out"
-        )
+        # String keys, declared, so the runner keys state with a deterministic coder.
+        fold = beam.ParDo(_OrderedFoldFn(self.fold, self.max_lateness_s)).with_input_types(tuple[str, Any])
+        return keyed | "Fold" >> fold.with_outputs(DEAD_LETTER, main="out")

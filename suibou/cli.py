@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -67,14 +69,28 @@ def _wait_for_api(settings: Settings, drill_id: str, expected: dict[str, int], t
     raise RuntimeError(f"the alert API did not receive all alerts of {drill_id} within {timeout_s:.0f}s")
 
 
-def _print_alerts(alerts: list[dict]) -> None:
-    if not alerts:
+_JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+
+def _jst(value: dt.datetime) -> str:
+    return value.astimezone(_JST).strftime("%m-%d %H:%M JST")
+
+
+def _print_alerts(messages: list) -> None:
+    """One line per alert: area, when it was raised, its peak level and when, how it ended."""
+    if not messages:
         print("No alerts were raised.")
         return
-    print(f"{'alert':<52} {'level':>5}  {'last message':<12} {'onset (UTC)':<20} headline")
-    for alert in sorted(alerts, key=lambda a: a["event_time"]):
-        print(f"{alert['alert_id']:<52} {alert['level']:>5}  {alert['msg_type']:<12} "
-              f"{alert['event_time'][:19]:<20} {alert['headline']}")
+    by_alert: dict[str, list] = {}
+    for message in sorted(messages, key=lambda m: (m.event_time, m.sequence)):
+        by_alert.setdefault(message.alert_id, []).append(message)
+    print(f"{'area':<20} {'raised':<16} {'peak':>4}  {'peak at':<16} {'now':<8} levels (JMA colour)")
+    for history in sorted(by_alert.values(), key=lambda h: h[0].event_time):
+        peak = max(history, key=lambda m: (m.level, -m.event_time.timestamp()))
+        last = history[-1]
+        path = " -> ".join(f"{int(m.level)} {m.level.colour}" for m in history)
+        print(f"{history[0].area_id:<20} {_jst(history[0].event_time):<16} {int(peak.level):>4}  "
+              f"{_jst(peak.event_time):<16} {last.msg_type.value:<8} {path}")
 
 
 def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
@@ -91,16 +107,30 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
         expected[message.alert_id] = max(expected.get(message.alert_id, -1), message.sequence)
     alerts = _wait_for_api(settings, result.drill_id, expected)
     print()
-    print(f"Drill {result.drill_id} ({storm}, EXERCISE): {len(produced)} alert messages, "
-          f"{len(alerts)} alerts, {result.elapsed_s:.0f}s.")
-    _print_alerts(alerts)
+    print(f"EXERCISE - drill {result.drill_id} of {storm}: {len(alerts)} alerts, {len(produced)} alert "
+          f"messages, all received by the alert API ({result.elapsed_s:.0f}s).")
+    _print_alerts(produced)
     print()
     print(f"Alerts (JSON):     {api_url}/v1/alerts?exercise=true&include_cancelled=true")
     print(f"API documentation: {api_url}/docs")
     print("Stop everything:   suibou infra down")
 
 
+class _QuietBeamImport(logging.Filter):
+    """Beam warns on import about optional Google Cloud clients suibou never uses."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietBeamImport())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["pipeline"]:
         from pipelines.job import run

@@ -1,0 +1,26 @@
+"""The examples in docstrings are run, so the documentation cannot drift from the code."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "suibou.contracts",
+    "pipelines.kafka_io",
+    "pipelines.gauges",
+    "pipelines.alerts",
+    "pipelines.job",
+    "replay_data",
+    "replay_data.stations",
+    "models",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0, f"{name} has no examples to run"
