@@ -223,6 +223,11 @@ class _ReadPartitionFn(beam.DoFn):
             watermark.set_watermark(held_back)
         if next_offset > restriction.start:
             self._commit_after_bundle(finalizer, tp, next_offset)
+        else:
+            # Prism asks every bundle of this stage to finalise; a bundle that
+            # registered nothing has already been released by the SDK harness
+            # and answers with an error, so register a no-op.
+            finalizer.register(_nothing_to_commit)
         tracker.defer_remainder(Duration(seconds=0 if read else 0.2))
 
     def _commit_after_bundle(self, finalizer, tp, next_offset: int) -> None:  # type: ignore[no-untyped-def]
@@ -237,6 +242,10 @@ class _ReadPartitionFn(beam.DoFn):
                 _LOG.warning("offset commit for %s failed (records will be re-read): %s", tp, error)
 
         finalizer.register(commit)
+
+
+def _nothing_to_commit() -> None:
+    return None
 
 
 class _DiscoverPartitions(beam.DoFn):

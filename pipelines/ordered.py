@@ -1,11 +1,13 @@
 """Event-time ordered folds per key: the one stateful pattern the stages share.
 
 Rolling rainfall, rate of rise, fusion and alert hysteresis are all "fold the
-events of one key in event-time order through a pure step function". Prism
-accepts only the default trigger and allowed lateness 0 or infinite, so instead
-of triggered windows this is a stateful DoFn: events wait in a bag until the
+events of one key in event-time order through a pure step function". Instead
+of triggered windows this is one stateful DoFn: events wait in a bag until the
 watermark passes them (an event-time timer), then they are folded in time order
-and the fold's outputs are emitted with their own event time.
+and the fold's outputs are emitted with their own event time. That gives an
+output per event rather than per window pane, exact de-duplication and a stated
+lateness bound, with nothing beyond the default trigger, which every portable
+runner (Prism, Flink, Dataflow) executes the same way.
 
 Events that arrive after their time was already folded are folded late if they
 are within ``max_lateness`` of the newest folded time, and otherwise go to the

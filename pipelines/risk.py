@@ -75,7 +75,7 @@ class ReachFusion(Fold[dict, "RainfallTotals | LevelStatus", ReachFeatures]):
         return state, [ReachFeatures(
             reach_id=key,
             event_time=item.event_time,
-            features=tuple(zip(self.feature_names, (float(v) for v in values), strict=True)),
+            features=tuple(zip(self.feature_names, (round(float(v), 4) for v in values), strict=True)),
             status=item,
             rain_stations=tuple(sorted(t.station_id for t in fresh)),
             exercise=item.exercise,
