@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import apache_beam as beam
 
-from pipelines.ordered import Fold, FoldInEventTime
+from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue
 from suibou.contracts import AlertEvent, AlertLevel, Hazard, MsgType, RiskScore
 
@@ -165,7 +165,7 @@ class DecideAlerts(beam.PTransform):
         fold = AlertHysteresis(dict(self.area_names), self.hold_s, self.forecast_threshold)
         return (
             scores
-            | "KeyByArea" >> beam.Map(lambda s: (f"{s.area_id}|{s.hazard.value}", s))
+            | "KeyByArea" >> beam.Map(lambda s: (stream_key(s.drill_id, f"{s.area_id}|{s.hazard.value}"), s))
             | "Decide" >> FoldInEventTime(fold, self.max_lateness_s)
         )
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import apache_beam as beam
 
-from pipelines.ordered import Fold, FoldInEventTime
+from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue, level_for
 from suibou.contracts import AlertLevel, LevelReading, RainReading
 
@@ -109,7 +109,7 @@ class AccumulateRainfall(beam.PTransform):
     def expand(self, readings: beam.PCollection[RainReading]):  # type: ignore[no-untyped-def]
         return (
             readings
-            | "KeyByGauge" >> beam.Map(lambda r: (r.station_id, r))
+            | "KeyByGauge" >> beam.Map(lambda r: (stream_key(r.drill_id, r.station_id), r))
             | "Accumulate" >> FoldInEventTime(RainfallFold(), self.max_lateness_s)
         )
 
@@ -193,6 +193,6 @@ class AssessWaterLevels(beam.PTransform):
     def expand(self, readings: beam.PCollection[LevelReading]):  # type: ignore[no-untyped-def]
         return (
             readings
-            | "KeyByGauge" >> beam.Map(lambda r: (r.station_id, r))
+            | "KeyByGauge" >> beam.Map(lambda r: (stream_key(r.drill_id, r.station_id), r))
             | "Assess" >> FoldInEventTime(LevelFold(self.catalogue), self.max_lateness_s)
         )

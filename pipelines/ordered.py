@@ -87,6 +87,19 @@ def run_fold(fold: Fold[S, I, O], key: str, items: Iterable[I], state: S | None 
     return current, outputs
 
 
+def stream_key(drill_id: str | None, entity_id: str) -> str:
+    """The state key of an entity within one stream: live traffic, or one drill.
+
+    A drill's readings must never move the state of live gauges or alerts (nor
+    of another drill running at the same time), so every fold is keyed by both.
+
+    Examples:
+        >>> stream_key(None, "WL-1"), stream_key("drill-7", "WL-1")
+        ('live|WL-1', 'drill-7|WL-1')
+    """
+    return f"{drill_id or 'live'}|{entity_id}"
+
+
 def _epoch(value: dt.datetime) -> float:
     return value.timestamp()
 

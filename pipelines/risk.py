@@ -11,7 +11,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipelines.gauges import LevelStatus, RainfallTotals
-from pipelines.ordered import Fold, FoldInEventTime
+from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue
 from suibou.contracts import AreaKind, Hazard, RiskScore
 
@@ -73,7 +73,7 @@ class ReachFusion(Fold[dict, "RainfallTotals | LevelStatus", ReachFeatures]):
             rain_60min_mm=rain_60,
         )
         return state, [ReachFeatures(
-            reach_id=key,
+            reach_id=item.reach_id,
             event_time=item.event_time,
             features=tuple(zip(self.feature_names, (round(float(v), 4) for v in values), strict=True)),
             status=item,
@@ -85,7 +85,7 @@ class ReachFusion(Fold[dict, "RainfallTotals | LevelStatus", ReachFeatures]):
 
 def rain_to_reaches(totals: RainfallTotals, catalogue: StationCatalogue) -> Iterator[tuple[str, RainfallTotals]]:
     for reach in catalogue.reaches_for_rain_station(totals.station_id):
-        yield reach.reach_id, totals
+        yield stream_key(totals.drill_id, reach.reach_id), totals
 
 
 @dataclasses.dataclass
@@ -101,7 +101,7 @@ class FuseReachFeatures(beam.PTransform):
 
     def expand(self, inputs: Mapping[str, beam.PCollection]):  # type: ignore[no-untyped-def]
         rain = inputs["rain"] | "RainToReaches" >> beam.FlatMap(rain_to_reaches, self.catalogue)
-        level = inputs["level"] | "LevelToReach" >> beam.Map(lambda s: (s.reach_id, s))
+        level = inputs["level"] | "LevelToReach" >> beam.Map(lambda s: (stream_key(s.drill_id, s.reach_id), s))
         return (
             (rain, level)
             | "Merge" >> beam.Flatten()

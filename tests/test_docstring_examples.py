@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "suibou.contracts",
     "pipelines.kafka_io",
+    "pipelines.ordered",
     "pipelines.gauges",
     "pipelines.alerts",
     "pipelines.job",

@@ -45,6 +45,17 @@ def settings(tmp_path_factory):
     api_server.ensure_running(settings)
     yield settings
     api_server.stop(settings)
+    _delete_topics(settings)
+
+
+def _delete_topics(settings: Settings) -> None:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        admin.delete_topics(settings.topics.all_topics)
+    finally:
+        admin.close()
 
 
 def _get(settings: Settings, path: str) -> dict:
