@@ -108,7 +108,7 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
 
     def _emit(self, state: AreaAlertState, score: RiskScore, level: AlertLevel,
               msg_type: MsgType) -> tuple[AreaAlertState, list[AlertEvent]]:
-        onset = score.event_time.strftime("%Y%m%dT%H%MZ")
+        onset = score.event_time.strftime("%Y%m%dT%H%M%SZ")
         alert_id = state.alert_id or f"{score.drill_id or 'live'}:{score.area_id}:{score.hazard.value}:{onset}"
         sequence = state.sequence + 1 if state.alert_id else 0
         event_id = f"{alert_id}:{sequence}"

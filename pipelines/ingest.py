@@ -40,12 +40,19 @@ FEED_TYPES: Mapping[str, type[Event]] = {
 }
 
 
-def parse_record(feed: str, record: KafkaRecord, catalogue: StationCatalogue) -> Event | DeadLetter | None:
+def parse_record(
+    feed: str, record: KafkaRecord, catalogue: StationCatalogue, only_drill: str | None = None
+) -> Event | DeadLetter | None:
     """Validates one record of ``feed``.
+
+    Args:
+        only_drill: For a drill's own job: events of other streams (live
+            traffic, other drills) are skipped; they are valid, just not ours.
 
     Returns:
         The typed event; a dead letter saying why it cannot be used; or None for
-        stream-control messages, which the reader has already acted on.
+        stream-control messages, which the reader has already acted on, and for
+        events of other streams.
     """
 
     def dead(reason: str) -> DeadLetter:
@@ -63,6 +70,8 @@ def parse_record(feed: str, record: KafkaRecord, catalogue: StationCatalogue) ->
         return dead(str(error))
     if isinstance(event, StreamControl):
         return None
+    if only_drill is not None and event.drill_id != only_drill:
+        return None
     expected = FEED_TYPES[feed]
     if not isinstance(event, expected):
         return dead(f"topic {record.topic!r} carries {expected.SCHEMA}, got {event.SCHEMA}")
@@ -75,9 +84,10 @@ def parse_record(feed: str, record: KafkaRecord, catalogue: StationCatalogue) ->
 
 
 class _ParseFn(beam.DoFn):
-    def __init__(self, topic_feeds: Mapping[str, str], catalogue: StationCatalogue):
+    def __init__(self, topic_feeds: Mapping[str, str], catalogue: StationCatalogue, only_drill: str | None):
         self._topic_feeds = dict(topic_feeds)
         self._catalogue = catalogue
+        self._only_drill = only_drill
         self._parsed = Metrics.counter("ingest", "events")
         self._dead = Metrics.counter("ingest", "dead_letters")
 
@@ -91,7 +101,7 @@ class _ParseFn(beam.DoFn):
                 source_offset=record.offset, payload=record.value[:4096].decode("utf-8", "replace"),
             ))
             return
-        result = parse_record(feed, record, self._catalogue)
+        result = parse_record(feed, record, self._catalogue, self._only_drill)
         if result is None:
             return
         if isinstance(result, DeadLetter):
@@ -109,10 +119,12 @@ class ParseObservations(beam.PTransform):
     Attributes:
         topic_feeds: Topic name -> feed name (``rain``, ``level``, ...).
         catalogue: Known stations; readings from unknown stations are dead letters.
+        only_drill: Keep only this drill's events (a drill's own job).
     """
 
     topic_feeds: Mapping[str, str]
     catalogue: StationCatalogue
+    only_drill: str | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -121,6 +133,6 @@ class ParseObservations(beam.PTransform):
             raise ValueError(f"unknown feed(s): {', '.join(sorted(unknown))}")
 
     def expand(self, records: beam.PCollection[KafkaRecord]) -> pvalue.DoOutputsTuple:
-        return records | "Parse" >> beam.ParDo(_ParseFn(self.topic_feeds, self.catalogue)).with_outputs(
+        return records | "Parse" >> beam.ParDo(_ParseFn(self.topic_feeds, self.catalogue, self.only_drill)).with_outputs(
             DEAD_LETTER, *FEED_TYPES
         )

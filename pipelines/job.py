@@ -80,7 +80,7 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     from models import FLOOD_FEATURES
 
     topic_feeds = {topic: feed for feed, topic in config.topics.observation_topics.items()}
-    parsed = records | "ParseObservations" >> ParseObservations(topic_feeds, config.catalogue)
+    parsed = records | "ParseObservations" >> ParseObservations(topic_feeds, config.catalogue, config.end_source)
     rain = parsed.rain | "AccumulateRainfall" >> AccumulateRainfall(config.max_lateness_s)
     level = parsed.level | "AssessWaterLevels" >> AssessWaterLevels(config.catalogue, config.max_lateness_s)
     rows = {"rain": rain.out, "level": level.out} | "FuseReachFeatures" >> FuseReachFeatures(

@@ -89,12 +89,25 @@ def control_signal(value: bytes) -> ControlSignal | None:
     )
 
 
+class _PartitionTracker(OffsetRestrictionTracker):
+    """Allows checkpoints (a split at 0) but never a split of the unread range.
+
+    The range is unbounded, so a fractional split would start a second reader
+    near offset 2**63, far past the log.
+    """
+
+    def try_split(self, fraction_of_remainder):  # type: ignore[no-untyped-def]
+        if fraction_of_remainder != 0:
+            return None
+        return super().try_split(fraction_of_remainder)
+
+
 class _PartitionRestrictions(RestrictionProvider):
     def initial_restriction(self, element: PartitionSpec) -> OffsetRange:
         return OffsetRange(element.start_offset, _UNBOUNDED)
 
     def create_tracker(self, restriction: OffsetRange) -> OffsetRestrictionTracker:
-        return OffsetRestrictionTracker(restriction)
+        return _PartitionTracker(restriction)
 
     def restriction_size(self, element: PartitionSpec, restriction: OffsetRange) -> int:
         # Unknown until read; a constant keeps runners from splitting a partition.
@@ -123,7 +136,8 @@ class KafkaReadConfig:
         bootstrap_servers: ``host:port[,host:port]`` of the cluster.
         group_id: Consumer group whose offsets are committed after each bundle.
         end_source: When set, a partition's read ends at an ``end`` control
-            message from this source (a drill id); otherwise reads never end.
+            message from this source (a drill id), and only this source's
+            ticks advance the watermark; otherwise reads never end.
         max_disorder_s: For partitions without control ticks, how far behind
             the newest record time the watermark stays.
         poll_timeout_ms: How long one poll waits for records.
@@ -197,12 +211,15 @@ class _ReadPartitionFn(beam.DoFn):
                 break
             for record in batch:
                 if not tracker.try_claim(record.offset):
+                    self._commit_after_bundle(finalizer, tp, next_offset)
                     return
                 next_offset = record.offset + 1
                 read += 1
                 signal = control_signal(record.value)
                 if signal is not None:
                     self._controls.inc()
+                    if self._config.end_source is not None and signal.source != self._config.end_source:
+                        continue  # Another drill's clock says nothing about this one.
                     if signal.event_time > watermark.current_watermark():
                         watermark.set_watermark(signal.event_time)
                     if signal.is_end and signal.source == self._config.end_source:
@@ -219,7 +236,9 @@ class _ReadPartitionFn(beam.DoFn):
                     event_time,
                 )
         held_back = newest - Duration(seconds=self._config.max_disorder_s)
-        if held_back > watermark.current_watermark():
+        # A drill's clock is its own ticks alone: records of other streams on the
+        # same topics carry other times.
+        if self._config.end_source is None and held_back > watermark.current_watermark():
             watermark.set_watermark(held_back)
         if next_offset > restriction.start:
             self._commit_after_bundle(finalizer, tp, next_offset)

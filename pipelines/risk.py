@@ -56,10 +56,13 @@ class ReachFusion(Fold[dict, "RainfallTotals | LevelStatus", ReachFeatures]):
 
     def step(self, key: str, state: dict, item: RainfallTotals | LevelStatus) -> tuple[dict, list[ReachFeatures]]:
         if isinstance(item, RainfallTotals):
+            known = state.get(item.station_id)
+            if known is not None and known.event_time > item.event_time:
+                return state, []  # A late total does not replace a newer one.
             return {**state, item.station_id: item}, []
         fresh = [
             totals for totals in state.values()
-            if (item.event_time - totals.event_time).total_seconds() <= self.rain_max_age_s
+            if 0 <= (item.event_time - totals.event_time).total_seconds() <= self.rain_max_age_s
         ]
         rain_10 = float(np.mean([t.rain_10min_mm for t in fresh])) if fresh else 0.0
         rain_60 = float(np.mean([t.rain_60min_mm for t in fresh])) if fresh else 0.0

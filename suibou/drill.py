@@ -107,12 +107,19 @@ def run_drill(
     build(pipeline, config)
     _say("starting the fusion pipeline on Prism")
     result = pipeline.run()
-    report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id, progress=progress)
-    _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
-    state = result.wait_until_finish(duration=int(timeout_s * 1000))
-    state_name = str(state)
-    if "DONE" not in state_name.upper():
-        raise RuntimeError(f"the drill pipeline ended in state {state_name}")
+    finished = False
+    try:
+        report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id, progress=progress)
+        _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
+        state_name = str(result.wait_until_finish(duration=int(timeout_s * 1000)))
+        finished = "DONE" in state_name.upper()
+        if not finished:
+            raise RuntimeError(f"the drill pipeline ended in state {state_name}")
+    finally:
+        if not finished:
+            # Without its end markers the job would read the topics forever.
+            _say("stopping the drill pipeline")
+            result.cancel()
     elapsed = time.monotonic() - started
     _say(f"drill {drill_id} processed in {elapsed:.1f}s")
     return DrillResult(drill_id=drill_id, storm=storm_name, published=report.total,

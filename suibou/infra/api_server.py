@@ -41,12 +41,14 @@ def health(settings: Settings, timeout_s: float = 2.0) -> dict | None:
 
 
 def _running_pid(settings: Settings) -> int | None:
+    """The pid in the pid file, if that process is alive and is suibou's API."""
     try:
         pid = int(_pid_file(settings).read_text())
-        os.kill(pid, 0)
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
-    return pid
+    # A stale pid file may name a pid the system has since given to another program.
+    return pid if b"suibou" in command and b"api" in command else None
 
 
 def ensure_running(settings: Settings, timeout_s: float = 60.0) -> str:

@@ -45,7 +45,7 @@ def test_the_forecast_raises_to_flood_warning_before_the_threshold():
 
 def test_ids_are_stable_and_updates_reference_the_previous_message():
     _, alerts = run_fold(FOLD, "R-Z|flood", [score(0, 2), score(1, 3), score(2, 4)])
-    assert {a.alert_id for a in alerts} == {"d1:R-Z:flood:20050904T1200Z"}
+    assert {a.alert_id for a in alerts} == {"d1:R-Z:flood:20050904T120000Z"}
     assert [a.references for a in alerts] == [(), (alerts[0].event_id,), (alerts[1].event_id,)]
     assert all(a.exercise and a.cap_status == "Exercise" for a in alerts)
     assert alerts[2].headline.startswith("善福寺川 氾濫危険情報")
