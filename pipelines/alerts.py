@@ -26,6 +26,46 @@ from suibou.contracts import AlertEvent, AlertLevel, Hazard, MsgType, RiskScore
 
 
 @dataclasses.dataclass(frozen=True)
+class AreaInfo:
+    """What partners need to show and avoid an area: names and a polygon (lon, lat ring)."""
+
+    name: str
+    name_ja: str
+    polygon: tuple[tuple[float, float], ...] = ()
+
+
+#: Half-width of the hazard corridor drawn around a river reach, metres.
+REACH_CORRIDOR_M = 150.0
+
+
+def corridor_polygon(line: tuple[tuple[float, float], ...], half_width_m: float = REACH_CORRIDOR_M,
+                     max_vertices: int = 200) -> tuple[tuple[float, float], ...]:
+    """A corridor around a (lon, lat) line, as a closed ring.
+
+    Buffered in a local equirectangular projection, which is accurate to well
+    under a metre over the few kilometres of a reach.
+
+    Examples:
+        >>> ring = corridor_polygon(((139.60, 35.70), (139.62, 35.70)), 100.0)
+        >>> ring[0] == ring[-1], round(min(lat for _, lat in ring), 4), round(max(lat for _, lat in ring), 4)
+        (True, 35.6991, 35.7009)
+    """
+    import math
+
+    from shapely.geometry import LineString
+
+    lat0 = sum(lat for _, lat in line) / len(line)
+    kx, ky = 111_320.0 * math.cos(math.radians(lat0)), 110_574.0
+    projected = LineString([(lon * kx, lat * ky) for lon, lat in line])
+    area = projected.buffer(half_width_m, quad_segs=4)
+    tolerance = 1.0
+    while len(area.exterior.coords) > max_vertices:
+        area = area.simplify(tolerance)
+        tolerance *= 2
+    return tuple((round(x / kx, 6), round(y / ky, 6)) for x, y in area.exterior.coords)
+
+
+@dataclasses.dataclass(frozen=True)
 class AreaAlertState:
     """What one area's alert is, as the fold remembers it."""
 
@@ -74,12 +114,12 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
     """Per-area alert lifecycle over a stream of risk scores.
 
     Attributes:
-        area_names: Area id -> (English name, Japanese name) for headlines.
+        areas: Area id -> names and polygon, carried on every alert message.
         hold_s: How long an area must stay below its level before it is lowered.
         forecast_threshold: Probability at which the forecast raises to level 3.
     """
 
-    area_names: Mapping[str, tuple[str, str]]
+    areas: Mapping[str, AreaInfo]
     hold_s: float = 1800.0
     forecast_threshold: float = 0.5
     name: str = "alert_hysteresis"
@@ -112,7 +152,7 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
         alert_id = state.alert_id or f"{score.drill_id or 'live'}:{score.area_id}:{score.hazard.value}:{onset}"
         sequence = state.sequence + 1 if state.alert_id else 0
         event_id = f"{alert_id}:{sequence}"
-        english, japanese = self.area_names.get(score.area_id, (score.area_id, score.area_id))
+        area = self.areas.get(score.area_id) or AreaInfo(score.area_id, score.area_id)
         alert = AlertEvent(
             event_id=event_id,
             event_time=score.event_time,
@@ -126,7 +166,10 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
             hazard=score.hazard,
             level=level,
             previous_level=state.level,
-            headline=headline(english, japanese, level, msg_type),
+            headline=headline(area.name, area.name_ja, level, msg_type),
+            area_name=area.name,
+            area_name_ja=area.name_ja,
+            polygon=area.polygon,
             references=(state.last_event_id,) if state.last_event_id else (),
             reason={
                 "observed_level": int(score.observed_level),
@@ -143,15 +186,16 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
         return AreaAlertState(level=level, alert_id=alert_id, sequence=sequence, last_event_id=event_id), [alert]
 
 
-def reach_names(catalogue: StationCatalogue) -> dict[str, tuple[str, str]]:
-    return {r.reach_id: (r.name, r.name_ja) for r in catalogue.reaches}
+def reach_areas(catalogue: StationCatalogue) -> dict[str, AreaInfo]:
+    """Every reach of the catalogue as an alert area: its names and its corridor."""
+    return {r.reach_id: AreaInfo(r.name, r.name_ja, corridor_polygon(r.geometry)) for r in catalogue.reaches}
 
 
 @dataclasses.dataclass
 class DecideAlerts(beam.PTransform):
     """Risk scores -> alert lifecycle events per area and hazard."""
 
-    area_names: Mapping[str, tuple[str, str]]
+    areas: Mapping[str, AreaInfo]
     hold_s: float = 1800.0
     forecast_threshold: float = 0.5
     max_lateness_s: float = 600.0
@@ -162,7 +206,7 @@ class DecideAlerts(beam.PTransform):
             raise ValueError("hold_s must be >= 0 and forecast_threshold in (0, 1]")
 
     def expand(self, scores: beam.PCollection[RiskScore]):  # type: ignore[no-untyped-def]
-        fold = AlertHysteresis(dict(self.area_names), self.hold_s, self.forecast_threshold)
+        fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold)
         return (
             scores
             | "KeyByArea" >> beam.Map(lambda s: (stream_key(s.drill_id, f"{s.area_id}|{s.hazard.value}"), s))
@@ -170,4 +214,5 @@ class DecideAlerts(beam.PTransform):
         )
 
 
-__all__ = ["AlertHysteresis", "DecideAlerts", "Hazard", "headline", "reach_names", "target_level"]
+__all__ = ["AlertHysteresis", "AreaInfo", "DecideAlerts", "corridor_polygon", "headline", "reach_areas",
+           "target_level"]

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.alerts import DecideAlerts, reach_names
+from pipelines.alerts import DecideAlerts, reach_areas
 from pipelines.gauges import AccumulateRainfall, AssessWaterLevels
 from pipelines.ingest import ParseObservations
 from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
@@ -88,7 +88,7 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     )
     scores = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
     alerts = scores | "DecideAlerts" >> DecideAlerts(
-        reach_names(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s
+        reach_areas(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s
     )
     dead_letters = (
         parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], rows[DEAD_LETTER], alerts[DEAD_LETTER],

@@ -490,6 +490,26 @@ class RiskScore(Event):
         return hash(self.event_id)
 
 
+#: Most vertices an alert area may carry; partners' CAP and GeoJSON readers choke on more.
+MAX_POLYGON_VERTICES = 500
+
+
+def _polygon(value: Any) -> tuple[tuple[float, float], ...]:
+    """A closed ring of (lon, lat) pairs, as CAP and GeoJSON need it; empty if absent."""
+    if not value:
+        return ()
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_POLYGON_VERTICES:
+        raise ContractError(f"polygon must be a list of at most {MAX_POLYGON_VERTICES} [lon, lat] pairs")
+    ring = []
+    for point in value:
+        if not isinstance(point, (list, tuple)) or len(point) != 2:
+            raise ContractError("polygon points must be [lon, lat] pairs")
+        ring.append((_require_number("lon", point[0], -180, 180), _require_number("lat", point[1], -90, 90)))
+    if len(ring) < 4 or ring[0] != ring[-1]:
+        raise ContractError("polygon must be a closed ring of at least 4 points (first == last)")
+    return tuple(ring)
+
+
 def _alert_level(value: Any) -> AlertLevel:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
         raise ContractError(f"level must be an integer 1-5, got {value!r}")
@@ -523,6 +543,9 @@ class AlertEvent(Event):
     headline: str
     references: tuple[str, ...] = ()
     reason: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    area_name: str = ""
+    area_name_ja: str = ""
+    polygon: tuple[tuple[float, float], ...] = ()
 
     @property
     def key(self) -> str:
@@ -550,6 +573,9 @@ class AlertEvent(Event):
             "headline": _text("headline", data["headline"], 512),
             "references": tuple(_require_id("reference", r) for r in data.get("references", ())),
             "reason": dict(reason),
+            "area_name": _text("area_name", data.get("area_name", ""), 256),
+            "area_name_ja": _text("area_name_ja", data.get("area_name_ja", ""), 256),
+            "polygon": _polygon(data.get("polygon", ())),
         }
 
     def __hash__(self) -> int:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipelines.alerts import AlertHysteresis
+from pipelines.alerts import AlertHysteresis, AreaInfo
 from pipelines.ordered import run_fold
 from suibou.contracts import AlertLevel, AreaKind, Hazard, MsgType, RiskScore
 
 T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
-FOLD = AlertHysteresis({"R-Z": ("Zenpukuji River", "善福寺川")}, hold_s=1800)
+FOLD = AlertHysteresis({"R-Z": AreaInfo("Zenpukuji River", "善福寺川", ((139.6, 35.7), (139.61, 35.7),
+                                                                        (139.61, 35.71), (139.6, 35.7)))},
+                       hold_s=1800)
 
 
 def score(minute: int, observed: int, probability: float = 0.0) -> RiskScore:
@@ -59,3 +61,9 @@ def test_replaying_the_same_scores_gives_the_same_messages():
 def test_duplicate_scores_are_folded_once():
     _, alerts = run_fold(FOLD, "k", [score(0, 2), score(0, 2)])
     assert len(alerts) == 1
+
+
+def test_alerts_carry_the_area_names_and_polygon():
+    _, alerts = run_fold(FOLD, "R-Z|flood", [score(0, 2)])
+    assert (alerts[0].area_name, alerts[0].area_name_ja) == ("Zenpukuji River", "善福寺川")
+    assert alerts[0].polygon[0] == alerts[0].polygon[-1] and len(alerts[0].polygon) == 4
