@@ -30,6 +30,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from suibou.hydrology import (
+    DEFAULT_CRITICAL_LINE,
+    CriticalLine,
+    SnakeOutlook,
+    TankState,
+    snake_line_outlook,
+    snake_line_outlook_many,
+)
+
 FLOOD_FEATURES: tuple[str, ...] = ("stage_to_danger_m", "rise_m_per_h", "rain_10min_mm", "rain_60min_mm")
 FLOOD_TARGET = "level reaches the flood-danger threshold (氾濫危険水位) within the next 60 minutes"
 #: Window of the rate of rise, minutes.
@@ -87,3 +96,246 @@ def flood_features(
         np.array([rain_10min_mm]), np.array([rain_60min_mm]),
     )[0]
     return tuple(float(v) for v in row)
+
+
+# =========================================================================== flood/2
+
+#: ``flood/2`` inputs, in order. See :func:`flood2_feature_matrix`.
+FLOOD2_FEATURES: tuple[str, ...] = (
+    "stage_to_caution_m",
+    "stage_to_evacuation_m",
+    "stage_to_danger_m",
+    "rise_m_per_h",
+    "rise_10min_m_per_h",
+    "rain_10min_mm",
+    "rain_60min_mm",
+    "nowcast_rain_30min_mm",
+    "nowcast_rain_60min_mm",
+)
+#: Threshold attribute of :class:`replay_data.stations.LevelGauge` for each target threshold.
+FLOOD2_THRESHOLDS: dict[str, str] = {"caution": "caution_m", "evacuation": "evacuation_m", "danger": "danger_m"}
+#: Look-aheads of ``flood/2``, minutes.
+FLOOD2_HORIZONS_MIN: tuple[int, ...] = (30, 60)
+#: ``flood/2`` outputs, in column order: ``{threshold}_{horizon}min``.
+FLOOD2_TARGETS: tuple[str, ...] = tuple(
+    f"{threshold}_{horizon}min" for threshold in FLOOD2_THRESHOLDS for horizon in FLOOD2_HORIZONS_MIN
+)
+#: The target that :meth:`models.OnnxScorer.predict_proba` returns for ``flood/2``
+#: (the same event as ``flood/1``'s).
+FLOOD2_PRIMARY_TARGET = "danger_60min"
+FLOOD2_TARGET_TEXT: dict[str, str] = {
+    f"{threshold}_{horizon}min": (
+        f"level reaches {name} within {horizon} min"
+    )
+    for threshold, name in (("caution", "flood caution (氾濫注意水位)"),
+                            ("evacuation", "evacuation judgement (避難判断水位)"),
+                            ("danger", "flood danger (氾濫危険水位)"))
+    for horizon in FLOOD2_HORIZONS_MIN
+}
+
+
+def _rise(level: np.ndarray, earlier: np.ndarray, minutes: float) -> np.ndarray:
+    return np.where(np.isnan(earlier), 0.0, (level - earlier) * (60.0 / minutes))
+
+
+def flood2_feature_matrix(
+    level_m: np.ndarray,
+    caution_m: np.ndarray,
+    evacuation_m: np.ndarray,
+    danger_m: np.ndarray,
+    level_10min_ago_m: np.ndarray,
+    level_30min_ago_m: np.ndarray,
+    rain_10min_mm: np.ndarray,
+    rain_60min_mm: np.ndarray,
+    nowcast_rain_30min_mm: np.ndarray,
+    nowcast_rain_60min_mm: np.ndarray,
+) -> np.ndarray:
+    """``flood/2`` input rows (float32, (n, 9), :data:`FLOOD2_FEATURES` order) from arrays of shape (n,).
+
+    ==========================  =====  ==============================================
+    name                        unit   definition
+    ==========================  =====  ==============================================
+    stage_to_caution_m          m      ``caution_m - level_m`` (negative above it)
+    stage_to_evacuation_m       m      ``evacuation_m - level_m``
+    stage_to_danger_m           m      ``danger_m - level_m``
+    rise_m_per_h                m/h    ``(level_m - level_30min_ago_m) * 2``
+    rise_10min_m_per_h          m/h    ``(level_m - level_10min_ago_m) * 6``
+    rain_10min_mm               mm     rain in the last 10 min, mean of the reach's
+                                       (upstream) rain gauges
+    rain_60min_mm               mm     rain in the last 60 min, same gauges
+    nowcast_rain_30min_mm       mm     nowcast rain over the reach's catchment in
+                                       the next 30 min (basin mean)
+    nowcast_rain_60min_mm       mm     nowcast rain in the next 60 min (basin mean)
+    ==========================  =====  ==============================================
+
+    A NaN earlier level (no history) gives a rise of 0. A NaN nowcast (no grid
+    available) falls back to persistence: the last hour's rain goes on at the
+    same rate, i.e. ``rain_60min_mm / 2`` for 30 min and ``rain_60min_mm`` for 60 min.
+    """
+    level = np.asarray(level_m, dtype=np.float64)
+    rain60 = np.asarray(rain_60min_mm, dtype=np.float64)
+    now30 = np.asarray(nowcast_rain_30min_mm, dtype=np.float64)
+    now60 = np.asarray(nowcast_rain_60min_mm, dtype=np.float64)
+    columns = (
+        np.asarray(caution_m, dtype=np.float64) - level,
+        np.asarray(evacuation_m, dtype=np.float64) - level,
+        np.asarray(danger_m, dtype=np.float64) - level,
+        _rise(level, np.asarray(level_30min_ago_m, dtype=np.float64), 30.0),
+        _rise(level, np.asarray(level_10min_ago_m, dtype=np.float64), 10.0),
+        np.asarray(rain_10min_mm, dtype=np.float64),
+        rain60,
+        np.where(np.isnan(now30), rain60 / 2.0, now30),
+        np.where(np.isnan(now60), rain60, now60),
+    )
+    return np.stack(np.broadcast_arrays(*columns), axis=-1).astype(np.float32)
+
+
+def flood2_features(
+    level_m: float,
+    *,
+    caution_m: float,
+    evacuation_m: float,
+    danger_m: float,
+    level_10min_ago_m: float | None,
+    level_30min_ago_m: float | None,
+    rain_10min_mm: float,
+    rain_60min_mm: float,
+    nowcast_rain_30min_mm: float | None = None,
+    nowcast_rain_60min_mm: float | None = None,
+) -> tuple[float, ...]:
+    """One ``flood/2`` input row, in :data:`FLOOD2_FEATURES` order (see :func:`flood2_feature_matrix`).
+
+    Examples:
+        >>> flood2_features(2.5, caution_m=2.0, evacuation_m=2.6, danger_m=3.0, level_10min_ago_m=2.4,
+        ...                 level_30min_ago_m=2.0, rain_10min_mm=12.0, rain_60min_mm=40.0,
+        ...                 nowcast_rain_30min_mm=15.0, nowcast_rain_60min_mm=25.0)
+        (-0.5, 0.1, 0.5, 1.0, 0.6, 12.0, 40.0, 15.0, 25.0)
+    """
+    nan = float("nan")
+
+    def arr(value: float | None) -> np.ndarray:
+        return np.array([nan if value is None else value], dtype=np.float64)
+
+    row = flood2_feature_matrix(
+        arr(level_m), arr(caution_m), arr(evacuation_m), arr(danger_m), arr(level_10min_ago_m),
+        arr(level_30min_ago_m), arr(rain_10min_mm), arr(rain_60min_mm), arr(nowcast_rain_30min_mm),
+        arr(nowcast_rain_60min_mm),
+    )[0]
+    return tuple(round(float(v), 6) for v in row)
+
+
+# =========================================================================== landslide/1
+
+#: ``landslide/1`` inputs, in order. See :func:`landslide_feature_matrix`.
+LANDSLIDE_FEATURES: tuple[str, ...] = (
+    "rain_10min_mm",
+    "rain_60min_mm",
+    "swi_mm",
+    "swi_change_1h_mm",
+    "nowcast_rain_60min_mm",
+    "cl_margin",
+    "cl_margin_2h",
+)
+LANDSLIDE_TARGET = "snake line (60-min rain vs soil water index) on or beyond the critical line within 2 h"
+#: Look-ahead of the landslide target, minutes.
+LANDSLIDE_HORIZON_MIN = 120
+#: Soil water index step the pipeline and the trainer use (10-minute rain), hours.
+SWI_STEP_H = 1.0 / 6.0
+#: Critical-line margins are clipped to this range; below the SWI floor the margin is the lower bound.
+MARGIN_CLIP: tuple[float, float] = (-2.0, 3.0)
+
+
+def landslide_feature_matrix(
+    tank_storage_mm: np.ndarray,
+    swi_1h_ago_mm: np.ndarray,
+    rain_10min_mm: np.ndarray,
+    rain_60min_mm: np.ndarray,
+    nowcast_rain_60min_mm: np.ndarray,
+    critical_line: CriticalLine = DEFAULT_CRITICAL_LINE,
+) -> np.ndarray:
+    """``landslide/1`` input rows (float32, (n, 7), :data:`LANDSLIDE_FEATURES` order).
+
+    ======================  =====  ================================================
+    name                    unit   definition
+    ======================  =====  ================================================
+    rain_10min_mm           mm     rain in the last 10 min over the zone / 1 km cell
+    rain_60min_mm           mm     rain in the last 60 min (the snake line's y)
+    swi_mm                  mm     soil water index now (:mod:`suibou.hydrology`,
+                                   JMA's three tanks stepped every 10 minutes)
+    swi_change_1h_mm        mm     ``swi_mm`` minus the index 60 minutes earlier
+    nowcast_rain_60min_mm   mm     nowcast rain over the zone in the next 60 min
+                                   (NaN: persistence, ``rain_60min_mm``)
+    cl_margin               1      :func:`suibou.hydrology.critical_margin` of the
+                                   point (swi, r60) now against the zone's
+                                   critical line; >= 0 means beyond it
+    cl_margin_2h            1      the largest margin now, +1 h and +2 h, stepping
+                                   the tanks with the nowcast rain
+                                   (:func:`suibou.hydrology.snake_line_outlook`):
+                                   the physically based criterion as a number
+    ======================  =====  ================================================
+
+    Margins are clipped to :data:`MARGIN_CLIP`; below the line's SWI floor
+    (where nothing exceeds) they take the lower bound.
+
+    Args:
+        tank_storage_mm: Tank storages (n, 3) now.
+        swi_1h_ago_mm: Soil water index an hour earlier (n,); NaN counts as no change.
+        rain_10min_mm, rain_60min_mm, nowcast_rain_60min_mm: (n,).
+        critical_line: The zone's critical line.
+    """
+    storage = np.asarray(tank_storage_mm, dtype=np.float64).reshape(-1, 3)
+    swi = storage.sum(axis=1)
+    earlier = np.asarray(swi_1h_ago_mm, dtype=np.float64)
+    rain60 = np.asarray(rain_60min_mm, dtype=np.float64)
+    nowcast = np.asarray(nowcast_rain_60min_mm, dtype=np.float64)
+    nowcast = np.where(np.isnan(nowcast), rain60, nowcast)
+    margin_now, margin_2h = snake_line_outlook_many(storage, rain60 * np.ones_like(swi), nowcast * np.ones_like(swi),
+                                                    critical_line)
+    low, high = MARGIN_CLIP
+    columns = (
+        np.asarray(rain_10min_mm, dtype=np.float64),
+        rain60,
+        swi,
+        np.where(np.isnan(earlier), 0.0, swi - earlier),
+        nowcast,
+        np.clip(margin_now, low, high),
+        np.clip(margin_2h, low, high),
+    )
+    return np.stack(np.broadcast_arrays(*columns), axis=-1).astype(np.float32)
+
+
+def landslide_features(
+    state: TankState,
+    *,
+    swi_1h_ago_mm: float | None,
+    rain_10min_mm: float,
+    rain_60min_mm: float,
+    nowcast_rain_60min_mm: float | None = None,
+    critical_line: CriticalLine = DEFAULT_CRITICAL_LINE,
+) -> tuple[float, ...]:
+    """One ``landslide/1`` input row for a zone (see :func:`landslide_feature_matrix`).
+
+    Examples:
+        >>> from suibou.hydrology import TankState
+        >>> landslide_features(TankState(90.0, 60.0, 40.0), swi_1h_ago_mm=170.0, rain_10min_mm=6.0,
+        ...                    rain_60min_mm=20.0, nowcast_rain_60min_mm=45.0)
+        (6.0, 20.0, 190.0, 20.0, 45.0, -0.166667, 0.264418)
+    """
+    row = landslide_feature_matrix(
+        np.array([state.as_tuple()]), np.array([np.nan if swi_1h_ago_mm is None else swi_1h_ago_mm]),
+        np.array([rain_10min_mm]), np.array([rain_60min_mm]),
+        np.array([np.nan if nowcast_rain_60min_mm is None else nowcast_rain_60min_mm]), critical_line,
+    )[0]
+    return tuple(round(float(v), 6) for v in row)
+
+
+def landslide_criterion(state: TankState, rain_60min_mm: float, nowcast_rain_60min_mm: float | None = None,
+                        critical_line: CriticalLine = DEFAULT_CRITICAL_LINE) -> SnakeOutlook:
+    """The physically based landslide criterion, to show beside ``landslide/1``'s probability.
+
+    JMA's rule: warn when the snake-line point now or expected within 2 hours is
+    on or beyond the critical line (:func:`suibou.hydrology.snake_line_outlook`;
+    a missing nowcast means persistence of the last hour's rain).
+    """
+    nowcast = rain_60min_mm if nowcast_rain_60min_mm is None else nowcast_rain_60min_mm
+    return snake_line_outlook(state, rain_60min_mm, nowcast, critical_line)

@@ -24,11 +24,10 @@ from typing import Any, Generic, TypeVar
 
 import apache_beam as beam
 from apache_beam import pvalue
-from apache_beam.coders import FloatCoder, PickleCoder
+from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
-    BagStateSpec,
     ReadModifyWriteStateSpec,
     TimerSpec,
     on_timer,
@@ -104,12 +103,22 @@ def _epoch(value: dt.datetime) -> float:
     return value.timestamp()
 
 
+@dataclasses.dataclass
+class _KeyState:
+    """Everything one key remembers, kept in one state cell.
+
+    One cell means one state read per key and bundle: the runner's state API is
+    a round trip per access, which would otherwise dominate the cost of a fold.
+    """
+
+    fold_state: Any = None
+    pending: list[tuple[float, int, Any]] = dataclasses.field(default_factory=list)
+    seen: dict[str, float] = dataclasses.field(default_factory=dict)
+    folded_until: float | None = None
+
+
 class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
-    PENDING = BagStateSpec("pending", PickleCoder())
-    STATE = ReadModifyWriteStateSpec("state", PickleCoder())
-    SEEN = ReadModifyWriteStateSpec("seen", PickleCoder())
-    FOLDED_UNTIL = ReadModifyWriteStateSpec("folded_until", FloatCoder())
-    NEXT_FIRE = ReadModifyWriteStateSpec("next_fire", FloatCoder())
+    KEY_STATE = ReadModifyWriteStateSpec("key_state", PickleCoder())
     FIRE = TimerSpec("fire", TimeDomain.WATERMARK)
 
     def __init__(self, fold: Fold[S, I, O], max_lateness_s: float):
@@ -122,18 +131,14 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
     def process(
         self,
         element: tuple[str, I],
-        pending=beam.DoFn.StateParam(PENDING),  # noqa: B008
-        seen=beam.DoFn.StateParam(SEEN),  # noqa: B008
-        folded_until=beam.DoFn.StateParam(FOLDED_UNTIL),  # noqa: B008
-        next_fire=beam.DoFn.StateParam(NEXT_FIRE),  # noqa: B008
+        cell=beam.DoFn.StateParam(KEY_STATE),  # noqa: B008
         fire=beam.DoFn.TimerParam(FIRE),  # noqa: B008
     ) -> Iterator[Any]:
         key, item = element
-        identity = self._fold.identity(item)
         at = _epoch(self._fold.event_time(item))
-        done_until = folded_until.read()
-        if done_until is not None and at < done_until:
-            if at < done_until - self._max_lateness_s:
+        current: _KeyState = cell.read() or _KeyState()
+        if current.folded_until is not None and at < current.folded_until:
+            if at < current.folded_until - self._max_lateness_s:
                 self._too_late.inc()
                 yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
                     reason=(f"{self._fold.name}: event at {dt.datetime.fromtimestamp(at, dt.timezone.utc)} "
@@ -144,63 +149,46 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
                 ))
                 return
             self._late.inc()
+        identity = self._fold.identity(item)
         if identity is not None:
             # Ids are remembered for as long as an event could still be folded,
             # so every duplicate is either dropped here or dead-lettered above.
-            known = seen.read() or {}
-            if identity in known:
+            if identity in current.seen:
                 self._duplicates.inc()
                 return
-            known[identity] = at
-            seen.write(known)
-        pending.add((at, self._fold.order(item), item))
-        scheduled = next_fire.read()
-        if scheduled is None or at < scheduled:
-            fire.set(Timestamp(at))
-            next_fire.write(at)
+            current.seen[identity] = at
+        current.pending.append((at, self._fold.order(item), item))
+        cell.write(current)
+        # One timer per event time (a dynamic tag): when the watermark jumps
+        # ahead, as in a drill replayed at full speed, every due time of a key
+        # fires in the same bundle instead of one bundle after another.
+        fire.set(Timestamp(at), dynamic_timer_tag=repr(at))
 
     @on_timer(FIRE)
     def on_fire(
         self,
         key=beam.DoFn.KeyParam,  # noqa: B008
         fired_at=beam.DoFn.TimestampParam,  # noqa: B008
-        pending=beam.DoFn.StateParam(PENDING),  # noqa: B008
-        state=beam.DoFn.StateParam(STATE),  # noqa: B008
-        seen=beam.DoFn.StateParam(SEEN),  # noqa: B008
-        folded_until=beam.DoFn.StateParam(FOLDED_UNTIL),  # noqa: B008
-        next_fire=beam.DoFn.StateParam(NEXT_FIRE),  # noqa: B008
-        fire=beam.DoFn.TimerParam(FIRE),  # noqa: B008
+        cell=beam.DoFn.StateParam(KEY_STATE),  # noqa: B008
     ) -> Iterator[Any]:
         limit = float(fired_at.micros) / 1e6
-        ready, waiting = [], []
-        for entry in pending.read():
-            (ready if entry[0] <= limit else waiting).append(entry)
-        ready.sort(key=lambda e: (e[0], e[1]))
-        current = state.read()
-        if current is None:
-            current = self._fold.initial(key)
-        for at, _, item in ready:
-            current, outputs = self._fold.step(key, current, item)
+        current: _KeyState = cell.read() or _KeyState()
+        ready = sorted((e for e in current.pending if e[0] <= limit), key=lambda e: (e[0], e[1]))
+        if not ready:
+            return  # An earlier timer of this bundle already folded these events.
+        fold_state = self._fold.initial(key) if current.fold_state is None else current.fold_state
+        for _, _, item in ready:
+            fold_state, outputs = self._fold.step(key, fold_state, item)
             for output in outputs:
                 yield beam.window.TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))
-        state.write(current)
-        if ready:
-            previous = folded_until.read()
-            newest = ready[-1][0] if previous is None else max(previous, ready[-1][0])
-            folded_until.write(newest)
-            known = seen.read()
-            if known:
-                horizon = newest - self._max_lateness_s
-                seen.write({i: t for i, t in known.items() if t >= horizon})
-        pending.clear()
-        for entry in waiting:
-            pending.add(entry)
-        if waiting:
-            soonest = min(e[0] for e in waiting)
-            fire.set(Timestamp(soonest))
-            next_fire.write(soonest)
-        else:
-            next_fire.clear()
+        newest = ready[-1][0] if current.folded_until is None else max(current.folded_until, ready[-1][0])
+        horizon = newest - self._max_lateness_s
+        cell.write(_KeyState(
+            fold_state=fold_state,
+            pending=[e for e in current.pending if e[0] > limit],
+            seen={i: t for i, t in current.seen.items() if t >= horizon},
+            folded_until=newest,
+        ))
 
 
 @dataclasses.dataclass

@@ -1,0 +1,520 @@
+"""Training and evaluation rows for the risk models, from synthetic or imported storms.
+
+Two sources feed the same code path:
+
+* **Synthetic storms.** :func:`draw_flood_storm` draws seeded random storms over
+  a station catalogue and runs them through :func:`replay_data.synth.simulate`;
+  :func:`draw_landslide_storm` draws long rain events (a broad rain band plus
+  moving convective cells, over a wet or dry antecedent state) at a handful of
+  zones. Everything from these is synthetic.
+* **Storms from the import format.** A bureau's own records, read by
+  ``replay_data``'s importer (CSV of ``time, station_id, kind, value`` plus a
+  station file) or any other :class:`replay_data.synth.Storm`, go through
+  :func:`series_from_storm`: readings are put on a 1-minute grid (rain at the
+  minute its interval ends; levels carried forward for at most 30 minutes), so
+  10-minute rain and irregular level readings work too.
+
+Rows are sampled from a :class:`StormSeries` (flood) or :class:`ZoneSeries`
+(landslide). Storms, never rows, are split between training and evaluation.
+
+**Nowcast rain in training.** The pipeline feeds the models the basin- (or
+zone-) mean rain of the precipitation nowcast for the next 30 and 60 minutes.
+Training has no archived nowcasts, so it uses the rain that the gauges
+actually recorded over the next 30/60 minutes, multiplied by a log-normal error:
+one factor per storm and gauge (σ = 0.25, a systematic over- or under-forecast)
+times one per row (σ = 0.30 for 30 min, 0.45 for 60 min, as nowcast skill
+falls with lead time). This is a stand-in for a real nowcast's errors, not a
+measurement of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from replay_data.stations import LevelGauge, StationCatalogue
+from replay_data.synth import RainCell, Simulation, Storm, StormParams, rain_rate, simulate, tipping_bucket
+from suibou.contracts import LevelReading, RainReading
+from suibou.hydrology import (
+    DEFAULT_CRITICAL_LINE,
+    CriticalLine,
+    TankState,
+    critical_margin,
+    snake_line_outlook_many,
+    step_tanks_many,
+)
+
+from .features import (
+    FLOOD2_FEATURES,
+    FLOOD2_HORIZONS_MIN,
+    FLOOD2_TARGETS,
+    FLOOD2_THRESHOLDS,
+    LANDSLIDE_HORIZON_MIN,
+    SWI_STEP_H,
+    flood2_feature_matrix,
+    landslide_feature_matrix,
+)
+
+#: Longest a level reading is carried forward when readings are sparse, minutes.
+LEVEL_HOLD_MIN = 30
+#: Nowcast error model used in training (see the module docstring).
+NOWCAST_STORM_SIGMA = 0.25
+NOWCAST_ROW_SIGMA: dict[int, float] = {30: 0.30, 60: 0.45}
+
+
+# =========================================================================== storm series
+
+
+@dataclasses.dataclass(frozen=True)
+class StormSeries:
+    """One storm's reported readings on a regular 1-minute grid.
+
+    Attributes:
+        name: Storm name.
+        provenance: ``synthetic``, ``synthetic reconstruction``, ``observed`` ...
+        catalogue: Gauges the ids refer to.
+        start: Grid start (UTC); minute ``i`` covers ``(start + i min, start + (i+1) min]``.
+        rain_ids: Rain gauge ids (R,).
+        rain_mm: Rain reported in each minute (R, T), 0 where nothing was reported.
+        level_ids: Level gauge ids (L,).
+        level_m: Level at the end of each minute (L, T), NaN where unknown.
+    """
+
+    name: str
+    provenance: str
+    catalogue: StationCatalogue
+    start: dt.datetime
+    rain_ids: tuple[str, ...]
+    rain_mm: np.ndarray
+    level_ids: tuple[str, ...]
+    level_m: np.ndarray
+
+    @property
+    def n_minutes(self) -> int:
+        return int(self.rain_mm.shape[1])
+
+    def basin_rain(self, reach_id: str) -> np.ndarray:
+        """Mean per-minute rain of the reach's rain gauges (T,)."""
+        rows = [self.rain_ids.index(g.station_id) for g in self.catalogue.rain_stations_for_reach(reach_id)
+                if g.station_id in self.rain_ids]
+        if not rows:
+            return np.zeros(self.n_minutes)
+        return self.rain_mm[rows].mean(axis=0)
+
+
+def series_from_simulation(catalogue: StationCatalogue, params: StormParams, sim: Simulation, *,
+                           name: str, provenance: str = "synthetic") -> StormSeries:
+    """The fast path for synthetic storms: the simulation's reported arrays, as they are."""
+    if params.step_s != 60:
+        raise ValueError("series_from_simulation needs 1-minute steps; use series_from_storm")
+    return StormSeries(name=name, provenance=provenance, catalogue=catalogue,
+                       start=params.start.astimezone(dt.timezone.utc), rain_ids=sim.rain_ids,
+                       rain_mm=np.asarray(sim.rain_mm, dtype=np.float64), level_ids=sim.level_ids,
+                       level_m=np.asarray(sim.level_m, dtype=np.float64))
+
+
+def _minute_index(start: dt.datetime, when: dt.datetime) -> int:
+    """Minute cell of a reading stamped ``when``: readings end their interval there."""
+    return math.ceil((when - start).total_seconds() / 60.0 - 1e-9) - 1
+
+
+def series_from_storm(storm: Storm) -> StormSeries:
+    """Any storm (synthetic, reconstructed or imported) on a 1-minute grid, from its readings.
+
+    Rain readings are added to the minute in which their interval ends; level
+    readings are carried forward for up to :data:`LEVEL_HOLD_MIN` minutes.
+    Readings of unknown stations or outside ``(start, end]`` are ignored.
+    """
+    start = storm.start.astimezone(dt.timezone.utc)
+    n = max(1, math.ceil((storm.end - storm.start).total_seconds() / 60.0 - 1e-9))
+    catalogue = storm.catalogue
+    rain_ids = tuple(g.station_id for g in catalogue.rain_gauges)
+    level_ids = tuple(g.station_id for g in catalogue.level_gauges)
+    rain = np.zeros((len(rain_ids), n))
+    seen = np.full((len(level_ids), n), np.nan)
+    rain_row = {sid: i for i, sid in enumerate(rain_ids)}
+    level_row = {sid: i for i, sid in enumerate(level_ids)}
+    for reading in storm.rain:
+        i = _minute_index(start, reading.event_time)
+        if reading.station_id in rain_row and 0 <= i < n:
+            rain[rain_row[reading.station_id], i] += reading.rain_mm
+    for level in storm.levels:
+        i = _minute_index(start, level.event_time)
+        if level.station_id in level_row and 0 <= i < n:
+            seen[level_row[level.station_id], i] = level.level_m
+    levels = np.full_like(seen, np.nan)
+    for j in range(len(level_ids)):
+        last, age = np.nan, LEVEL_HOLD_MIN + 1
+        for i in range(n):
+            if not np.isnan(seen[j, i]):
+                last, age = seen[j, i], 0
+            else:
+                age += 1
+            levels[j, i] = last if age <= LEVEL_HOLD_MIN else np.nan
+    return StormSeries(name=storm.name, provenance=storm.provenance, catalogue=catalogue, start=start,
+                       rain_ids=rain_ids, rain_mm=rain, level_ids=level_ids, level_m=levels)
+
+
+def storm_from_series_readings(name: str, catalogue: StationCatalogue, start: dt.datetime, end: dt.datetime,
+                               rain: Sequence[RainReading], levels: Sequence[LevelReading], *,
+                               provenance: str = "observed", description: str = "") -> Storm:
+    """Wraps readings from any source (e.g. a bureau's CSV) as a :class:`Storm` for training."""
+    return Storm(name=name, title=name, description=description or f"{provenance} readings", provenance=provenance,
+                 start=start.astimezone(dt.timezone.utc), end=end.astimezone(dt.timezone.utc), catalogue=catalogue,
+                 rain=tuple(rain), levels=tuple(levels))
+
+
+# =========================================================================== synthetic flood storms
+
+
+def draw_flood_storm(rng: np.random.Generator, catalogue: StationCatalogue, start: dt.datetime,
+                     duration_min: int = 240) -> StormParams:
+    """A random storm over a catalogue's area: 1-3 moving cells, drizzle to extreme downpours.
+
+    Kept here rather than borrowed from ``replay_data`` so that the models'
+    training distribution changes only when the models change.
+    """
+    lons = [g.lon for g in catalogue.rain_gauges] + [g.lon for g in catalogue.level_gauges]
+    lats = [g.lat for g in catalogue.rain_gauges] + [g.lat for g in catalogue.level_gauges]
+    lon_c, lat_c = float(np.mean(lons)), float(np.mean(lats))
+    cells = []
+    for _ in range(int(rng.integers(1, 4))):
+        cells.append(RainCell(
+            peak_mm_h=float(rng.choice([rng.uniform(5, 40), rng.uniform(30, 160)], p=[0.4, 0.6])),
+            lon=lon_c + float(rng.normal(0, 0.04)),
+            lat=lat_c + float(rng.normal(0, 0.03)),
+            peak_min=float(rng.uniform(30, duration_min - 45)),
+            duration_min=float(rng.uniform(30, 150)),
+            sigma_km=float(rng.uniform(1.5, 6.0)),
+            speed_kmh=float(rng.uniform(0, 30)),
+            heading_deg=float(rng.uniform(0, 360)),
+        ))
+    return StormParams(
+        start=start, duration_min=duration_min, cells=tuple(cells),
+        background_mm_h=float(rng.exponential(1.5)), seed=int(rng.integers(0, 2**31 - 1)),
+        initial_rain_mm=float(rng.exponential(10.0)),
+    )
+
+
+def synthetic_flood_series(seed: int, n_storms: int, catalogues: Sequence[StationCatalogue], *,
+                           duration_min: int = 240, progress: bool = False, desc: str = "flood storms",
+                           ) -> list[StormSeries]:
+    """``n_storms`` seeded synthetic storms, spread over the catalogues in turn."""
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    base = dt.datetime(2000, 6, 1, tzinfo=dt.timezone.utc)
+    out = []
+    for i in tqdm(range(n_storms), desc=desc, disable=not progress, leave=False):
+        catalogue = catalogues[i % len(catalogues)]
+        params = draw_flood_storm(rng, catalogue, base + dt.timedelta(days=i), duration_min)
+        out.append(series_from_simulation(catalogue, params, simulate(catalogue, params),
+                                          name=f"synthetic-{seed}-{i:04d}"))
+    return out
+
+
+# =========================================================================== flood rows
+
+
+def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum of ``values[t - window + 1 .. t]`` for each t along the last axis (shorter at the start)."""
+    c = np.cumsum(values, axis=-1)
+    out = c.copy()
+    out[..., window:] = c[..., window:] - c[..., :-window]
+    return out
+
+
+def _future_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum of ``values[t + 1 .. t + window]`` for each t (shorter at the end), shape (T,)."""
+    c = np.concatenate([[0.0], np.cumsum(values)])  # c[i] = sum(values[:i])
+    idx = np.arange(values.size)
+    return c[np.minimum(idx + window + 1, values.size)] - c[idx + 1]
+
+
+def _future_max(values: np.ndarray, window: int) -> np.ndarray:
+    """Max of ``values[t + 1 .. t + window]`` (NaN ignored; NaN if all unknown), shape (T,)."""
+    padded = np.concatenate([values[1:], np.full(window, np.nan)])
+    view = np.lib.stride_tricks.sliding_window_view(padded, window)[: values.size]
+    with np.errstate(all="ignore"):
+        out = np.where(np.isnan(view).all(axis=1), np.nan, np.nanmax(np.where(np.isnan(view), -np.inf, view), axis=1))
+    return out
+
+
+@dataclasses.dataclass
+class FloodRows:
+    """``flood/2`` rows of several storms.
+
+    Attributes:
+        x: Features (n, 9) float32, :data:`~models.features.FLOOD2_FEATURES` order.
+        y: Labels (n, 6) int64, :data:`~models.features.FLOOD2_TARGETS` order.
+        storm: Storm index of each row (n,).
+        gauge: ``"storm|station"`` of each row (n,), for lead-time grouping.
+        minute: Grid minute of each row (n,).
+        level: Observed level at the row's time (n,).
+        thresholds: The gauge's thresholds per row (n, 3): caution, evacuation, danger.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    storm: np.ndarray
+    gauge: np.ndarray
+    minute: np.ndarray
+    level: np.ndarray
+    thresholds: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @staticmethod
+    def concat(parts: Sequence[FloodRows]) -> FloodRows:
+        if not parts:
+            return FloodRows(np.zeros((0, len(FLOOD2_FEATURES)), np.float32), np.zeros((0, len(FLOOD2_TARGETS)), np.int64),
+                             np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0),
+                             np.zeros((0, 3)))
+        return FloodRows(*(np.concatenate([getattr(p, f.name) for p in parts])
+                           for f in dataclasses.fields(FloodRows)))
+
+
+def flood2_rows(series: StormSeries, rng: np.random.Generator, *, storm_index: int = 0,
+                sample_every_min: int = 5, warmup_min: int = 60) -> FloodRows:
+    """``flood/2`` rows for every level gauge of one storm, every ``sample_every_min`` minutes.
+
+    Rows start once ``warmup_min`` minutes of history exist and stop 60 minutes
+    before the end (the labels look 60 minutes ahead). Rows whose current level
+    is unknown are skipped. Labels: the level reaches the threshold at some
+    reading in ``(t, t + h]``.
+    """
+    horizon = max(FLOOD2_HORIZONS_MIN)
+    n = series.n_minutes
+    t = np.arange(warmup_min - 1, n - horizon, sample_every_min)
+    parts = []
+    for j, sid in enumerate(series.level_ids):
+        gauge: LevelGauge = series.catalogue.level_gauge(sid)
+        level = series.level_m[j]
+        basin = series.basin_rain(gauge.reach_id)
+        bias = math.exp(rng.normal(0.0, NOWCAST_STORM_SIGMA))
+        nowcast = {
+            h: np.round(_future_sum(basin, h)[t] * bias * np.exp(rng.normal(0.0, NOWCAST_ROW_SIGMA[h], t.size)), 1)
+            for h in (30, 60)
+        }
+        if t.size == 0:
+            continue
+        keep = ~np.isnan(level[t])
+        tt = t[keep]
+        if tt.size == 0:
+            continue
+        x = flood2_feature_matrix(
+            level[tt], np.full(tt.size, gauge.caution_m), np.full(tt.size, gauge.evacuation_m),
+            np.full(tt.size, gauge.danger_m), level[np.maximum(tt - 10, 0)], level[np.maximum(tt - 30, 0)],
+            _rolling_sum(basin, 10)[tt], _rolling_sum(basin, 60)[tt], nowcast[30][keep], nowcast[60][keep],
+        )
+        labels = []
+        ahead = {h: _future_max(level, h)[tt] for h in FLOOD2_HORIZONS_MIN}
+        for threshold_attr in FLOOD2_THRESHOLDS.values():
+            for h in FLOOD2_HORIZONS_MIN:
+                labels.append(np.nan_to_num(ahead[h], nan=-np.inf) >= getattr(gauge, threshold_attr))
+        parts.append(FloodRows(
+            x=x, y=np.stack(labels, axis=1).astype(np.int64), storm=np.full(tt.size, storm_index),
+            gauge=np.full(tt.size, f"{series.name}|{sid}", dtype=object), minute=tt,
+            level=level[tt], thresholds=np.tile([gauge.caution_m, gauge.evacuation_m, gauge.danger_m], (tt.size, 1)),
+        ))
+    return FloodRows.concat(parts)
+
+
+def flood2_dataset(series: Sequence[StormSeries], seed: int, *, sample_every_min: int = 5,
+                   first_storm_index: int = 0) -> FloodRows:
+    """Rows of many storms; the nowcast errors are seeded by ``seed``."""
+    rng = np.random.default_rng(seed)
+    return FloodRows.concat([
+        flood2_rows(s, rng, storm_index=first_storm_index + i, sample_every_min=sample_every_min)
+        for i, s in enumerate(series)
+    ])
+
+
+# =========================================================================== landslide zones
+
+
+@dataclasses.dataclass(frozen=True)
+class ZoneSeries:
+    """Rain over a few landslide zones (1 km cells) during one event, on a 1-minute grid.
+
+    Attributes:
+        name: Event name.
+        provenance: ``synthetic`` or where the rain came from.
+        zone_ids: One id per zone (Z,).
+        rain_mm: Rain in each minute over each zone (Z, T).
+        initial: Tank storages at the start (Z, 3), mm (antecedent wetness).
+        lines: Each zone's critical line (Z,).
+    """
+
+    name: str
+    provenance: str
+    zone_ids: tuple[str, ...]
+    rain_mm: np.ndarray
+    initial: np.ndarray
+    lines: tuple[CriticalLine, ...]
+
+
+def draw_critical_line(rng: np.random.Generator, zone_id: str) -> CriticalLine:
+    """A random, invented critical line, so the model learns to read the margin, not one line."""
+    swi_at_no_rain = float(rng.uniform(180.0, 380.0))
+    return CriticalLine(
+        r60_at_dry_mm=float(rng.uniform(60.0, 130.0)), swi_at_no_rain_mm=swi_at_no_rain,
+        swi_floor_mm=float(rng.uniform(30.0, min(90.0, swi_at_no_rain * 0.4))), zone_id=zone_id,
+        note="invented for synthetic training data",
+    )
+
+
+def _antecedent_state(rng: np.random.Generator) -> np.ndarray:
+    """Tank storages left by an earlier rain event (or none), by hourly stepping."""
+    if rng.random() < 0.35:
+        return np.zeros(3)
+    total = rng.uniform(15.0, 280.0)
+    hours = int(rng.integers(4, 25))
+    gap = int(rng.integers(0, 49))
+    rain = np.r_[np.full(hours, total / hours), np.zeros(gap)]
+    s = np.zeros(3)
+    for r in rain:
+        s = step_tanks_many(s, r, 1.0)
+    return s
+
+
+def draw_landslide_storm(rng: np.random.Generator, index: int, *, n_zones: int = 4,
+                         duration_min: int = 720) -> ZoneSeries:
+    """A synthetic long rain event at ``n_zones`` zones a few km apart.
+
+    A broad rain band (a Gaussian in time, up to 35 mm/h, typhoon-like) plus
+    0-3 moving convective cells (:class:`replay_data.synth.RainCell`, up to
+    130 mm/h, the scale of Izu Ōshima's 122.5 mm hour), over an antecedent
+    state from an earlier event. Gauge-like reporting: 0.5 mm tipping bucket
+    after a per-zone calibration error.
+    """
+    lon0, lat0 = 139.40, 35.70
+    zl = lon0 + rng.uniform(-0.06, 0.06, n_zones)
+    za = lat0 + rng.uniform(-0.05, 0.05, n_zones)
+    minutes = np.arange(duration_min) + 0.5
+    band = float(rng.choice([0.0, rng.uniform(1.0, 12.0), rng.uniform(8.0, 35.0)], p=[0.25, 0.45, 0.30]))
+    band_peak = rng.uniform(0.2, 0.8) * duration_min
+    band_sd = rng.uniform(60.0, 240.0)
+    rate = band * np.exp(-0.5 * ((minutes - band_peak) / band_sd) ** 2)[None, :] * np.exp(
+        rng.normal(0, 0.15, (n_zones, 1)))
+    cells = tuple(
+        RainCell(
+            peak_mm_h=float(rng.choice([rng.uniform(10, 50), rng.uniform(40, 130)], p=[0.5, 0.5])),
+            lon=lon0 + float(rng.normal(0, 0.04)), lat=lat0 + float(rng.normal(0, 0.03)),
+            peak_min=float(rng.uniform(60, duration_min - 60)), duration_min=float(rng.uniform(40, 240)),
+            sigma_km=float(rng.uniform(2.0, 8.0)), speed_kmh=float(rng.uniform(0, 25)),
+            heading_deg=float(rng.uniform(0, 360)),
+        )
+        for _ in range(int(rng.integers(0, 4)))
+    )
+    rate = rate + rain_rate(cells, 0.0, zl, za, minutes)
+    true_mm = rate / 60.0 * np.exp(rng.normal(0.0, 0.05, (n_zones, 1)))
+    antecedent = _antecedent_state(rng)
+    initial = np.tile(antecedent, (n_zones, 1)) * np.exp(rng.normal(0, 0.1, (n_zones, 1)))
+    ids = tuple(f"Z-{index:04d}-{k}" for k in range(n_zones))
+    return ZoneSeries(name=f"synthetic-landslide-{index:04d}", provenance="synthetic", zone_ids=ids,
+                      rain_mm=tipping_bucket(true_mm), initial=initial,
+                      lines=tuple(draw_critical_line(rng, z) for z in ids))
+
+
+def synthetic_landslide_series(seed: int, n_storms: int, *, progress: bool = False,
+                               desc: str = "landslide events") -> list[ZoneSeries]:
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    return [draw_landslide_storm(rng, i) for i in tqdm(range(n_storms), desc=desc, disable=not progress, leave=False)]
+
+
+def zones_from_storm(storm: Storm | StormSeries, *, critical_line: CriticalLine = DEFAULT_CRITICAL_LINE,
+                     initial: TankState | None = None) -> ZoneSeries:
+    """Treats each rain gauge of a storm (e.g. an imported one) as a landslide zone.
+
+    Without ``initial`` the ground is taken as dry at the start; give the
+    state the bureau's own SWI record implies when it has one.
+    """
+    series = storm if isinstance(storm, StormSeries) else series_from_storm(storm)
+    start = np.asarray((initial or TankState()).as_tuple())
+    return ZoneSeries(name=series.name, provenance=series.provenance, zone_ids=series.rain_ids,
+                      rain_mm=series.rain_mm, initial=np.tile(start, (len(series.rain_ids), 1)),
+                      lines=tuple(critical_line for _ in series.rain_ids))
+
+
+@dataclasses.dataclass
+class LandslideRows:
+    """``landslide/1`` rows: features (n, 7), label (n,), and where each row came from.
+
+    ``margin_now`` and ``margin_2h`` are the physically based criterion's
+    unclipped margins (>= 0: beyond the critical line now / within 2 h).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    storm: np.ndarray
+    zone: np.ndarray
+    step: np.ndarray
+    margin_now: np.ndarray
+    margin_2h: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @staticmethod
+    def concat(parts: Sequence[LandslideRows]) -> LandslideRows:
+        if not parts:
+            return LandslideRows(np.zeros((0, 7), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                                 np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        return LandslideRows(*(np.concatenate([getattr(p, f.name) for p in parts])
+                               for f in dataclasses.fields(LandslideRows)))
+
+
+def landslide_rows(zones: ZoneSeries, rng: np.random.Generator, *, storm_index: int = 0) -> LandslideRows:
+    """Rows every 10 minutes for each zone of one event.
+
+    The soil water index is stepped every 10 minutes with the 10-minute rain
+    (:data:`~models.features.SWI_STEP_H`), from the zone's initial state. Rows
+    start after an hour (a full 60-minute rain window) and stop 2 hours before
+    the end. Label: the snake-line point, from the recorded rain, is on or
+    beyond the zone's critical line at some 10-minute step in ``(t, t + 2 h]``.
+    """
+    z, n = zones.rain_mm.shape
+    k = n // 10
+    horizon = LANDSLIDE_HORIZON_MIN // 10
+    rain10 = zones.rain_mm[:, : k * 10].reshape(z, k, 10).sum(axis=2)
+    storage = np.empty((z, k, 3))
+    s = np.asarray(zones.initial, dtype=np.float64)
+    for i in range(k):
+        s = step_tanks_many(s, rain10[:, i], SWI_STEP_H)
+        storage[:, i] = s
+    swi = storage.sum(axis=2)
+    r60 = _rolling_sum(rain10, 6)
+    steps = np.arange(5, k - horizon)
+    parts = []
+    for q in range(z):
+        line = zones.lines[q]
+        if steps.size == 0:
+            continue
+        margin = critical_margin(r60[q], swi[q], line)
+        ahead = np.lib.stride_tricks.sliding_window_view(np.r_[margin[1:], np.full(horizon, -np.inf)], horizon)
+        label = (ahead[steps].max(axis=1) >= 0).astype(np.int64)
+        future = np.lib.stride_tricks.sliding_window_view(np.r_[rain10[q, 1:], np.zeros(6)], 6).sum(axis=1)
+        bias = math.exp(rng.normal(0.0, NOWCAST_STORM_SIGMA))
+        nowcast = np.round(future[steps] * bias * np.exp(rng.normal(0.0, NOWCAST_ROW_SIGMA[60], steps.size)), 1)
+        swi_before = np.r_[zones.initial[q].sum(), swi[q]]  # swi_before[i + 1] = SWI after step i
+        x = landslide_feature_matrix(storage[q, steps], swi_before[steps - 5], rain10[q, steps], r60[q, steps],
+                                     nowcast, line)
+        m_now, m_2h = snake_line_outlook_many(storage[q, steps], r60[q, steps], nowcast, line)
+        parts.append(LandslideRows(x=x, y=label, storm=np.full(steps.size, storm_index),
+                                   zone=np.full(steps.size, f"{zones.name}|{zones.zone_ids[q]}", dtype=object),
+                                   step=steps, margin_now=m_now, margin_2h=m_2h))
+    return LandslideRows.concat(parts)
+
+
+def landslide_dataset(zone_series: Sequence[ZoneSeries], seed: int, *, first_storm_index: int = 0) -> LandslideRows:
+    rng = np.random.default_rng(seed)
+    return LandslideRows.concat([landslide_rows(zs, rng, storm_index=first_storm_index + i)
+                                 for i, zs in enumerate(zone_series)])
