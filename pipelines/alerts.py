@@ -140,6 +140,9 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
             return self._emit(state, item, wanted, msg_type)
         if wanted == state.level:
             return dataclasses.replace(state, below_since=None), []
+        if item.faults:
+            # A faulty gauge is no evidence that the danger has passed: hold the level.
+            return dataclasses.replace(state, below_since=None), []
         below_since = state.below_since or item.event_time
         if (item.event_time - below_since).total_seconds() < self.hold_s:
             return dataclasses.replace(state, below_since=below_since), []
@@ -179,6 +182,7 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
                 "features": dict(score.features),
                 "contributions": list(score.contributions),
                 "risk_score_id": score.event_id,
+                "faults": list(score.faults),
             },
         )
         if msg_type is MsgType.CANCEL:

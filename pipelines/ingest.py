@@ -30,6 +30,9 @@ from suibou.contracts import (
     parse_event,
 )
 
+#: Output of the stream's clock ticks.
+CLOCK = "clock"
+
 #: Feed name -> the one contract its topic carries.
 FEED_TYPES: Mapping[str, type[Event]] = {
     "rain": RainReading,
@@ -50,9 +53,9 @@ def parse_record(
             traffic, other drills) are skipped; they are valid, just not ours.
 
     Returns:
-        The typed event; a dead letter saying why it cannot be used; or None for
-        stream-control messages, which the reader has already acted on, and for
-        events of other streams.
+        The typed event (stream-control ticks included: they are the stream's
+        clock); a dead letter saying why it cannot be used; or None for events
+        of other streams.
     """
 
     def dead(reason: str) -> DeadLetter:
@@ -68,10 +71,10 @@ def parse_record(
         event = parse_event(record.value)
     except ContractError as error:
         return dead(str(error))
-    if isinstance(event, StreamControl):
-        return None
     if only_drill is not None and event.drill_id != only_drill:
         return None
+    if isinstance(event, StreamControl):
+        return event
     expected = FEED_TYPES[feed]
     if not isinstance(event, expected):
         return dead(f"topic {record.topic!r} carries {expected.SCHEMA}, got {event.SCHEMA}")
@@ -107,6 +110,8 @@ class _ParseFn(beam.DoFn):
         if isinstance(result, DeadLetter):
             self._dead.inc()
             yield pvalue.TaggedOutput(DEAD_LETTER, result)
+        elif isinstance(result, StreamControl):
+            yield pvalue.TaggedOutput(CLOCK, result)
         else:
             self._parsed.inc()
             yield pvalue.TaggedOutput(feed, result)
@@ -134,5 +139,5 @@ class ParseObservations(beam.PTransform):
 
     def expand(self, records: beam.PCollection[KafkaRecord]) -> pvalue.DoOutputsTuple:
         return records | "Parse" >> beam.ParDo(_ParseFn(self.topic_feeds, self.catalogue, self.only_drill)).with_outputs(
-            DEAD_LETTER, *FEED_TYPES
+            DEAD_LETTER, CLOCK, *FEED_TYPES
         )

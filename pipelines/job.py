@@ -16,13 +16,14 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.alerts import DecideAlerts, reach_areas
-from pipelines.gauges import AccumulateRainfall, AssessWaterLevels
-from pipelines.ingest import ParseObservations
+from pipelines.faults import WatchGauges
+from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, split_faults
+from pipelines.ingest import CLOCK, ParseObservations
 from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
 from pipelines.ordered import DEAD_LETTER
 from pipelines.risk import FuseReachFeatures, ScoreFloodRisk
 from replay_data.stations import StationCatalogue
-from suibou.contracts import AlertEvent, DeadLetter, RiskScore
+from suibou.contracts import AlertEvent, DeadLetter, RiskScore, SensorFault
 from suibou.settings import Settings, Topics
 
 _LOG = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class JobConfig:
 class JobOutputs:
     scores: beam.PCollection
     alerts: beam.PCollection
+    faults: beam.PCollection
     dead_letters: beam.PCollection
 
 
@@ -68,6 +70,10 @@ def score_message(topic: str, score: RiskScore) -> KafkaMessage:
 
 def alert_message(topic: str, alert: AlertEvent) -> KafkaMessage:
     return KafkaMessage(topic, alert.area_id.encode(), alert.to_json(), int(alert.event_time.timestamp() * 1000))
+
+
+def fault_message(topic: str, fault: SensorFault) -> KafkaMessage:
+    return KafkaMessage(topic, fault.station_id.encode(), fault.to_json(), int(fault.event_time.timestamp() * 1000))
 
 
 def dead_letter_message(topic: str, dead: DeadLetter) -> KafkaMessage:
@@ -83,17 +89,24 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     parsed = records | "ParseObservations" >> ParseObservations(topic_feeds, config.catalogue, config.end_source)
     rain = parsed.rain | "AccumulateRainfall" >> AccumulateRainfall(config.max_lateness_s)
     level = parsed.level | "AssessWaterLevels" >> AssessWaterLevels(config.catalogue, config.max_lateness_s)
-    rows = {"rain": rain.out, "level": level.out} | "FuseReachFeatures" >> FuseReachFeatures(
-        config.catalogue, tuple(FLOOD_FEATURES), config.max_lateness_s
+    statuses = split_faults(level.out, "LevelFaults")
+    watchdog = {"rain": parsed.rain, "level": parsed.level, "clock": parsed[CLOCK]} | "WatchGauges" >> WatchGauges(
+        config.catalogue, max_lateness_s=config.max_lateness_s
     )
+    fused = {"rain": rain.out, "level": statuses.out, "faults": watchdog.out} | "FuseReachFeatures" >> (
+        FuseReachFeatures(config.catalogue, tuple(FLOOD_FEATURES), config.max_lateness_s)
+    )
+    rows = split_faults(fused.out, "FrozenGauges")
     scores = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
     alerts = scores | "DecideAlerts" >> DecideAlerts(
         reach_areas(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s
     )
+    faults = (statuses.faults, watchdog.out, rows.faults) | "CollectFaults" >> beam.Flatten()
     dead_letters = (
-        parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], rows[DEAD_LETTER], alerts[DEAD_LETTER],
+        parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], watchdog[DEAD_LETTER], fused[DEAD_LETTER],
+        alerts[DEAD_LETTER],
     ) | "CollectDeadLetters" >> beam.Flatten()
-    return JobOutputs(scores=scores, alerts=alerts.out, dead_letters=dead_letters)
+    return JobOutputs(scores=scores, alerts=alerts.out, faults=faults, dead_letters=dead_letters)
 
 
 def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
@@ -109,6 +122,7 @@ def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
     messages = (
         outputs.scores | "ScoreMessages" >> beam.Map(lambda s: score_message(topics.risk_scores, s)),
         outputs.alerts | "AlertMessages" >> beam.Map(lambda a: alert_message(topics.alerts, a)),
+        outputs.faults | "FaultMessages" >> beam.Map(lambda f: fault_message(topics.faults, f)),
         outputs.dead_letters | "DeadLetterMessages" >> beam.Map(lambda d: dead_letter_message(topics.dead_letter, d)),
     ) | "AllOutputs" >> beam.Flatten()
     messages | "WriteToKafka" >> WriteToKafka(config.bootstrap_servers)

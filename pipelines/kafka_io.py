@@ -226,6 +226,13 @@ class _ReadPartitionFn(beam.DoFn):
                         self._commit_after_bundle(finalizer, tp, next_offset)
                         tracker.try_claim(tracker.current_restriction().stop - 1)
                         return
+                    if not signal.is_end:
+                        # Downstream stages follow the stream clock too (the gauge watchdog).
+                        yield beam.window.TimestampedValue(
+                            KafkaRecord(spec.topic, spec.partition, record.offset, record.key, record.value,
+                                        record.timestamp),
+                            signal.event_time,
+                        )
                     continue
                 self._records.inc()
                 event_time = Timestamp(micros=record.timestamp * 1000)

@@ -10,10 +10,12 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from models import flood_features
+from pipelines.faults import fault
 from pipelines.gauges import LevelStatus, RainfallTotals
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue
-from suibou.contracts import AreaKind, Hazard, RiskScore
+from suibou.contracts import AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
 
 #: What the flood model predicts; travels with every score.
 FLOOD_TARGET = "level reaches flood danger (氾濫危険水位) within 60 min"
@@ -21,7 +23,12 @@ FLOOD_TARGET = "level reaches flood danger (氾濫危険水位) within 60 min"
 
 @dataclasses.dataclass(frozen=True)
 class ReachFeatures:
-    """Model inputs for one reach at one time, with the observation they came from."""
+    """Model inputs for one reach at one time, with the observation they came from.
+
+    ``faults`` lists what cannot be trusted behind this row (a silent rain gauge,
+    a silent or frozen level gauge). A row made because the level gauge went
+    silent repeats the last trusted status and says so.
+    """
 
     reach_id: str
     event_time: dt.datetime
@@ -30,60 +37,129 @@ class ReachFeatures:
     rain_stations: tuple[str, ...]
     exercise: bool
     drill_id: str | None
+    faults: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
-class ReachFusion(Fold[dict, "RainfallTotals | LevelStatus", ReachFeatures]):
+class FusionState:
+    rain: dict[str, RainfallTotals] = dataclasses.field(default_factory=dict)
+    last_status: LevelStatus | None = None
+    unchanged_since: dt.datetime | None = None
+    faults: dict[str, SensorFault] = dataclasses.field(default_factory=dict)
+
+
+#: A level that does not move for this long while it rains is a frozen gauge.
+FROZEN_AFTER_S = 3600.0
+#: "It rains" for the frozen-gauge check: mean 60-minute rain over the reach, mm.
+FROZEN_RAIN_60MIN_MM = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ReachFusion(Fold[FusionState, "RainfallTotals | LevelStatus | SensorFault", "ReachFeatures | SensorFault"]):
     """Keeps the latest rainfall totals of a reach's gauges; each level status of
     the reach yields one feature row.
 
     Rain that is older than ``rain_max_age_s`` at the level's time does not
-    count: a gauge that stopped reporting is not read as "no rain".
+    count, and the row names the gauge as a fault: a gauge that stopped
+    reporting is not read as "no rain". A level gauge that goes silent yields a
+    row repeating its last trusted status, flagged, so the reach keeps its
+    level instead of looking calm; one that does not move for
+    :data:`FROZEN_AFTER_S` while it rains is reported as ``frozen``.
     """
 
     feature_names: tuple[str, ...]
+    level_gauges: Mapping[str, str | None] = dataclasses.field(default_factory=dict)
     rain_max_age_s: float = 900.0
     name: str = "reach_fusion"
 
-    def initial(self, key: str) -> dict:
-        return {}
+    def initial(self, key: str) -> FusionState:
+        return FusionState()
 
-    def event_time(self, item: RainfallTotals | LevelStatus | ReachFeatures) -> dt.datetime:
+    def event_time(self, item: RainfallTotals | LevelStatus | SensorFault | ReachFeatures) -> dt.datetime:
         return item.event_time
 
-    def order(self, item: RainfallTotals | LevelStatus) -> int:
-        return 0 if isinstance(item, RainfallTotals) else 1  # rain at t is known to the level at t
+    def order(self, item: RainfallTotals | LevelStatus | SensorFault) -> int:
+        # Rain at t is known to the level at t; faults at t apply to it too.
+        return 0 if isinstance(item, RainfallTotals) else 1 if isinstance(item, SensorFault) else 2
 
-    def step(self, key: str, state: dict, item: RainfallTotals | LevelStatus) -> tuple[dict, list[ReachFeatures]]:
+    def step(self, key: str, state: FusionState, item: RainfallTotals | LevelStatus | SensorFault
+             ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
         if isinstance(item, RainfallTotals):
-            known = state.get(item.station_id)
+            known = state.rain.get(item.station_id)
             if known is not None and known.event_time > item.event_time:
                 return state, []  # A late total does not replace a newer one.
-            return {**state, item.station_id: item}, []
-        fresh = [
-            totals for totals in state.values()
-            if 0 <= (item.event_time - totals.event_time).total_seconds() <= self.rain_max_age_s
-        ]
-        rain_10 = float(np.mean([t.rain_10min_mm for t in fresh])) if fresh else 0.0
-        rain_60 = float(np.mean([t.rain_60min_mm for t in fresh])) if fresh else 0.0
-        from models import flood_features
+            return dataclasses.replace(state, rain={**state.rain, item.station_id: item}), []
+        if isinstance(item, SensorFault):
+            return self._on_fault(key.partition("|")[2], state, item)
+        return self._on_level(key, state, item)
 
+    def _on_fault(self, reach_id: str, state: FusionState, item: SensorFault
+                  ) -> tuple[FusionState, list[ReachFeatures]]:
+        faults = dict(state.faults)
+        if item.kind is FaultKind.RECOVERED:
+            faults.pop(item.station_id, None)
+        elif item.kind is FaultKind.SILENT:
+            faults[item.station_id] = item
+        state = dataclasses.replace(state, faults=faults)
+        if (item.kind is FaultKind.SILENT and item.station_id == self.level_gauges.get(reach_id)
+                and state.last_status is not None):
+            # Keep the reach at its last trusted level, flagged, rather than let it go quiet.
+            return state, [self._row(state, state.last_status, item.event_time)]
+        return state, []
+
+    def _on_level(self, key: str, state: FusionState, item: LevelStatus
+                  ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
+        previous = state.last_status
+        unchanged_since = state.unchanged_since
+        if previous is None or previous.level_m != item.level_m:
+            unchanged_since = item.event_time
+        known = state.faults.get(item.station_id)
+        faults = {k: v for k, v in state.faults.items() if v.kind is not FaultKind.FROZEN}
+        if known is not None and known.kind is FaultKind.SILENT:
+            faults.pop(item.station_id)  # It reports again.
+        state = FusionState(state.rain, item, unchanged_since, faults)
+        row = self._row(state, item, item.event_time)
+        outputs: list[ReachFeatures | SensorFault] = []
+        frozen_for = (item.event_time - (unchanged_since or item.event_time)).total_seconds()
+        rain_60 = dict(row.features).get("rain_60min_mm", 0.0)
+        if frozen_for >= FROZEN_AFTER_S and rain_60 >= FROZEN_RAIN_60MIN_MM:
+            frozen = fault(item.station_id, FaultKind.FROZEN, item.event_time, unchanged_since or item.event_time,
+                           f"{item.level_m:.2f} m unchanged for {frozen_for / 60:.0f} min while "
+                           f"{rain_60:.0f} mm fell in the last hour", item.exercise, item.drill_id)
+            if known is None or known.kind is not FaultKind.FROZEN:
+                outputs.append(frozen)  # Reported once, when it starts.
+            state = dataclasses.replace(state, faults={**faults, item.station_id: frozen})
+            row = self._row(state, item, item.event_time)
+        outputs.append(row)
+        return state, outputs
+
+    def _row(self, state: FusionState, status: LevelStatus, at: dt.datetime) -> ReachFeatures:
+        fresh, stale = [], []
+        for totals in state.rain.values():
+            age = (at - totals.event_time).total_seconds()
+            (fresh if 0 <= age <= self.rain_max_age_s else stale).append(totals)
+        rain_10 = sum(t.rain_10min_mm for t in fresh) / len(fresh) if fresh else 0.0
+        rain_60 = sum(t.rain_60min_mm for t in fresh) / len(fresh) if fresh else 0.0
         values = flood_features(
-            level_m=item.level_m,
-            danger_m=item.danger_m,
-            level_30min_ago_m=item.level_30min_ago_m,
+            level_m=status.level_m,
+            danger_m=status.danger_m,
+            level_30min_ago_m=status.level_30min_ago_m,
             rain_10min_mm=rain_10,
             rain_60min_mm=rain_60,
         )
-        return state, [ReachFeatures(
-            reach_id=item.reach_id,
-            event_time=item.event_time,
+        faults = [f.description for f in state.faults.values()]
+        faults += [f"{t.station_id} no rain data since {format_time(t.event_time)}" for t in stale
+                   if t.station_id not in state.faults]
+        return ReachFeatures(
+            reach_id=status.reach_id,
+            event_time=at,
             features=tuple(zip(self.feature_names, (round(float(v), 4) for v in values), strict=True)),
-            status=item,
+            status=status,
             rain_stations=tuple(sorted(t.station_id for t in fresh)),
-            exercise=item.exercise,
-            drill_id=item.drill_id,
-        )]
+            exercise=status.exercise,
+            drill_id=status.drill_id,
+            faults=tuple(sorted(faults)),
+        )
 
 
 def rain_to_reaches(totals: RainfallTotals, catalogue: StationCatalogue) -> Iterator[tuple[str, RainfallTotals]]:
@@ -91,9 +167,21 @@ def rain_to_reaches(totals: RainfallTotals, catalogue: StationCatalogue) -> Iter
         yield stream_key(totals.drill_id, reach.reach_id), totals
 
 
+def faults_to_reaches(item: SensorFault, catalogue: StationCatalogue) -> Iterator[tuple[str, SensorFault]]:
+    """Routes a gauge's fault to every reach the gauge serves."""
+    reaches = {g.station_id: (g.reach_id,) for g in catalogue.level_gauges}
+    reaches.update({g.station_id: g.reach_ids for g in catalogue.rain_gauges})
+    for reach_id in reaches.get(item.station_id, ()):
+        yield stream_key(item.drill_id, reach_id), item
+
+
 @dataclasses.dataclass
 class FuseReachFeatures(beam.PTransform):
-    """Rainfall totals and level statuses -> one feature row per reach and reading."""
+    """Rainfall totals, level statuses and gauge faults -> one feature row per reach and reading.
+
+    Outputs ``out`` (feature rows and frozen-gauge faults mixed; see
+    :func:`pipelines.gauges.split_faults`) and ``dead_letter``.
+    """
 
     catalogue: StationCatalogue
     feature_names: tuple[str, ...]
@@ -105,10 +193,12 @@ class FuseReachFeatures(beam.PTransform):
     def expand(self, inputs: Mapping[str, beam.PCollection]):  # type: ignore[no-untyped-def]
         rain = inputs["rain"] | "RainToReaches" >> beam.FlatMap(rain_to_reaches, self.catalogue)
         level = inputs["level"] | "LevelToReach" >> beam.Map(lambda s: (stream_key(s.drill_id, s.reach_id), s))
+        faults = inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(faults_to_reaches, self.catalogue)
+        level_gauges = {r.reach_id: r.level_station_id for r in self.catalogue.reaches}
         return (
-            (rain, level)
+            (rain, level, faults)
             | "Merge" >> beam.Flatten()
-            | "Fuse" >> FoldInEventTime(ReachFusion(self.feature_names), self.max_lateness_s)
+            | "Fuse" >> FoldInEventTime(ReachFusion(self.feature_names, level_gauges), self.max_lateness_s)
         )
 
 
@@ -129,6 +219,7 @@ def to_risk_score(row: ReachFeatures, probability: float, model_ref: str, contri
         target=FLOOD_TARGET,
         features=dict(row.features) | {"level_m": row.status.level_m},
         contributions=tuple(contributions),
+        faults=row.faults,
     )
 
 

@@ -431,6 +431,50 @@ class StreamControl(Event):
 # --------------------------------------------------------------------------- outputs
 
 
+class FaultKind(str, enum.Enum):
+    """What is wrong with a sensor. A fault is never read as "no risk"."""
+
+    SILENT = "silent"  # no reading for longer than the gauge's reporting interval allows
+    RECOVERED = "recovered"  # readings again after a silence
+    SPIKE = "spike"  # a physically impossible jump; the reading was not used
+    FROZEN = "frozen"  # the same value for too long while it rains on the catchment
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SensorFault(Event):
+    """A gauge that cannot be trusted right now, as the pipeline detected it.
+
+    ``since`` is the time of the last trusted reading (for ``silent`` and
+    ``frozen``) or of the faulty reading (``spike``).
+    """
+
+    SCHEMA: ClassVar[str] = "sensor_fault/1"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("event_id", "event_time", "station_id", "kind", "since", "detail")
+
+    station_id: str
+    kind: FaultKind
+    since: dt.datetime
+    detail: str
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+    @property
+    def description(self) -> str:
+        return f"{self.station_id} {self.kind.value} since {format_time(self.since)}: {self.detail}"
+
+    @classmethod
+    def _fields_from(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            **super()._fields_from(data),
+            "station_id": _require_id("station_id", data["station_id"]),
+            "kind": _choice("kind", data["kind"], FaultKind),
+            "since": parse_time("since", data["since"]),
+            "detail": _text("detail", data["detail"], 512),
+        }
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RiskScore(Event):
     """A scored risk for one river reach or landslide zone at one event time.
@@ -607,7 +651,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.SCHEMA: cls
     for cls in (
         RainReading, LevelReading, CameraFrame, DroneObservation, GridNotice, StreamControl,
-        RiskScore, AlertEvent,
+        RiskScore, AlertEvent, SensorFault,
     )
 }
 

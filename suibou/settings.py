@@ -98,6 +98,10 @@ class Topics:
         return f"{self.prefix}.alerts"
 
     @property
+    def faults(self) -> str:
+        return f"{self.prefix}.faults"
+
+    @property
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead-letter"
 
@@ -114,7 +118,7 @@ class Topics:
 
     @property
     def all_topics(self) -> list[str]:
-        return [*self.observation_topics.values(), self.risk_scores, self.alerts, self.dead_letter]
+        return [*self.observation_topics.values(), self.risk_scores, self.alerts, self.faults, self.dead_letter]
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,129 @@
+"""Sensor faults as data: silent gauges, impossible jumps, frozen values.
+
+A gauge that stops reporting must never look like a dry, calm river. The
+watchdog follows the stream's own clock (the publisher's ticks), so a drill
+replayed at any speed judges silence in storm time, and no tick after the end
+of a drill means no false "silent" at its end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import apache_beam as beam
+
+from pipelines.ordered import Fold, FoldInEventTime, stream_key
+from replay_data.stations import StationCatalogue
+from suibou.contracts import FaultKind, LevelReading, RainReading, SensorFault, StreamControl, format_time
+
+#: A gauge reporting every minute is silent after this long without a reading.
+SILENCE_AFTER_S = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Heartbeat:
+    """A gauge was heard from at ``event_time``."""
+
+    station_id: str
+    event_time: dt.datetime
+    exercise: bool
+    drill_id: str | None
+
+
+def heartbeat(reading: RainReading | LevelReading) -> Heartbeat:
+    return Heartbeat(reading.station_id, reading.event_time, reading.exercise, reading.drill_id)
+
+
+def fault(station_id: str, kind: FaultKind, at: dt.datetime, since: dt.datetime, detail: str,
+          exercise: bool, drill_id: str | None) -> SensorFault:
+    """A fault with a deterministic id, so a re-run publishes the same message."""
+    return SensorFault(
+        event_id=f"fault:{drill_id or 'live'}:{station_id}:{kind.value}:{at:%Y%m%dT%H%M%SZ}",
+        event_time=at, station_id=station_id, kind=kind, since=since, detail=detail,
+        exercise=exercise, drill_id=drill_id,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchdogState:
+    last_heard: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
+    silent: frozenset[str] = frozenset()
+    clock_started: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class GaugeWatchdog(Fold[WatchdogState, "Heartbeat | StreamControl", SensorFault]):
+    """Reports every catalogued gauge that has been silent for ``silence_after_s``
+    of stream time, and its recovery when it reports again."""
+
+    stations: tuple[str, ...]
+    silence_after_s: float = SILENCE_AFTER_S
+    name: str = "gauge_watchdog"
+
+    def initial(self, key: str) -> WatchdogState:
+        return WatchdogState()
+
+    def event_time(self, item: Heartbeat | StreamControl | SensorFault) -> dt.datetime:
+        return item.event_time
+
+    def order(self, item: Heartbeat | StreamControl) -> int:
+        return 0 if isinstance(item, Heartbeat) else 1  # readings at t count before the tick at t
+
+    def identity(self, item: Heartbeat | StreamControl) -> str | None:
+        # Every partition carries the same tick; one per instant is enough.
+        return f"tick:{item.event_time.timestamp():.0f}" if isinstance(item, StreamControl) else None
+
+    def step(self, key: str, state: WatchdogState, item: Heartbeat | StreamControl
+             ) -> tuple[WatchdogState, list[SensorFault]]:
+        if isinstance(item, Heartbeat):
+            last = {**state.last_heard, item.station_id: max(item.event_time,
+                                                               state.last_heard.get(item.station_id, item.event_time))}
+            if item.station_id not in state.silent:
+                return dataclasses.replace(state, last_heard=last), []
+            since = state.last_heard.get(item.station_id) or state.clock_started or item.event_time
+            recovered = fault(item.station_id, FaultKind.RECOVERED, item.event_time, since,
+                              f"reporting again after a silence since {format_time(since)}",
+                              item.exercise, item.drill_id)
+            return dataclasses.replace(state, last_heard=last, silent=state.silent - {item.station_id}), [recovered]
+        now = item.event_time
+        started = state.clock_started or now
+        faults = []
+        silent = set(state.silent)
+        for station in self.stations:
+            if station in silent:
+                continue
+            since = state.last_heard.get(station, started)
+            if (now - since).total_seconds() >= self.silence_after_s:
+                silent.add(station)
+                heard = state.last_heard.get(station)
+                detail = (f"no reading for {(now - since).total_seconds() / 60:.0f} min"
+                          if heard else "no reading since the stream began")
+                faults.append(fault(station, FaultKind.SILENT, now, since, detail, item.exercise, item.drill_id))
+        return WatchdogState(state.last_heard, frozenset(silent), started), faults
+
+
+@dataclasses.dataclass
+class WatchGauges(beam.PTransform):
+    """Rain and level readings plus the stream clock -> silent / recovered faults."""
+
+    catalogue: StationCatalogue
+    silence_after_s: float = SILENCE_AFTER_S
+    max_lateness_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def expand(self, inputs: dict[str, beam.PCollection]):  # type: ignore[no-untyped-def]
+        stations = tuple(g.station_id for g in (*self.catalogue.rain_gauges, *self.catalogue.level_gauges))
+        beats = (
+            (inputs["rain"], inputs["level"])
+            | "Readings" >> beam.Flatten()
+            | "Heartbeats" >> beam.Map(heartbeat)
+        )
+        ticks = inputs["clock"] | "Ticks" >> beam.Filter(lambda c: c.control.value == "tick")
+        return (
+            (beats, ticks)
+            | "WithClock" >> beam.Flatten()
+            | "KeyByStream" >> beam.Map(lambda e: (stream_key(e.drill_id, "watchdog"), e))
+            | "Watch" >> FoldInEventTime(GaugeWatchdog(stations, self.silence_after_s), self.max_lateness_s)
+        )
