@@ -74,6 +74,9 @@ class AreaAlertState:
     sequence: int = 0
     last_event_id: str | None = None
     below_since: dt.datetime | None = None
+    #: For a state read back from the alerts topic: the time of its last
+    #: message. Scores up to then are already reflected in it.
+    as_of: dt.datetime | None = None
 
 
 _NAMES_JA = {
@@ -115,6 +118,7 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
 
     Attributes:
         areas: Area id -> names and polygon, carried on every alert message.
+        seeds: Fold key -> open alert, for a resumed job (see :mod:`pipelines.recovery`).
         hold_s: How long an area must stay below its level before it is lowered.
         forecast_threshold: Probability at which the forecast raises to level 3.
     """
@@ -122,10 +126,12 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
     areas: Mapping[str, AreaInfo]
     hold_s: float = 1800.0
     forecast_threshold: float = 0.5
+    seeds: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
     name: str = "alert_hysteresis"
 
     def initial(self, key: str) -> AreaAlertState:
-        return AreaAlertState()
+        # A resumed job continues the alerts its predecessor had open.
+        return self.seeds.get(key, AreaAlertState())
 
     def event_time(self, item: RiskScore | AlertEvent) -> dt.datetime:
         return item.event_time
@@ -134,6 +140,8 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
         return item.event_id
 
     def step(self, key: str, state: AreaAlertState, item: RiskScore) -> tuple[AreaAlertState, list[AlertEvent]]:
+        if state.as_of is not None and item.event_time <= state.as_of:
+            return state, []  # Re-read while a resumed job warms up; its effect is in the seed.
         wanted = target_level(item, self.forecast_threshold)
         if wanted > state.level:
             msg_type = MsgType.ALERT if state.alert_id is None else MsgType.UPDATE
@@ -203,6 +211,7 @@ class DecideAlerts(beam.PTransform):
     hold_s: float = 1800.0
     forecast_threshold: float = 0.5
     max_lateness_s: float = 600.0
+    open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -210,7 +219,7 @@ class DecideAlerts(beam.PTransform):
             raise ValueError("hold_s must be >= 0 and forecast_threshold in (0, 1]")
 
     def expand(self, scores: beam.PCollection[RiskScore]):  # type: ignore[no-untyped-def]
-        fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold)
+        fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold, dict(self.open_alerts))
         return (
             scores
             | "KeyByArea" >> beam.Map(lambda s: (stream_key(s.drill_id, f"{s.area_id}|{s.hazard.value}"), s))

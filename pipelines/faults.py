@@ -34,32 +34,6 @@ def heartbeat(reading: RainReading | LevelReading) -> Heartbeat:
     return Heartbeat(reading.station_id, reading.event_time, reading.exercise, reading.drill_id)
 
 
-class _LatestHeartbeats(beam.DoFn):
-    """Passes on only each gauge's latest reading time per bundle.
-
-    The watchdog needs to know when a gauge was last heard, not every reading;
-    thinning here keeps its single key from carrying the whole stream.
-    """
-
-    def start_bundle(self) -> None:
-        self._latest: dict[tuple[str, str | None], Heartbeat] = {}
-
-    def process(self, reading: RainReading | LevelReading) -> None:
-        key = (reading.station_id, reading.drill_id)
-        known = self._latest.get(key)
-        if known is None or known.event_time < reading.event_time:
-            self._latest[key] = heartbeat(reading)
-
-    def finish_bundle(self):  # type: ignore[no-untyped-def]
-        from apache_beam.transforms.window import GlobalWindow
-        from apache_beam.utils.timestamp import Timestamp
-        from apache_beam.utils.windowed_value import WindowedValue
-
-        for beat in self._latest.values():
-            yield WindowedValue(beat, Timestamp.from_utc_datetime(beat.event_time), [GlobalWindow()])
-        self._latest = {}
-
-
 def fault(station_id: str, kind: FaultKind, at: dt.datetime, since: dt.datetime, detail: str,
           exercise: bool, drill_id: str | None) -> SensorFault:
     """A fault with a deterministic id, so a re-run publishes the same message."""
@@ -144,7 +118,7 @@ class WatchGauges(beam.PTransform):
         beats = (
             (inputs["rain"], inputs["level"])
             | "Readings" >> beam.Flatten()
-            | "Heartbeats" >> beam.ParDo(_LatestHeartbeats())
+            | "Heartbeats" >> beam.Map(heartbeat)
         )
         ticks = inputs["clock"] | "Ticks" >> beam.Filter(lambda c: c.control.value == "tick")
         return (

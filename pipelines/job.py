@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.alerts import DecideAlerts, reach_areas
+from pipelines.alerts import AreaAlertState, DecideAlerts, reach_areas
 from pipelines.faults import WatchGauges
 from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, split_faults
 from pipelines.ingest import CLOCK, ParseObservations
@@ -54,6 +54,8 @@ class JobConfig:
     max_lateness_s: float = 600.0
     model_name: str = "flood"
     model_version: str = "1"
+    already_published: frozenset[str] = frozenset()
+    open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,16 +66,10 @@ class JobOutputs:
     dead_letters: beam.PCollection
 
 
-def score_message(topic: str, score: RiskScore) -> KafkaMessage:
-    return KafkaMessage(topic, score.area_id.encode(), score.to_json(), int(score.event_time.timestamp() * 1000))
-
-
-def alert_message(topic: str, alert: AlertEvent) -> KafkaMessage:
-    return KafkaMessage(topic, alert.area_id.encode(), alert.to_json(), int(alert.event_time.timestamp() * 1000))
-
-
-def fault_message(topic: str, fault: SensorFault) -> KafkaMessage:
-    return KafkaMessage(topic, fault.station_id.encode(), fault.to_json(), int(fault.event_time.timestamp() * 1000))
+def output_message(topic: str, event: RiskScore | AlertEvent | SensorFault) -> KafkaMessage:
+    """An output keyed by its area or station, stamped with its event time and id."""
+    return KafkaMessage(topic, event.key.encode(), event.to_json(), int(event.event_time.timestamp() * 1000),
+                        event.event_id)
 
 
 def dead_letter_message(topic: str, dead: DeadLetter) -> KafkaMessage:
@@ -99,7 +95,8 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     rows = split_faults(fused.out, "FrozenGauges")
     scores = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
     alerts = scores | "DecideAlerts" >> DecideAlerts(
-        reach_areas(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s
+        reach_areas(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s,
+        open_alerts=config.open_alerts,
     )
     faults = (statuses.faults, watchdog.out, rows.faults) | "CollectFaults" >> beam.Flatten()
     dead_letters = (
@@ -120,12 +117,12 @@ def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
     outputs = build_stages(records, config)
     topics = config.topics
     messages = (
-        outputs.scores | "ScoreMessages" >> beam.Map(lambda s: score_message(topics.risk_scores, s)),
-        outputs.alerts | "AlertMessages" >> beam.Map(lambda a: alert_message(topics.alerts, a)),
-        outputs.faults | "FaultMessages" >> beam.Map(lambda f: fault_message(topics.faults, f)),
+        outputs.scores | "ScoreMessages" >> beam.Map(lambda s: output_message(topics.risk_scores, s)),
+        outputs.alerts | "AlertMessages" >> beam.Map(lambda a: output_message(topics.alerts, a)),
+        outputs.faults | "FaultMessages" >> beam.Map(lambda f: output_message(topics.faults, f)),
         outputs.dead_letters | "DeadLetterMessages" >> beam.Map(lambda d: dead_letter_message(topics.dead_letter, d)),
     ) | "AllOutputs" >> beam.Flatten()
-    messages | "WriteToKafka" >> WriteToKafka(config.bootstrap_servers)
+    messages | "WriteToKafka" >> WriteToKafka(config.bootstrap_servers, config.already_published)
     return outputs
 
 
@@ -135,7 +132,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     parser.add_argument("--catalogue", default="kanda-basin", help="station catalogue name or JSON path")
     parser.add_argument("--end-source", default=None, help="stop at this drill's end-of-stream markers")
     parser.add_argument("--start-offsets", default=None,
-                        help='JSON {"topic:partition": offset} to start from (default: committed offsets)')
+                        help='JSON {"topic:partition": offset} to start from (default: resume from the '
+                             "group's committed offsets, re-reading a warm-up span)")
     parser.add_argument("--group-id", default="suibou-pipeline")
     parser.add_argument("--hold-minutes", type=float, default=30.0, help="hysteresis before lowering a level")
     parser.add_argument("--runner", default="prism", choices=("prism", "flink"))
@@ -169,18 +167,29 @@ def runner_options(settings: Settings, runner: str) -> list[str]:
 
 def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> None:
     """Runs the job until it is stopped, or until the drill named by --end-source ends."""
+    from pipelines.recovery import plan_resume
     from suibou.settings import get_settings
 
     settings = settings or get_settings()
     known, beam_args = parse_args(argv)
+    topics = settings.topics
+    start_offsets = decode_start_offsets(known.start_offsets)
+    resume = None
+    if start_offsets is None:
+        # A restarted job continues where the last one stopped (see pipelines.recovery).
+        resume = plan_resume(settings.bootstrap_servers, known.group_id, list(topics.observation_topics.values()),
+                             [topics.risk_scores, topics.alerts, topics.faults], topics.alerts)
+        start_offsets = resume.start_offsets
     config = JobConfig(
         catalogue=StationCatalogue.load(known.catalogue),
-        topics=settings.topics,
+        topics=topics,
         bootstrap_servers=settings.bootstrap_servers,
         end_source=known.end_source,
-        start_offsets=decode_start_offsets(known.start_offsets),
+        start_offsets=start_offsets,
         group_id=known.group_id,
         hold_s=known.hold_minutes * 60,
+        already_published=resume.published_ids if resume else frozenset(),
+        open_alerts=resume.open_alerts if resume else {},
     )
     options = PipelineOptions([*runner_options(settings, known.runner), *beam_args])
     options.view_as(StandardOptions).streaming = True

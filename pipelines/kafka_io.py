@@ -352,12 +352,15 @@ class KafkaMessage:
     key: bytes | None
     value: bytes
     timestamp_ms: int | None = None
+    event_id: str | None = None
 
 
 class _WriteFn(beam.DoFn):
-    def __init__(self, bootstrap_servers: str):
+    def __init__(self, bootstrap_servers: str, already_published: frozenset[str]):
         self._bootstrap_servers = bootstrap_servers
+        self._already_published = already_published
         self._written = Metrics.counter("kafka_write", "records")
+        self._fenced = Metrics.counter("kafka_write", "already_published_dropped")
 
     def setup(self) -> None:
         from kafka import KafkaProducer
@@ -368,6 +371,9 @@ class _WriteFn(beam.DoFn):
         )
 
     def process(self, message: KafkaMessage) -> None:
+        if message.event_id is not None and message.event_id in self._already_published:
+            self._fenced.inc()  # Sent by the job this one resumes; never twice.
+            return
         self._producer.send(message.topic, key=message.key, value=message.value,
                             timestamp_ms=message.timestamp_ms)
         self._written.inc()
@@ -384,12 +390,19 @@ class _WriteFn(beam.DoFn):
 
 @dataclasses.dataclass
 class WriteToKafka(beam.PTransform):
-    """Writes :class:`KafkaMessage` elements; each bundle is flushed before it ends."""
+    """Writes :class:`KafkaMessage` elements; each bundle is flushed before it ends.
+
+    Attributes:
+        bootstrap_servers: The cluster.
+        already_published: Ids a resumed job must not send again
+            (see :mod:`pipelines.recovery`).
+    """
 
     bootstrap_servers: str
+    already_published: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         super().__init__()
 
     def expand(self, messages: beam.PCollection[KafkaMessage]) -> beam.PCollection[None]:
-        return messages | "Send" >> beam.ParDo(_WriteFn(self.bootstrap_servers))
+        return messages | "Send" >> beam.ParDo(_WriteFn(self.bootstrap_servers, self.already_published))

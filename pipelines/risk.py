@@ -38,6 +38,7 @@ class ReachFeatures:
     exercise: bool
     drill_id: str | None
     faults: tuple[str, ...] = ()
+    held: bool = False  # a repeat of the last trusted status, made because the level gauge fell silent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +105,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelStatus | SensorFault"
         if (item.kind is FaultKind.SILENT and item.station_id == self.level_gauges.get(reach_id)
                 and state.last_status is not None):
             # Keep the reach at its last trusted level, flagged, rather than let it go quiet.
-            return state, [self._row(state, state.last_status, item.event_time)]
+            return state, [dataclasses.replace(self._row(state, state.last_status, item.event_time), held=True)]
         return state, []
 
     def _on_level(self, key: str, state: FusionState, item: LevelStatus
@@ -206,7 +207,8 @@ def to_risk_score(row: ReachFeatures, probability: float, model_ref: str, contri
     """Builds the published score; its id is deterministic so re-runs de-duplicate."""
     stamp = row.event_time.strftime("%Y%m%dT%H%M%SZ")
     return RiskScore(
-        event_id=f"risk:{row.drill_id or 'live'}:{row.reach_id}:{Hazard.FLOOD.value}:{stamp}",
+        event_id=f"risk:{row.drill_id or 'live'}:{row.reach_id}:{Hazard.FLOOD.value}:{stamp}"
+                 + (":held" if row.held else ""),
         event_time=row.event_time,
         exercise=row.exercise,
         drill_id=row.drill_id,

@@ -1,0 +1,161 @@
+"""Resuming the job after a stop without losing or repeating anything.
+
+The runner's state does not outlive a job on Prism, so a resumed job rebuilds it
+from the logs it already has on Kafka:
+
+- **Inputs** restart from the consumer group's committed offsets, rewound by a
+  warm-up span of event time, so rolling sums, rates of rise and fusion state
+  are whole again before anything new is emitted.
+- **Outputs** carry deterministic ids. Whatever the stopped job already
+  published in that span is read back, and the writer drops those ids: the
+  warm-up recomputes them, but nothing is sent twice.
+- **Open alerts** are read back from the alerts topic, so an alert raised
+  before the warm-up span continues under its own id and sequence instead of
+  being raised again.
+
+All of this is I/O at the job's edge, done once when the job starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator, Mapping
+
+from pipelines.alerts import AreaAlertState
+from pipelines.ordered import stream_key
+from suibou.contracts import AlertEvent, AlertLevel, ContractError, MsgType, parse_event
+
+#: How much event time a resumed job re-reads to rebuild its state: the longest
+#: look-back of any stage (60-minute rain, 30-minute rise, 30-minute alert hold)
+#: with room to spare.
+DEFAULT_WARM_UP_S = 3 * 3600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumePlan:
+    """Where a resumed job starts, what it must not send again, and its open alerts."""
+
+    start_offsets: dict[tuple[str, int], int]
+    published_ids: frozenset[str]
+    open_alerts: dict[str, AreaAlertState]
+
+
+def _consumer(bootstrap_servers: str, group_id: str | None = None):  # type: ignore[no-untyped-def]
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False,
+                         max_partition_fetch_bytes=4 * 1024 * 1024)
+
+
+def _partitions(consumer, topics: Iterable[str]):  # type: ignore[no-untyped-def]
+    from kafka import TopicPartition
+
+    return [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+
+
+def _records(consumer, starts: Mapping, ends: Mapping) -> Iterator:  # type: ignore[no-untyped-def]
+    """Every record from ``starts`` up to ``ends``, per partition."""
+    live = [tp for tp in starts if starts[tp] < ends[tp]]
+    if not live:
+        return
+    consumer.assign(live)
+    for tp in live:
+        consumer.seek(tp, starts[tp])
+    while any(consumer.position(tp) < ends[tp] for tp in live):
+        for tp, batch in consumer.poll(timeout_ms=500, max_records=5000).items():
+            for record in batch:
+                if record.offset < ends[tp]:
+                    yield record
+
+
+def resume_offsets(bootstrap_servers: str, group_id: str, topics: Iterable[str],
+                   warm_up_s: float = DEFAULT_WARM_UP_S) -> tuple[dict[tuple[str, int], int], int | None]:
+    """Committed offsets rewound by ``warm_up_s`` of record time, per partition.
+
+    Returns:
+        The start offsets, and the earliest record time (ms) they begin at,
+        from which published outputs must be read back (None: nothing committed).
+    """
+    consumer = _consumer(bootstrap_servers, group_id)
+    try:
+        tps = _partitions(consumer, topics)
+        beginnings = consumer.beginning_offsets(tps)
+        committed = {tp: consumer.committed(tp) for tp in tps}
+        # The record time just before each committed position says where the job had got to.
+        reached: dict = {}
+        for tp in tps:
+            if committed[tp] and committed[tp] > beginnings[tp]:
+                for record in _records(consumer, {tp: committed[tp] - 1}, {tp: committed[tp]}):
+                    reached[tp] = record.timestamp
+        if not reached:
+            return {(tp.topic, tp.partition): beginnings[tp] for tp in tps}, None
+        since_ms = int(min(reached.values()) - warm_up_s * 1000)
+        found = consumer.offsets_for_times({tp: since_ms for tp in tps})
+        ends = consumer.end_offsets(tps)
+        starts = {}
+        for tp in tps:
+            hit = found.get(tp)
+            starts[(tp.topic, tp.partition)] = hit.offset if hit is not None else ends[tp]
+        return starts, since_ms
+    finally:
+        consumer.close()
+
+
+def published_since(bootstrap_servers: str, topics: Iterable[str], since_ms: int) -> frozenset[str]:
+    """Ids of every output published at or after ``since_ms`` (record time)."""
+    consumer = _consumer(bootstrap_servers)
+    try:
+        tps = _partitions(consumer, topics)
+        found = consumer.offsets_for_times({tp: since_ms for tp in tps})
+        ends = consumer.end_offsets(tps)
+        starts = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
+        ids = set()
+        for record in _records(consumer, starts, ends):
+            try:
+                event_id = json.loads(record.value).get("event_id")
+            except ValueError:
+                continue
+            if event_id:
+                ids.add(event_id)
+        return frozenset(ids)
+    finally:
+        consumer.close()
+
+
+def open_alerts(bootstrap_servers: str, alerts_topic: str) -> dict[str, AreaAlertState]:
+    """The last state of every alert on the alerts topic, keyed like the alert fold."""
+    consumer = _consumer(bootstrap_servers)
+    try:
+        tps = _partitions(consumer, [alerts_topic])
+        latest: dict[str, AlertEvent] = {}
+        for record in _records(consumer, consumer.beginning_offsets(tps), consumer.end_offsets(tps)):
+            try:
+                event = parse_event(record.value)
+            except ContractError:
+                continue
+            if not isinstance(event, AlertEvent):
+                continue
+            key = stream_key(event.drill_id, f"{event.area_id}|{event.hazard.value}")
+            known = latest.get(key)
+            if known is None or (event.event_time, event.sequence) >= (known.event_time, known.sequence):
+                latest[key] = event
+        return {
+            key: AreaAlertState(level=event.level, alert_id=event.alert_id, sequence=event.sequence,
+                                last_event_id=event.event_id, as_of=event.event_time)
+            for key, event in latest.items()
+            if event.msg_type is not MsgType.CANCEL and event.level > AlertLevel.NONE
+        }
+    finally:
+        consumer.close()
+
+
+def plan_resume(bootstrap_servers: str, group_id: str, input_topics: Iterable[str],
+                output_topics: Iterable[str], alerts_topic: str,
+                warm_up_s: float = DEFAULT_WARM_UP_S) -> ResumePlan:
+    """Everything a resumed job needs to continue exactly where the stopped one left off."""
+    starts, since_ms = resume_offsets(bootstrap_servers, group_id, input_topics, warm_up_s)
+    if since_ms is None:
+        return ResumePlan(starts, frozenset(), {})
+    ids = published_since(bootstrap_servers, output_topics, since_ms)
+    return ResumePlan(starts, ids, open_alerts(bootstrap_servers, alerts_topic))
