@@ -15,18 +15,25 @@ import apache_beam as beam
 
 from pipelines.faults import fault
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
-from replay_data.stations import StationCatalogue, level_for
+from replay_data.stations import LevelGauge, StationCatalogue, level_for
+from suibou import contracts
 from suibou.contracts import AlertLevel, FaultKind, LevelReading, RainReading, SensorFault
+from suibou.hydrology import TankState, soil_water_index, step_tanks
 
 #: Rainfall accumulation periods, seconds; JMA reports 10-minute and 60-minute totals.
 RAIN_PERIODS_S = {"rain_10min_mm": 600, "rain_60min_mm": 3600}
+#: Longer totals, kept in 10-minute bins (see :class:`RainfallFold`).
+LONG_RAIN_PERIODS_S = {"rain_3h_mm": 3 * 3600, "rain_24h_mm": 24 * 3600}
+#: Bin width of the long totals and the soil water index step.
+BIN_S = 600
 #: The rate of rise is measured over this span (m/h over the last 30 minutes).
 RISE_SPAN_S = 1800
 
 
 @dataclasses.dataclass(frozen=True)
 class RainfallTotals:
-    """Rain fallen at one gauge in the periods ending at ``event_time``."""
+    """Rain fallen at one gauge in the periods ending at ``event_time``, and the
+    soil water index there (JMA's three-tank model, :mod:`suibou.hydrology`)."""
 
     station_id: str
     event_time: dt.datetime
@@ -34,10 +41,14 @@ class RainfallTotals:
     rain_60min_mm: float
     exercise: bool
     drill_id: str | None
+    rain_3h_mm: float = 0.0
+    rain_24h_mm: float = 0.0
+    swi_mm: float = 0.0
+    tanks: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclasses.dataclass(frozen=True)
-class LevelStatus:
+class LevelAssessment:
     """One water-level reading judged against its gauge's thresholds."""
 
     station_id: str
@@ -50,6 +61,7 @@ class LevelStatus:
     rise_m_per_h: float
     exercise: bool
     drill_id: str | None
+    minutes_to: tuple[tuple[str, float], ...] = ()
 
 
 # ---------------------------------------------------------------- rainfall
@@ -70,13 +82,50 @@ def rainfall_totals(history: Iterable[tuple[float, float]], at: float) -> dict[s
     return {name: round(value, 3) for name, value in totals.items()}
 
 
-class RainfallFold(Fold[tuple, RainReading, RainfallTotals]):
-    """Keeps an hour of readings per gauge; each reading yields the totals at its time."""
+@dataclasses.dataclass(frozen=True)
+class RainState:
+    """One gauge's rain memory: an hour of readings, a day of 10-minute bins,
+    and the three tanks, stepped up to ``tank_clock`` (start of the next bin)."""
 
-    name = "rainfall"
+    recent: tuple[tuple[float, float], ...] = ()
+    bins: dict[int, float] = dataclasses.field(default_factory=dict)
+    tanks: TankState = TankState()
+    tank_clock: int | None = None
 
-    def initial(self, key: str) -> tuple:
-        return ()
+
+def bin_of(at: float) -> int:
+    """The 10-minute bin a reading ending at ``at`` belongs to (its start, epoch s).
+
+    Examples:
+        >>> bin_of(600.0), bin_of(601.0)
+        (0, 600)
+    """
+    return int((at - 1) // BIN_S) * BIN_S
+
+
+@dataclasses.dataclass(frozen=True)
+class RainfallFold(Fold[RainState, RainReading, RainfallTotals]):
+    """Rolling totals and the soil water index per gauge.
+
+    The 10- and 60-minute totals are exact, from the readings themselves. The 3-
+    and 24-hour totals are kept in 10-minute bins, so their far edge is exact to
+    the bin. The tanks take one step of 1/6 h per closed bin, as JMA updates the
+    index every 10 minutes; a reading that arrives after its bin was stepped
+    still counts in the totals but no longer in the index.
+
+    Attributes:
+        seeds: Fold key -> tanks and clock to start from (a resumed job; see
+            :mod:`pipelines.recovery`), since the index remembers rain for days.
+    """
+
+    seeds: dict[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
+    name: str = "rainfall"
+
+    def initial(self, key: str) -> RainState:
+        seed = self.seeds.get(key)
+        if seed is None:
+            return RainState()
+        return RainState(tanks=TankState(*seed[0]), tank_clock=seed[1])
 
     def event_time(self, item: RainReading | RainfallTotals) -> dt.datetime:
         return item.event_time
@@ -84,25 +133,41 @@ class RainfallFold(Fold[tuple, RainReading, RainfallTotals]):
     def identity(self, item: RainReading) -> str:
         return item.event_id
 
-    def step(self, key: str, state: tuple, item: RainReading) -> tuple[tuple, list[RainfallTotals]]:
+    def step(self, key: str, state: RainState, item: RainReading) -> tuple[RainState, list[RainfallTotals]]:
         at = item.event_time.timestamp()
-        horizon = at - max(RAIN_PERIODS_S.values())
-        history = tuple(h for h in state if h[0] > horizon - 3600) + ((at, item.rain_mm),)
-        totals = rainfall_totals(history, at)
-        return history, [RainfallTotals(
+        this_bin = bin_of(at)
+        recent = tuple(h for h in state.recent if h[0] > at - 2 * 3600) + ((at, item.rain_mm),)
+        oldest_bin = this_bin - max(LONG_RAIN_PERIODS_S.values()) - BIN_S
+        bins = {b: mm for b, mm in state.bins.items() if b >= oldest_bin}
+        bins[this_bin] = bins.get(this_bin, 0.0) + item.rain_mm
+        tanks, clock = state.tanks, state.tank_clock
+        if clock is None:
+            clock = this_bin
+        while clock < this_bin:  # every bin before this one is closed
+            tanks = step_tanks(tanks, bins.get(clock, 0.0), BIN_S / 3600.0)
+            clock += BIN_S
+        long_totals = {
+            name: round(sum(mm for b, mm in bins.items() if b + BIN_S > at - period and b <= at), 3)
+            for name, period in LONG_RAIN_PERIODS_S.items()
+        }
+        return RainState(recent, bins, tanks, clock), [RainfallTotals(
             station_id=item.station_id,
             event_time=item.event_time,
             exercise=item.exercise,
             drill_id=item.drill_id,
-            **totals,
+            swi_mm=round(soil_water_index(tanks), 3),
+            tanks=tuple(round(v, 4) for v in tanks.as_tuple()),
+            **rainfall_totals(recent, at),
+            **long_totals,
         )]
 
 
 @dataclasses.dataclass
 class AccumulateRainfall(beam.PTransform):
-    """Rain readings -> 10- and 60-minute totals per gauge, in event time."""
+    """Rain readings -> 10-minute to 24-hour totals and the soil water index per gauge, in event time."""
 
     max_lateness_s: float = 600.0
+    seeds: dict[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -111,7 +176,7 @@ class AccumulateRainfall(beam.PTransform):
         return (
             readings
             | "KeyByGauge" >> beam.Map(lambda r: (stream_key(r.drill_id, r.station_id), r))
-            | "Accumulate" >> FoldInEventTime(RainfallFold(), self.max_lateness_s)
+            | "Accumulate" >> FoldInEventTime(RainfallFold(dict(self.seeds)), self.max_lateness_s)
         )
 
 
@@ -155,8 +220,28 @@ MAX_STEP_M_PER_MIN = 0.5
 SPIKE_CONFIRMATIONS = 3
 
 
+def minutes_to_thresholds(gauge: LevelGauge, level_m: float, rise_m_per_h: float) -> tuple[tuple[str, float], ...]:
+    """Minutes until each threshold not yet reached, at the current rate of rise.
+
+    Examples:
+        >>> from replay_data.stations import StationCatalogue
+        >>> gauge = StationCatalogue.load("kanda-basin").level_gauge("WL-ZENPUKUJI-NARITA")
+        >>> minutes_to_thresholds(gauge, gauge.danger_m - 0.5, 1.0)
+        (('evacuation_m', 6.0), ('danger_m', 30.0), ('bank_full_m', 60.0))
+        >>> minutes_to_thresholds(gauge, 1.0, -0.2)
+        ()
+    """
+    if rise_m_per_h <= 0:
+        return ()
+    return tuple(
+        (name, round((threshold - level_m) / rise_m_per_h * 60.0, 1))
+        for name, threshold in gauge.thresholds().items()
+        if threshold > level_m and name != "standby_m"
+    )
+
+
 @dataclasses.dataclass(frozen=True)
-class LevelFold(Fold[tuple, LevelReading, "LevelStatus | SensorFault"]):
+class LevelFold(Fold[tuple, LevelReading, "LevelAssessment | SensorFault"]):
     """Judges each reading against its gauge's thresholds, after a plausibility check.
 
     State: ``(history of (time, level), readings doubted in a row)``. A reading
@@ -171,13 +256,13 @@ class LevelFold(Fold[tuple, LevelReading, "LevelStatus | SensorFault"]):
     def initial(self, key: str) -> tuple:
         return ((), 0)
 
-    def event_time(self, item: LevelReading | LevelStatus | SensorFault) -> dt.datetime:
+    def event_time(self, item: LevelReading | LevelAssessment | SensorFault) -> dt.datetime:
         return item.event_time
 
     def identity(self, item: LevelReading) -> str:
         return item.event_id
 
-    def step(self, key: str, state: tuple, item: LevelReading) -> tuple[tuple, list[LevelStatus | SensorFault]]:
+    def step(self, key: str, state: tuple, item: LevelReading) -> tuple[tuple, list[LevelAssessment | SensorFault]]:
         gauge = self.catalogue.level_gauge(item.station_id)
         at = item.event_time.timestamp()
         trusted, doubted = state
@@ -192,7 +277,7 @@ class LevelFold(Fold[tuple, LevelReading, "LevelStatus | SensorFault"]):
                     f"not used", item.exercise, item.drill_id)]
         rise, then = rise_rate(trusted, at, item.level_m)
         history = tuple(h for h in trusted if h[0] >= at - 2 * RISE_SPAN_S) + ((at, item.level_m),)
-        return (history, 0), [LevelStatus(
+        return (history, 0), [LevelAssessment(
             station_id=item.station_id,
             reach_id=gauge.reach_id,
             event_time=item.event_time,
@@ -203,6 +288,7 @@ class LevelFold(Fold[tuple, LevelReading, "LevelStatus | SensorFault"]):
             rise_m_per_h=rise,
             exercise=item.exercise,
             drill_id=item.drill_id,
+            minutes_to=minutes_to_thresholds(gauge, item.level_m, rise),
         )]
 
 
@@ -230,6 +316,32 @@ class _SplitFaults(beam.DoFn):
             yield beam.pvalue.TaggedOutput("faults", element)
         else:
             yield element
+
+
+def _stamp(value: dt.datetime) -> str:
+    return value.strftime("%Y%m%dT%H%M%SZ")
+
+
+def rain_status(totals: RainfallTotals) -> contracts.RainStatus:
+    """The published form of a gauge's totals (topic ``<prefix>.status.rain``)."""
+    return contracts.RainStatus(
+        event_id=f"rain-status:{totals.drill_id or 'live'}:{totals.station_id}:{_stamp(totals.event_time)}",
+        event_time=totals.event_time, exercise=totals.exercise, drill_id=totals.drill_id,
+        station_id=totals.station_id, rain_10min_mm=totals.rain_10min_mm, rain_60min_mm=totals.rain_60min_mm,
+        rain_3h_mm=totals.rain_3h_mm, rain_24h_mm=totals.rain_24h_mm, swi_mm=totals.swi_mm, tanks=totals.tanks,
+    )
+
+
+def level_status(assessment: LevelAssessment) -> contracts.LevelStatus:
+    """The published form of a level assessment (topic ``<prefix>.status.level``)."""
+    return contracts.LevelStatus(
+        event_id=f"level-status:{assessment.drill_id or 'live'}:{assessment.station_id}:"
+                 f"{_stamp(assessment.event_time)}",
+        event_time=assessment.event_time, exercise=assessment.exercise, drill_id=assessment.drill_id,
+        station_id=assessment.station_id, reach_id=assessment.reach_id, level_m=assessment.level_m,
+        observed_level=assessment.observed_level, rise_m_per_h=assessment.rise_m_per_h,
+        minutes_to=dict(assessment.minutes_to),
+    )
 
 
 def split_faults(outputs: beam.PCollection, label: str) -> beam.pvalue.DoOutputsTuple:

@@ -17,13 +17,14 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines.alerts import AreaAlertState, DecideAlerts, reach_areas
 from pipelines.faults import WatchGauges
-from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, split_faults
+from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, level_status, rain_status, split_faults
 from pipelines.ingest import CLOCK, ParseObservations
 from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
 from pipelines.ordered import DEAD_LETTER
+from pipelines.recovery import ResumePlan
 from pipelines.risk import FuseReachFeatures, ScoreFloodRisk
 from replay_data.stations import StationCatalogue
-from suibou.contracts import AlertEvent, DeadLetter, RiskScore, SensorFault
+from suibou.contracts import DeadLetter, Event
 from suibou.settings import Settings, Topics
 
 _LOG = logging.getLogger(__name__)
@@ -56,17 +57,26 @@ class JobConfig:
     model_version: str = "1"
     already_published: frozenset[str] = frozenset()
     open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
+    tank_seeds: Mapping[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def resumed(cls, plan: ResumePlan, **fields) -> JobConfig:  # type: ignore[no-untyped-def]
+        """A config that continues a stopped job (see :mod:`pipelines.recovery`)."""
+        return cls(start_offsets=plan.start_offsets, already_published=plan.published_ids,
+                   open_alerts=plan.open_alerts, tank_seeds=plan.tank_seeds, **fields)
 
 
 @dataclasses.dataclass(frozen=True)
 class JobOutputs:
+    rain_status: beam.PCollection
+    level_status: beam.PCollection
     scores: beam.PCollection
     alerts: beam.PCollection
     faults: beam.PCollection
     dead_letters: beam.PCollection
 
 
-def output_message(topic: str, event: RiskScore | AlertEvent | SensorFault) -> KafkaMessage:
+def output_message(topic: str, event: Event) -> KafkaMessage:
     """An output keyed by its area or station, stamped with its event time and id."""
     return KafkaMessage(topic, event.key.encode(), event.to_json(), int(event.event_time.timestamp() * 1000),
                         event.event_id)
@@ -83,7 +93,7 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
 
     topic_feeds = {topic: feed for feed, topic in config.topics.observation_topics.items()}
     parsed = records | "ParseObservations" >> ParseObservations(topic_feeds, config.catalogue, config.end_source)
-    rain = parsed.rain | "AccumulateRainfall" >> AccumulateRainfall(config.max_lateness_s)
+    rain = parsed.rain | "AccumulateRainfall" >> AccumulateRainfall(config.max_lateness_s, dict(config.tank_seeds))
     level = parsed.level | "AssessWaterLevels" >> AssessWaterLevels(config.catalogue, config.max_lateness_s)
     statuses = split_faults(level.out, "LevelFaults")
     watchdog = {"rain": parsed.rain, "level": parsed.level, "clock": parsed[CLOCK]} | "WatchGauges" >> WatchGauges(
@@ -103,7 +113,11 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
         parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], watchdog[DEAD_LETTER], fused[DEAD_LETTER],
         alerts[DEAD_LETTER],
     ) | "CollectDeadLetters" >> beam.Flatten()
-    return JobOutputs(scores=scores, alerts=alerts.out, faults=faults, dead_letters=dead_letters)
+    return JobOutputs(
+        rain_status=rain.out | "RainStatus" >> beam.Map(rain_status),
+        level_status=statuses.out | "LevelStatus" >> beam.Map(level_status),
+        scores=scores, alerts=alerts.out, faults=faults, dead_letters=dead_letters,
+    )
 
 
 def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
@@ -117,6 +131,8 @@ def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
     outputs = build_stages(records, config)
     topics = config.topics
     messages = (
+        outputs.rain_status | "RainStatusMessages" >> beam.Map(lambda s: output_message(topics.rain_status, s)),
+        outputs.level_status | "LevelStatusMessages" >> beam.Map(lambda s: output_message(topics.level_status, s)),
         outputs.scores | "ScoreMessages" >> beam.Map(lambda s: output_message(topics.risk_scores, s)),
         outputs.alerts | "AlertMessages" >> beam.Map(lambda a: output_message(topics.alerts, a)),
         outputs.faults | "FaultMessages" >> beam.Map(lambda f: output_message(topics.faults, f)),
@@ -124,6 +140,11 @@ def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
     ) | "AllOutputs" >> beam.Flatten()
     messages | "WriteToKafka" >> WriteToKafka(config.bootstrap_servers, config.already_published)
     return outputs
+
+
+def output_topics(topics: Topics) -> list[str]:
+    """Every topic the job publishes with deterministic ids."""
+    return [topics.rain_status, topics.level_status, topics.risk_scores, topics.alerts, topics.faults]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -174,23 +195,21 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
     known, beam_args = parse_args(argv)
     topics = settings.topics
     start_offsets = decode_start_offsets(known.start_offsets)
-    resume = None
-    if start_offsets is None:
-        # A restarted job continues where the last one stopped (see pipelines.recovery).
-        resume = plan_resume(settings.bootstrap_servers, known.group_id, list(topics.observation_topics.values()),
-                             [topics.risk_scores, topics.alerts, topics.faults], topics.alerts)
-        start_offsets = resume.start_offsets
-    config = JobConfig(
+    fields = dict(
         catalogue=StationCatalogue.load(known.catalogue),
         topics=topics,
         bootstrap_servers=settings.bootstrap_servers,
         end_source=known.end_source,
-        start_offsets=start_offsets,
         group_id=known.group_id,
         hold_s=known.hold_minutes * 60,
-        already_published=resume.published_ids if resume else frozenset(),
-        open_alerts=resume.open_alerts if resume else {},
     )
+    if start_offsets is None:
+        # A restarted job continues where the last one stopped (see pipelines.recovery).
+        config = JobConfig.resumed(plan_resume(
+            settings.bootstrap_servers, known.group_id, list(topics.observation_topics.values()),
+            output_topics(topics), topics.alerts, topics.rain_status), **fields)
+    else:
+        config = JobConfig(start_offsets=start_offsets, **fields)
     options = PipelineOptions([*runner_options(settings, known.runner), *beam_args])
     options.view_as(StandardOptions).streaming = True
     with beam.Pipeline(options=options) as pipeline:

@@ -374,13 +374,21 @@ class _WriteFn(beam.DoFn):
         if message.event_id is not None and message.event_id in self._already_published:
             self._fenced.inc()  # Sent by the job this one resumes; never twice.
             return
-        self._producer.send(message.topic, key=message.key, value=message.value,
-                            timestamp_ms=message.timestamp_ms)
+        self._pending.append(self._producer.send(message.topic, key=message.key, value=message.value,
+                                                 timestamp_ms=message.timestamp_ms))
         self._written.inc()
 
+    def start_bundle(self) -> None:
+        self._pending: list = []
+
     def finish_bundle(self) -> None:
-        # The bundle is not done until Kafka has every record of it.
+        # The bundle is not done until Kafka has every record of it; a record
+        # Kafka refused fails the bundle, so the runner retries it.
         self._producer.flush()
+        failed = [f.exception for f in self._pending if f.failed()]
+        self._pending = []
+        if failed:
+            raise RuntimeError(f"Kafka refused {len(failed)} record(s) of this bundle: {failed[0]!r}")
 
     def teardown(self) -> None:
         producer = getattr(self, "_producer", None)

@@ -12,6 +12,9 @@ from the logs it already has on Kafka:
 - **Open alerts** are read back from the alerts topic, so an alert raised
   before the warm-up span continues under its own id and sequence instead of
   being raised again.
+- **Soil water index tanks** are seeded from each gauge's last published rain
+  status before the warm-up span (``<prefix>.status.rain``); at most the rain of
+  one 10-minute bin is missed by the index.
 
 All of this is I/O at the job's edge, done once when the job starts.
 """
@@ -24,12 +27,12 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from pipelines.alerts import AreaAlertState
 from pipelines.ordered import stream_key
-from suibou.contracts import AlertEvent, AlertLevel, ContractError, MsgType, parse_event
+from suibou.contracts import AlertEvent, AlertLevel, ContractError, MsgType, RainStatus, parse_event
 
 #: How much event time a resumed job re-reads to rebuild its state: the longest
-#: look-back of any stage (60-minute rain, 30-minute rise, 30-minute alert hold)
-#: with room to spare.
-DEFAULT_WARM_UP_S = 3 * 3600.0
+#: look-back of any stage (24-hour rain totals) with an hour to spare. The soil
+#: water index remembers rain for days, so its tanks are seeded instead.
+DEFAULT_WARM_UP_S = 25 * 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ResumePlan:
     start_offsets: dict[tuple[str, int], int]
     published_ids: frozenset[str]
     open_alerts: dict[str, AreaAlertState]
+    tank_seeds: dict[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
 
 
 def _consumer(bootstrap_servers: str, group_id: str | None = None):  # type: ignore[no-untyped-def]
@@ -150,12 +154,39 @@ def open_alerts(bootstrap_servers: str, alerts_topic: str) -> dict[str, AreaAler
         consumer.close()
 
 
+def tank_seeds(bootstrap_servers: str, rain_status_topic: str, before_ms: int
+               ) -> dict[str, tuple[tuple[float, float, float], int]]:
+    """Each gauge's tanks as last published before ``before_ms``, keyed like the rainfall fold."""
+    from pipelines.gauges import bin_of
+
+    consumer = _consumer(bootstrap_servers)
+    try:
+        tps = _partitions(consumer, [rain_status_topic])
+        found = consumer.offsets_for_times({tp: before_ms for tp in tps})
+        ends = consumer.end_offsets(tps)
+        stops = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
+        latest: dict[str, RainStatus] = {}
+        for record in _records(consumer, consumer.beginning_offsets(tps), stops):
+            try:
+                status = parse_event(record.value)
+            except ContractError:
+                continue
+            if isinstance(status, RainStatus):
+                key = stream_key(status.drill_id, status.station_id)
+                if key not in latest or latest[key].event_time <= status.event_time:
+                    latest[key] = status
+        return {key: (s.tanks, bin_of(s.event_time.timestamp())) for key, s in latest.items()}
+    finally:
+        consumer.close()
+
+
 def plan_resume(bootstrap_servers: str, group_id: str, input_topics: Iterable[str],
-                output_topics: Iterable[str], alerts_topic: str,
+                output_topics: Iterable[str], alerts_topic: str, rain_status_topic: str | None = None,
                 warm_up_s: float = DEFAULT_WARM_UP_S) -> ResumePlan:
     """Everything a resumed job needs to continue exactly where the stopped one left off."""
     starts, since_ms = resume_offsets(bootstrap_servers, group_id, input_topics, warm_up_s)
     if since_ms is None:
         return ResumePlan(starts, frozenset(), {})
     ids = published_since(bootstrap_servers, output_topics, since_ms)
-    return ResumePlan(starts, ids, open_alerts(bootstrap_servers, alerts_topic))
+    seeds = tank_seeds(bootstrap_servers, rain_status_topic, since_ms) if rain_status_topic else {}
+    return ResumePlan(starts, ids, open_alerts(bootstrap_servers, alerts_topic), seeds)

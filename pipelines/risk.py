@@ -12,7 +12,7 @@ from apache_beam.metrics import Metrics
 
 from models import flood_features
 from pipelines.faults import fault
-from pipelines.gauges import LevelStatus, RainfallTotals
+from pipelines.gauges import LevelAssessment, RainfallTotals
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue
 from suibou.contracts import AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
@@ -33,7 +33,7 @@ class ReachFeatures:
     reach_id: str
     event_time: dt.datetime
     features: tuple[tuple[str, float], ...]
-    status: LevelStatus
+    status: LevelAssessment
     rain_stations: tuple[str, ...]
     exercise: bool
     drill_id: str | None
@@ -44,7 +44,7 @@ class ReachFeatures:
 @dataclasses.dataclass(frozen=True)
 class FusionState:
     rain: dict[str, RainfallTotals] = dataclasses.field(default_factory=dict)
-    last_status: LevelStatus | None = None
+    last_status: LevelAssessment | None = None
     unchanged_since: dt.datetime | None = None
     faults: dict[str, SensorFault] = dataclasses.field(default_factory=dict)
 
@@ -56,7 +56,7 @@ FROZEN_RAIN_60MIN_MM = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
-class ReachFusion(Fold[FusionState, "RainfallTotals | LevelStatus | SensorFault", "ReachFeatures | SensorFault"]):
+class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFault", "ReachFeatures | SensorFault"]):
     """Keeps the latest rainfall totals of a reach's gauges; each level status of
     the reach yields one feature row.
 
@@ -76,14 +76,14 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelStatus | SensorFault"
     def initial(self, key: str) -> FusionState:
         return FusionState()
 
-    def event_time(self, item: RainfallTotals | LevelStatus | SensorFault | ReachFeatures) -> dt.datetime:
+    def event_time(self, item: RainfallTotals | LevelAssessment | SensorFault | ReachFeatures) -> dt.datetime:
         return item.event_time
 
-    def order(self, item: RainfallTotals | LevelStatus | SensorFault) -> int:
+    def order(self, item: RainfallTotals | LevelAssessment | SensorFault) -> int:
         # Rain at t is known to the level at t; faults at t apply to it too.
         return 0 if isinstance(item, RainfallTotals) else 1 if isinstance(item, SensorFault) else 2
 
-    def step(self, key: str, state: FusionState, item: RainfallTotals | LevelStatus | SensorFault
+    def step(self, key: str, state: FusionState, item: RainfallTotals | LevelAssessment | SensorFault
              ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
         if isinstance(item, RainfallTotals):
             known = state.rain.get(item.station_id)
@@ -108,7 +108,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelStatus | SensorFault"
             return state, [dataclasses.replace(self._row(state, state.last_status, item.event_time), held=True)]
         return state, []
 
-    def _on_level(self, key: str, state: FusionState, item: LevelStatus
+    def _on_level(self, key: str, state: FusionState, item: LevelAssessment
                   ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
         previous = state.last_status
         unchanged_since = state.unchanged_since
@@ -134,7 +134,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelStatus | SensorFault"
         outputs.append(row)
         return state, outputs
 
-    def _row(self, state: FusionState, status: LevelStatus, at: dt.datetime) -> ReachFeatures:
+    def _row(self, state: FusionState, status: LevelAssessment, at: dt.datetime) -> ReachFeatures:
         fresh, stale = [], []
         for totals in state.rain.values():
             age = (at - totals.event_time).total_seconds()

@@ -431,6 +431,93 @@ class StreamControl(Event):
 # --------------------------------------------------------------------------- outputs
 
 
+def _numbers(name: str, value: Any, size: int) -> tuple[float, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) != size:
+        raise ContractError(f"{name} must be a list of {size} numbers")
+    return tuple(_require_number(name, v, -1e6, 1e6) for v in value)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RainStatus(Event):
+    """A rain gauge's rolling totals and soil water index at one time, as the pipeline computed them.
+
+    ``tanks`` is the storage of JMA's three tanks (mm); their sum is ``swi_mm``.
+    """
+
+    SCHEMA: ClassVar[str] = "rain_status/1"
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "event_id", "event_time", "station_id", "rain_10min_mm", "rain_60min_mm", "rain_3h_mm",
+        "rain_24h_mm", "swi_mm", "tanks",
+    )
+
+    station_id: str
+    rain_10min_mm: float
+    rain_60min_mm: float
+    rain_3h_mm: float
+    rain_24h_mm: float
+    swi_mm: float
+    tanks: tuple[float, float, float]
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+    @classmethod
+    def _fields_from(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        fields = {name: _require_number(name, data[name], 0.0, 5000.0)
+                  for name in ("rain_10min_mm", "rain_60min_mm", "rain_3h_mm", "rain_24h_mm", "swi_mm")}
+        return {
+            **super()._fields_from(data),
+            **fields,
+            "station_id": _require_id("station_id", data["station_id"]),
+            "tanks": _numbers("tanks", data["tanks"], 3),
+        }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LevelStatus(Event):
+    """A water-level gauge's reading judged against its thresholds, with its trend.
+
+    ``minutes_to`` gives, for each threshold not yet reached, the minutes until
+    the level reaches it at the current rate of rise (absent when not rising).
+    """
+
+    SCHEMA: ClassVar[str] = "level_status/1"
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "event_id", "event_time", "station_id", "reach_id", "level_m", "observed_level", "rise_m_per_h",
+    )
+
+    station_id: str
+    reach_id: str
+    level_m: float
+    observed_level: AlertLevel
+    rise_m_per_h: float
+    minutes_to: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+    @classmethod
+    def _fields_from(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        minutes_to = data.get("minutes_to", {})
+        if not isinstance(minutes_to, Mapping) or len(minutes_to) > 8:
+            raise ContractError("minutes_to must be an object of at most 8 thresholds")
+        return {
+            **super()._fields_from(data),
+            "station_id": _require_id("station_id", data["station_id"]),
+            "reach_id": _require_id("reach_id", data["reach_id"]),
+            "level_m": _require_number("level_m", data["level_m"], -50.0, 100.0),
+            "observed_level": _alert_level(data["observed_level"]),
+            "rise_m_per_h": _require_number("rise_m_per_h", data["rise_m_per_h"], -100.0, 100.0),
+            "minutes_to": {_require_id("threshold", k): _require_number(k, v, 0.0, 1e6)
+                           for k, v in minutes_to.items()},
+        }
+
+    def __hash__(self) -> int:
+        return hash(self.event_id)
+
+
 class FaultKind(str, enum.Enum):
     """What is wrong with a sensor. A fault is never read as "no risk"."""
 
@@ -651,7 +738,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.SCHEMA: cls
     for cls in (
         RainReading, LevelReading, CameraFrame, DroneObservation, GridNotice, StreamControl,
-        RiskScore, AlertEvent, SensorFault,
+        RiskScore, AlertEvent, SensorFault, RainStatus, LevelStatus,
     )
 }
 

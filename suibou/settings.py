@@ -102,6 +102,14 @@ class Topics:
         return f"{self.prefix}.faults"
 
     @property
+    def rain_status(self) -> str:
+        return f"{self.prefix}.status.rain"
+
+    @property
+    def level_status(self) -> str:
+        return f"{self.prefix}.status.level"
+
+    @property
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead-letter"
 
@@ -118,7 +126,8 @@ class Topics:
 
     @property
     def all_topics(self) -> list[str]:
-        return [*self.observation_topics.values(), self.risk_scores, self.alerts, self.faults, self.dead_letter]
+        return [*self.observation_topics.values(), self.rain_status, self.level_status, self.risk_scores,
+                self.alerts, self.faults, self.dead_letter]
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pipelines.faults import GaugeWatchdog, Heartbeat
-from pipelines.gauges import LevelFold, LevelStatus
+from pipelines.gauges import LevelFold, LevelAssessment
 from pipelines.ordered import run_fold
 from pipelines.risk import ReachFusion
 from pipelines.gauges import RainfallTotals
@@ -59,8 +59,8 @@ def test_a_spike_is_reported_and_not_used_until_confirmed():
                      (4, "fault"), (5, "fault"), (6, "status")]
 
 
-def status(minute: int, metres: float) -> LevelStatus:
-    return LevelStatus(GAUGE.station_id, GAUGE.reach_id, at(minute), metres, 1, GAUGE.danger_m, metres, 0.0,
+def status(minute: int, metres: float) -> LevelAssessment:
+    return LevelAssessment(GAUGE.station_id, GAUGE.reach_id, at(minute), metres, 1, GAUGE.danger_m, metres, 0.0,
                        False, None)
 
 

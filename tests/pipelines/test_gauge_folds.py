@@ -45,3 +45,31 @@ def test_level_status_against_thresholds_and_rate_of_rise():
     assert statuses[6].level_30min_ago_m == gauge.standby_m + 0.3
     assert statuses[-1].observed_level == AlertLevel.DANGER
     assert statuses[-1].reach_id == gauge.reach_id
+
+
+def test_long_totals_and_the_soil_water_index_follow_the_tank_model():
+    from suibou.hydrology import soil_water_index_series
+
+    # Five hours of rain at 1 mm/min, then an hour without.
+    readings = [rain(m, 1.0 if m <= 300 else 0.0, event_id=f"r{m}") for m in range(1, 361)]
+    _, totals = run_fold(RainfallFold(), "RG-A", readings)
+    last = totals[-1]  # at 6:00, after a dry hour
+    assert (last.rain_60min_mm, last.rain_3h_mm, last.rain_24h_mm) == (0.0, 120.0, 300.0)
+    # The index has stepped once per closed 10-minute bin: 35 bins, 30 of 10 mm then 5 dry.
+    expected = soil_water_index_series([10.0] * 30 + [0.0] * 5, dt_h=1 / 6)[-1]
+    assert abs(last.swi_mm - expected) < 1e-3
+    assert last.swi_mm > 100  # the ground is still wet an hour after the rain
+
+
+def test_a_seeded_gauge_continues_its_soil_water_index():
+    from pipelines.gauges import bin_of
+
+    readings = [rain(m, 2.0, event_id=f"r{m}") for m in range(1, 121)]
+    whole, totals = run_fold(RainfallFold(), "RG-A", readings)
+    # Stop after 60 minutes; resume from the index published at minute 60.
+    at_60 = totals[59]
+    seeded = RainfallFold(seeds={"RG-A": (at_60.tanks, bin_of(at_60.event_time.timestamp()))})
+    _, resumed = run_fold(seeded, "RG-A", readings[60:])
+    # The seed's own bin (minutes 51-60) is the rain a resumed index can miss: under 10 minutes of rain.
+    assert 0 < totals[-1].swi_mm - resumed[-1].swi_mm < 20.0
+    assert abs(totals[-1].swi_mm - resumed[-1].swi_mm) < 0.1 * totals[-1].swi_mm

@@ -16,11 +16,11 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.job import JobConfig, build, runner_options
+from pipelines.job import JobConfig, build, output_topics, runner_options
 from pipelines.recovery import plan_resume
 from replay_data import load_storm, plan_messages
 from suibou import infra
-from suibou.contracts import AlertEvent, ContractError, RiskScore, parse_event
+from suibou.contracts import AlertEvent, ContractError, RainStatus, RiskScore, parse_event
 from suibou.drill import snapshot_end_offsets
 from suibou.settings import Settings
 
@@ -60,12 +60,9 @@ def _send(producer, messages):
 
 
 def _start(settings, drill_id, group_id, start_offsets, resume=None):
-    config = JobConfig(
-        catalogue=load_storm(STORM).catalogue, topics=settings.topics, bootstrap_servers=settings.bootstrap_servers,
-        end_source=drill_id, start_offsets=start_offsets, group_id=group_id,
-        already_published=resume.published_ids if resume else frozenset(),
-        open_alerts=resume.open_alerts if resume else {},
-    )
+    fields = dict(catalogue=load_storm(STORM).catalogue, topics=settings.topics,
+                  bootstrap_servers=settings.bootstrap_servers, end_source=drill_id, group_id=group_id)
+    config = JobConfig.resumed(resume, **fields) if resume else JobConfig(start_offsets=start_offsets, **fields)
     pipeline = beam.Pipeline(options=PipelineOptions(runner_options(settings, "prism")))
     build(pipeline, config)
     return pipeline.run()
@@ -75,7 +72,7 @@ def _outputs(settings, drill_id):
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
-    topics = [settings.topics.risk_scores, settings.topics.alerts]
+    topics = output_topics(settings.topics)
     tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t))]
     consumer.assign(tps)
     consumer.seek_to_beginning()
@@ -99,7 +96,9 @@ def _summary(events, drill_id):
     alerts = sorted((e.alert_id.replace(drill_id, "D"), e.sequence, e.msg_type.value, int(e.level), e.event_time,
                      tuple(r.replace(drill_id, "D") for r in e.references))
                     for e in events if isinstance(e, AlertEvent))
-    return scores, alerts
+    statuses = sorted((e.station_id, e.event_time, e.swi_mm, e.rain_24h_mm) for e in events
+                      if isinstance(e, RainStatus))
+    return scores, alerts, statuses
 
 
 def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings):
@@ -129,9 +128,8 @@ def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings):
     first.cancel()
     time.sleep(2)
 
-    resume = plan_resume(settings.bootstrap_servers, group, observation_topics,
-                         [settings.topics.risk_scores, settings.topics.alerts, settings.topics.faults],
-                         settings.topics.alerts)
+    resume = plan_resume(settings.bootstrap_servers, group, observation_topics, output_topics(settings.topics),
+                         settings.topics.alerts, settings.topics.rain_status)
     assert resume.published_ids, "the stopped job had published nothing to fence"
     second = _start(settings, drill, group, resume.start_offsets, resume)
     _send(producer, [m for m in plan if m.event_time > cut or m.kind == "end"])
@@ -142,8 +140,9 @@ def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings):
     ids = collections.Counter(e.event_id for e in resumed)
     twice = sorted(i for i, n in ids.items() if n > 1)
     assert not twice, f"{len(twice)} outputs published twice, e.g. {twice[:3]}"
-    expected_scores, expected_alerts = _summary(_outputs(settings, reference), reference)
-    scores, alerts = _summary(resumed, drill)
+    expected_scores, expected_alerts, expected_statuses = _summary(_outputs(settings, reference), reference)
+    scores, alerts, statuses = _summary(resumed, drill)
     assert len(scores) == len(expected_scores)
     assert scores == expected_scores
     assert alerts == expected_alerts
+    assert statuses == expected_statuses  # rain totals and soil water index, continued exactly
