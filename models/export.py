@@ -28,6 +28,30 @@ import numpy as np
 OPSET = {"": 17, "ai.onnx.ml": 3}
 
 
+def snap_thresholds_to_float32(model: Any) -> Any:
+    """Makes a fitted histogram-gradient-boosting model split exactly as its ONNX graph will.
+
+    scikit-learn compares inputs with float64 thresholds; ONNX Runtime with the
+    thresholds cast to float32. For a float32 input ``x``, ``x <= t`` holds
+    exactly when ``x <= t32`` with ``t32`` the largest float32 not above ``t``,
+    so every threshold is replaced by that ``t32``. Predictions on float32 inputs
+    (everything suibou feeds the models) do not change; the cast to float32 in
+    the ONNX conversion becomes exact, and a threshold that the cast would have
+    rounded onto an input value (pixels take only 256 values) can no longer send
+    that input down the other branch. Returns the model, changed in place.
+    """
+    for iteration in getattr(model, "_predictors", []):
+        for predictor in iteration:
+            nodes = predictor.nodes
+            t = nodes["num_threshold"]
+            t32 = t.astype(np.float32)
+            above = t32.astype(np.float64) > t
+            t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+            inner = nodes["is_leaf"] == 0
+            nodes["num_threshold"][inner] = t32[inner].astype(np.float64)
+    return model
+
+
 def _convert(model: Any, n_features: int, name: str) -> Any:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
@@ -51,7 +75,10 @@ def _merge(parts: Sequence[tuple[str, Any]], n_features: int, graph_name: str, e
     import onnx
     from onnx import TensorProto, compose, helper
 
-    nodes, initializers, opsets, ir_version = [], list(extra_initializers), {}, 8
+    nodes: list[Any] = []
+    initializers = list(extra_initializers)
+    opsets: dict[str, int] = {}
+    ir_version = 8
     for prefix, proto in parts:
         prefixed = compose.add_prefix(proto, prefix)
         nodes.append(helper.make_node("Identity", ["features"], [f"{prefix}features"], name=f"{prefix}input"))

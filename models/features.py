@@ -1,5 +1,13 @@
 """Model inputs, defined once: the pipeline and the trainer both compute them here.
 
+* ``flood/2``: :data:`FLOOD2_FEATURES`, :func:`flood2_features` /
+  :func:`flood2_feature_matrix`, outputs :data:`FLOOD2_TARGETS`.
+* ``landslide/1``: :data:`LANDSLIDE_FEATURES`, :func:`landslide_features` /
+  :func:`landslide_feature_matrix`, and the physically based criterion
+  :func:`landslide_criterion`.
+* ``camera/1``: see :mod:`models.camera`.
+* ``flood/1`` (below).
+
 Flood model (``flood/1``) inputs, in this order (:data:`FLOOD_FEATURES`):
 
 ==================  =====  ====================================================

@@ -1,4 +1,11 @@
-"""Trains the flood model (``flood/1``) on synthetic storms and exports it to ONNX.
+"""Training entry point (``python -m models.train``, ``suibou models train``) and the legacy ``flood/1``.
+
+The current models are trained by :mod:`models.train_flood` (``flood/2``),
+:mod:`models.train_landslide` (``landslide/1``) and :mod:`models.train_camera`
+(``camera/1``); :func:`main` runs them. What follows describes ``flood/1``,
+which stays loadable for pipelines that still use it.
+
+``flood/1`` is trained on synthetic storms and exported to ONNX.
 
 Training data: many seeded random storms (:func:`replay_data.synth.random_storm_params`:
 one to three moving rain cells from drizzle to extreme downpours, varied size,
@@ -25,7 +32,7 @@ is checked by the tests). Artifacts, in ``models/artifacts``:
   metrics, the baseline row used for attributions;
 * ``flood-1.md`` — the model card.
 
-Run ``python -m models.train`` to rebuild them.
+Run ``python -m models.train flood1`` to rebuild them.
 """
 
 from __future__ import annotations
@@ -319,15 +326,75 @@ model's output, not the river.
 """
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Train the flood model on synthetic storms and export ONNX.")
-    parser.add_argument("--seed", type=int, default=2005)
-    parser.add_argument("--n-storms", type=int, default=400)
-    parser.add_argument("--out-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
-    result = train_flood_model(seed=args.seed, n_storms=args.n_storms, out_dir=args.out_dir)
-    print(f"wrote {result.onnx_path} ({result.onnx_path.stat().st_size} bytes); held-out metrics: {result.metrics}")
+MODELS = ("flood", "landslide", "camera")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """``python -m models.train [flood|landslide|camera|all|flood1] [--out-dir DIR] [--storm NAME ...]``.
+
+    ``flood`` trains ``flood/2``, ``landslide`` ``landslide/1``, ``camera``
+    ``camera/1``; ``all`` (the default, and what ``suibou models train`` runs)
+    all three. ``flood1`` retrains the legacy ``flood/1``. ``--storm`` adds
+    storms from the storm library (``replay_data.load_storm``; storms imported
+    from a bureau's records included) to the flood and landslide training sets.
+
+    ``argv=None`` means no arguments (defaults), so the ``suibou`` CLI can call
+    ``main()`` without its own arguments being parsed here.
+
+    Returns:
+        Model ref -> held-out metrics of what was trained.
+    """
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m models.train",
+                                     description="Train the risk models on synthetic storms and export ONNX.")
+    parser.add_argument("which", nargs="?", default="all", choices=(*MODELS, "all", "flood1"))
+    parser.add_argument("--out-dir", type=Path, default=None, help="default: models/artifacts")
+    parser.add_argument("--storm", action="append", default=[], metavar="NAME",
+                        help="add a library storm (e.g. an imported one) to the flood and landslide training data")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args([] if argv is None else argv)
+    progress = not args.no_progress
+    extra = []
+    if args.storm:
+        from replay_data import load_storm
+
+        extra = [load_storm(name) for name in args.storm]
+    chosen = MODELS if args.which == "all" else (args.which,)
+    results: dict[str, Any] = {}
+    for which in chosen:
+        started = time.perf_counter()
+        if which == "flood1":
+            r1 = train_flood_model(out_dir=args.out_dir, progress=progress)
+            ref, path, metrics = "flood/1", r1.onnx_path, r1.metrics
+        elif which == "flood":
+            from .train_flood import train_flood2
+
+            r2 = train_flood2(storms=extra, out_dir=args.out_dir, progress=progress)
+            ref, path = "flood/2", r2.onnx_path
+            metrics = {t: round(v["roc_auc"], 4) for t, v in r2.metrics["per_target"].items()}
+            metrics["lead_gain_danger_60min_mean_min"] = round(r2.metrics["lead_time"]["danger_60min"]["mean_min"], 1)
+        elif which == "landslide":
+            from .train_landslide import train_landslide
+
+            r3 = train_landslide(storms=extra, out_dir=args.out_dir, progress=progress)
+            ref, path = "landslide/1", r3.onnx_path
+            metrics = {"roc_auc": round(r3.metrics["model"]["roc_auc"], 4), "brier": round(r3.metrics["model"]["brier"], 4),
+                       "lead_gain_mean_min": round(r3.metrics["lead_time_model"]["mean_min"], 1)}
+        else:
+            from .train_camera import train_camera
+
+            r4 = train_camera(out_dir=args.out_dir, progress=progress)
+            ref, path = "camera/1", r4.onnx_path
+            metrics = {"mae_level_m": round(r4.metrics["mae_level_m"], 3),
+                       "overtopping_roc_auc": round(r4.metrics["overtopping"]["roc_auc"], 4)}
+        results[ref] = metrics
+        print(f"{ref}: wrote {path} ({path.stat().st_size} bytes) in {time.perf_counter() - started:.1f}s; "
+              f"held-out: {metrics}", flush=True)
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -113,6 +113,12 @@ def daylight(when: dt.datetime) -> float:
     return 0.25 + 0.75 * (20.0 - hour) / 4.0
 
 
+def camera_shift(camera_id: str) -> tuple[float, float]:
+    """The fixed view shift of a camera, ``(dx, dy)`` in pixels of a 160 × 120 frame."""
+    crc = zlib.crc32(camera_id.encode())
+    return float((crc % 7) - 3), float(((crc // 7) % 5) - 2)
+
+
 def _rng(seed: int, camera_id: str, when: dt.datetime) -> np.random.Generator:
     stamp = int(when.timestamp())
     return np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(camera_id.encode()), stamp & 0xFFFFFFFF])
@@ -129,6 +135,7 @@ def render_frame(
     seed: int = 0,
     rain_mm_h: float = 0.0,
     overlay: bool = True,
+    view_shift: tuple[float, float] | None = None,
 ) -> Image.Image:
     """Draws a synthetic river-camera still of a gauge's reach at a water level.
 
@@ -141,6 +148,9 @@ def render_frame(
         seed: Seeds rain streaks and sensor noise.
         rain_mm_h: Rain rate at the camera; more rain, more streaks.
         overlay: Draw the id/time strip.
+        view_shift: ``(dx, dy)`` shift of the whole view in pixels of a 160 × 120
+            frame (scaled to the picture size); default: the camera's own fixed
+            shift, from its id (up to ±3 px across, ±2 px down).
 
     Returns:
         An RGB image.
@@ -158,8 +168,9 @@ def render_frame(
     w, h = width, height
     crc = zlib.crc32(camera_id.encode())
     # A fixed small shift of the view per camera (mounting differs from site to site).
-    sx = ((crc % 7) - 3) / 160.0 * w
-    sy = (((crc // 7) % 5) - 2) / 120.0 * h
+    dx, dy = camera_shift(camera_id) if view_shift is None else view_shift
+    sx = dx / 160.0 * w
+    sy = dy / 120.0 * h
     rng = _rng(seed, camera_id, when)
     light = daylight(when)
 
@@ -170,9 +181,9 @@ def render_frame(
     bed_y = lay.bed_y * h + sy
     skyline = lay.skyline_y * h + sy
     # Sky, with a gentle gradient, and a skyline of blocks.
-    for y in range(int(top), int(bank_y) + 1):
-        t = (y - top) / max(bank_y - top, 1.0)
-        d.line([(0, y), (w, y)], fill=(int(150 + 40 * t), int(170 + 30 * t), int(200 + 20 * t)))
+    for row in range(int(top), int(bank_y) + 1):
+        t = (row - top) / max(bank_y - top, 1.0)
+        d.line([(0, row), (w, row)], fill=(int(150 + 40 * t), int(170 + 30 * t), int(200 + 20 * t)))
     x = 0.0
     blocks = np.random.default_rng(crc).uniform(0.04, 0.12, 24)
     for i, bw in enumerate(blocks):

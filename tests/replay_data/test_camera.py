@@ -65,10 +65,16 @@ def test_water_surface_height_is_proportional_to_level():
 
 
 def _shift_y() -> float:
-    import zlib
+    from replay_data.camera import camera_shift
 
-    crc = zlib.crc32(CAMERA.encode())
-    return (((crc // 7) % 5) - 2) / 120.0 * 120
+    return camera_shift(CAMERA)[1]
+
+
+def test_view_shift_moves_the_scene():
+    base = pixels(2.0, view_shift=(0.0, 0.0))
+    moved = pixels(2.0, view_shift=(0.0, 2.0))
+    column = int(0.45 * 160)
+    assert first_water_row(moved, column) == first_water_row(base, column) + 2
 
 
 def test_overtopping_floods_the_crowns():
