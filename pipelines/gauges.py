@@ -62,6 +62,9 @@ class LevelAssessment:
     exercise: bool
     drill_id: str | None
     minutes_to: tuple[tuple[str, float], ...] = ()
+    level_10min_ago_m: float | None = None
+    caution_m: float = 0.0
+    evacuation_m: float = 0.0
 
 
 # ---------------------------------------------------------------- rainfall
@@ -192,6 +195,12 @@ def level_at_or_before(history: Iterable[tuple[float, float]], at: float) -> tup
     return best
 
 
+def level_minutes_ago(history: Iterable[tuple[float, float]], at: float, minutes: float) -> float | None:
+    """The trusted level ``minutes`` before ``at`` (the newest reading at or before then), if known."""
+    entry = level_at_or_before(history, at - minutes * 60)
+    return None if entry is None else entry[1]
+
+
 def rise_rate(history: Iterable[tuple[float, float]], at: float, level_m: float) -> tuple[float, float]:
     """Rate of rise over the last :data:`RISE_SPAN_S` seconds, and the level then.
 
@@ -289,6 +298,9 @@ class LevelFold(Fold[tuple, LevelReading, "LevelAssessment | SensorFault"]):
             exercise=item.exercise,
             drill_id=item.drill_id,
             minutes_to=minutes_to_thresholds(gauge, item.level_m, rise),
+            level_10min_ago_m=level_minutes_ago(trusted, at, 10),
+            caution_m=gauge.caution_m,
+            evacuation_m=gauge.evacuation_m,
         )]
 
 

@@ -54,7 +54,7 @@ class JobConfig:
     hold_s: float = 1800.0
     max_lateness_s: float = 600.0
     model_name: str = "flood"
-    model_version: str = "1"
+    model_version: str = "2"
     already_published: frozenset[str] = frozenset()
     open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
     tank_seeds: Mapping[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
@@ -89,7 +89,7 @@ def dead_letter_message(topic: str, dead: DeadLetter) -> KafkaMessage:
 
 def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     """Wires every stage from raw records to scores, alerts and dead letters."""
-    from models import FLOOD_FEATURES
+    from models import FLOOD2_FEATURES
 
     topic_feeds = {topic: feed for feed, topic in config.topics.observation_topics.items()}
     parsed = records | "ParseObservations" >> ParseObservations(topic_feeds, config.catalogue, config.end_source)
@@ -100,7 +100,7 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
         config.catalogue, max_lateness_s=config.max_lateness_s
     )
     fused = {"rain": rain.out, "level": statuses.out, "faults": watchdog.out} | "FuseReachFeatures" >> (
-        FuseReachFeatures(config.catalogue, tuple(FLOOD_FEATURES), config.max_lateness_s)
+        FuseReachFeatures(config.catalogue, tuple(FLOOD2_FEATURES), config.max_lateness_s)
     )
     rows = split_faults(fused.out, "FrozenGauges")
     scores = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)

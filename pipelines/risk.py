@@ -10,16 +10,12 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from models import flood_features
+from models import flood2_features
 from pipelines.faults import fault
 from pipelines.gauges import LevelAssessment, RainfallTotals
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue
 from suibou.contracts import AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
-
-#: What the flood model predicts; travels with every score.
-FLOOD_TARGET = "level reaches flood danger (氾濫危険水位) within 60 min"
-
 
 @dataclasses.dataclass(frozen=True)
 class ReachFeatures:
@@ -141,12 +137,18 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             (fresh if 0 <= age <= self.rain_max_age_s else stale).append(totals)
         rain_10 = sum(t.rain_10min_mm for t in fresh) / len(fresh) if fresh else 0.0
         rain_60 = sum(t.rain_60min_mm for t in fresh) / len(fresh) if fresh else 0.0
-        values = flood_features(
-            level_m=status.level_m,
+        values = flood2_features(
+            status.level_m,
+            caution_m=status.caution_m,
+            evacuation_m=status.evacuation_m,
             danger_m=status.danger_m,
+            level_10min_ago_m=status.level_10min_ago_m,
             level_30min_ago_m=status.level_30min_ago_m,
             rain_10min_mm=rain_10,
             rain_60min_mm=rain_60,
+            # Without nowcast grids the model's own fallback (persistence of the last hour) applies.
+            nowcast_rain_30min_mm=None,
+            nowcast_rain_60min_mm=None,
         )
         faults = [f.description for f in state.faults.values()]
         faults += [f"{t.station_id} no rain data since {format_time(t.event_time)}" for t in stale
@@ -203,7 +205,8 @@ class FuseReachFeatures(beam.PTransform):
         )
 
 
-def to_risk_score(row: ReachFeatures, probability: float, model_ref: str, contributions: list[str]) -> RiskScore:
+def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: str, target: str,
+                  model_ref: str, contributions: list[str]) -> RiskScore:
     """Builds the published score; its id is deterministic so re-runs de-duplicate."""
     stamp = row.event_time.strftime("%Y%m%dT%H%M%SZ")
     return RiskScore(
@@ -215,10 +218,11 @@ def to_risk_score(row: ReachFeatures, probability: float, model_ref: str, contri
         area_id=row.reach_id,
         area_kind=AreaKind.REACH,
         hazard=Hazard.FLOOD,
-        probability=round(float(probability), 6),
+        probability=probabilities[primary],
+        probabilities=probabilities,
         observed_level=row.status.observed_level,
         model=model_ref,
-        target=FLOOD_TARGET,
+        target=target,
         features=dict(row.features) | {"level_m": row.status.level_m},
         contributions=tuple(contributions),
         faults=row.faults,
@@ -226,24 +230,44 @@ def to_risk_score(row: ReachFeatures, probability: float, model_ref: str, contri
 
 
 class _ScoreFn(beam.DoFn):
-    """Holds one ONNX Runtime session per worker, opened in ``setup``."""
+    """Holds one ONNX Runtime session per worker, opened in ``setup``, and scores
+    each bundle's rows in one batch."""
 
     def __init__(self, model_name: str, model_version: str, artifacts_dir: str | None):
         self._model_name = model_name
         self._model_version = model_version
         self._artifacts_dir = artifacts_dir
         self._scored = Metrics.counter("score", "scores")
+        self._batches = Metrics.distribution("score", "batch_size")
 
     def setup(self) -> None:
         from models import load_scorer
 
         self._scorer = load_scorer(self._model_name, self._model_version, self._artifacts_dir)
 
-    def process(self, row: ReachFeatures) -> Iterator[RiskScore]:
-        values = np.asarray([[v for _, v in row.features]], dtype=np.float32)
-        probability = float(self._scorer.predict_proba(values)[0])
-        self._scored.inc()
-        yield to_risk_score(row, probability, self._scorer.model_ref, self._scorer.contributions(values[0]))
+    def start_bundle(self) -> None:
+        self._rows: list[tuple[ReachFeatures, object, object]] = []
+
+    def process(self, row: ReachFeatures, timestamp=beam.DoFn.TimestampParam,  # noqa: B008
+                window=beam.DoFn.WindowParam) -> None:  # noqa: B008
+        self._rows.append((row, timestamp, window))
+
+    def finish_bundle(self):  # type: ignore[no-untyped-def]
+        from apache_beam.utils.windowed_value import WindowedValue
+
+        if not self._rows:
+            return
+        scorer = self._scorer
+        matrix = np.asarray([[v for _, v in row.features] for row, _, _ in self._rows], dtype=np.float32)
+        probabilities = scorer.predict_targets(matrix)
+        self._batches.update(len(self._rows))
+        for (row, timestamp, window), values, p in zip(self._rows, matrix, probabilities, strict=True):
+            by_target = {t: round(float(v), 6) for t, v in zip(scorer.targets, p, strict=True)}
+            score = to_risk_score(row, by_target, scorer.primary_target, scorer.target, scorer.model_ref,
+                                  scorer.contributions(values))
+            self._scored.inc()
+            yield WindowedValue(score, timestamp, [window])
+        self._rows = []
 
 
 @dataclasses.dataclass
@@ -251,7 +275,7 @@ class ScoreFloodRisk(beam.PTransform):
     """Feature rows -> :class:`RiskScore` with the model's version and main features."""
 
     model_name: str = "flood"
-    model_version: str = "1"
+    model_version: str = "2"
     artifacts_dir: str | None = None
 
     def __post_init__(self) -> None:

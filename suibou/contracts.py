@@ -569,6 +569,8 @@ class RiskScore(Event):
     Attributes:
         probability: Model probability of the hazard event named by ``target``.
         observed_level: Alert level implied by observations alone (thresholds).
+        probabilities: Every target the model predicts -> its probability
+            (``probability`` is the one named by ``target``).
         model: ``name/version`` of the scoring model.
         features: Feature name -> value, in the model's input order.
         contributions: The features that drove the score, largest first.
@@ -591,6 +593,7 @@ class RiskScore(Event):
     features: Mapping[str, float]
     contributions: tuple[str, ...] = ()
     faults: tuple[str, ...] = ()
+    probabilities: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -615,6 +618,7 @@ class RiskScore(Event):
             },
             "contributions": tuple(_text("contribution", c, 128) for c in data.get("contributions", ())),
             "faults": tuple(_text("fault", f, 256) for f in data.get("faults", ())),
+            "probabilities": _probabilities(data.get("probabilities", {})),
         }
 
     def __hash__(self) -> int:  # features is a dict; identity is the event id
@@ -639,6 +643,12 @@ def _polygon(value: Any) -> tuple[tuple[float, float], ...]:
     if len(ring) < 4 or ring[0] != ring[-1]:
         raise ContractError("polygon must be a closed ring of at least 4 points (first == last)")
     return tuple(ring)
+
+
+def _probabilities(value: Any) -> dict[str, float]:
+    if not isinstance(value, Mapping) or len(value) > 16:
+        raise ContractError("probabilities must be an object of at most 16 target -> probability")
+    return {_require_id("target", k): _require_number(k, v, 0.0, 1.0) for k, v in value.items()}
 
 
 def _alert_level(value: Any) -> AlertLevel:

@@ -69,7 +69,7 @@ def rain(minute: int, mm_60: float) -> RainfallTotals:
 
 
 def test_a_level_that_does_not_move_in_heavy_rain_is_frozen():
-    from models import FLOOD_FEATURES
+    from models import FLOOD2_FEATURES as FLOOD_FEATURES
 
     fold = ReachFusion(tuple(FLOOD_FEATURES), {GAUGE.reach_id: GAUGE.station_id})
     items = []
@@ -83,7 +83,7 @@ def test_a_level_that_does_not_move_in_heavy_rain_is_frozen():
 
 
 def test_a_still_river_in_dry_weather_is_not_frozen():
-    from models import FLOOD_FEATURES
+    from models import FLOOD2_FEATURES as FLOOD_FEATURES
 
     fold = ReachFusion(tuple(FLOOD_FEATURES), {GAUGE.reach_id: GAUGE.station_id})
     items = [x for m in range(0, 180) for x in (rain(m, 0.0), status(m, 0.40))]

@@ -69,17 +69,19 @@ def _start(settings, drill_id, group_id, start_offsets, resume=None):
 
 
 def _outputs(settings, drill_id):
+    """Every output of ``drill_id``, read until the topics stay quiet for two seconds."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
-    topics = output_topics(settings.topics)
-    tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t))]
+    tps = [TopicPartition(t, p) for t in output_topics(settings.topics) for p in range(3)]
     consumer.assign(tps)
     consumer.seek_to_beginning()
-    ends = consumer.end_offsets(tps)
-    found = []
-    while any(consumer.position(tp) < ends[tp] for tp in tps):
-        for batch in consumer.poll(timeout_ms=500).values():
+    found, quiet_since = [], time.monotonic()
+    while time.monotonic() - quiet_since < 2.0:
+        batches = consumer.poll(timeout_ms=300)
+        if any(batches.values()):
+            quiet_since = time.monotonic()
+        for batch in batches.values():
             for record in batch:
                 try:
                     event = parse_event(record.value)
@@ -143,6 +145,7 @@ def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings):
     expected_scores, expected_alerts, expected_statuses = _summary(_outputs(settings, reference), reference)
     scores, alerts, statuses = _summary(resumed, drill)
     assert len(scores) == len(expected_scores)
-    assert scores == expected_scores
+    differing = sorted(set(scores) ^ set(expected_scores))
+    assert scores == expected_scores, f"{len(differing)} scores differ, e.g. {differing[:6]}"
     assert alerts == expected_alerts
     assert statuses == expected_statuses  # rain totals and soil water index, continued exactly
