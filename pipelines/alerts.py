@@ -99,13 +99,35 @@ def target_level(score: RiskScore, forecast_threshold: float) -> AlertLevel:
     return max(score.observed_level, forecast)
 
 
-def headline(area_name: str, area_name_ja: str, level: AlertLevel, msg_type: MsgType) -> str:
+_LANDSLIDE_JA = {
+    AlertLevel.CAUTION: "土砂災害に注意",
+    AlertLevel.WARNING: "土砂災害の危険度が上昇",
+    AlertLevel.DANGER: "土砂災害警戒情報",
+    AlertLevel.FLOODING: "土砂災害が発生",
+}
+_LANDSLIDE_EN = {
+    AlertLevel.CAUTION: "landslide caution",
+    AlertLevel.WARNING: "landslide risk rising",
+    AlertLevel.DANGER: "landslide warning",
+    AlertLevel.FLOODING: "landslide occurring",
+}
+
+
+def headline(area_name: str, area_name_ja: str, level: AlertLevel, msg_type: MsgType,
+             hazard: Hazard = Hazard.FLOOD) -> str:
     """Bilingual headline, Japanese first.
 
     Examples:
         >>> headline("Zenpukuji River", "善福寺川", AlertLevel.DANGER, MsgType.ALERT)
         '善福寺川 氾濫危険情報（警戒レベル4） / Zenpukuji River: flood danger (alert level 4)'
+        >>> headline("Kandachi, Motomachi", "元町神達", AlertLevel.DANGER, MsgType.ALERT, Hazard.LANDSLIDE)
+        '元町神達 土砂災害警戒情報（警戒レベル4相当） / Kandachi, Motomachi: landslide warning (alert level 4)'
     """
+    if hazard is Hazard.LANDSLIDE:
+        if msg_type is MsgType.CANCEL:
+            return f"{area_name_ja} 土砂災害に関する情報の解除 / {area_name}: landslide alert cancelled"
+        return (f"{area_name_ja} {_LANDSLIDE_JA[level]}（警戒レベル{int(level)}相当） / "
+                f"{area_name}: {_LANDSLIDE_EN[level]} (alert level {int(level)})")
     if msg_type is MsgType.CANCEL:
         return f"{area_name_ja} 洪水に関する情報の解除 / {area_name}: flood alert cancelled"
     return (f"{area_name_ja} {_NAMES_JA[level]}（警戒レベル{int(level)}） / "
@@ -177,7 +199,7 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
             hazard=score.hazard,
             level=level,
             previous_level=state.level,
-            headline=headline(area.name, area.name_ja, level, msg_type),
+            headline=headline(area.name, area.name_ja, level, msg_type, score.hazard),
             area_name=area.name,
             area_name_ja=area.name_ja,
             polygon=area.polygon,
@@ -199,8 +221,10 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
 
 
 def reach_areas(catalogue: StationCatalogue) -> dict[str, AreaInfo]:
-    """Every reach of the catalogue as an alert area: its names and its corridor."""
-    return {r.reach_id: AreaInfo(r.name, r.name_ja, corridor_polygon(r.geometry)) for r in catalogue.reaches}
+    """Every reach (its corridor) and landslide warning zone (its polygon) as an alert area."""
+    areas = {r.reach_id: AreaInfo(r.name, r.name_ja, corridor_polygon(r.geometry)) for r in catalogue.reaches}
+    areas.update({z.zone_id: AreaInfo(z.name, z.name_ja, tuple(z.polygon)) for z in catalogue.zones})
+    return areas
 
 
 @dataclasses.dataclass

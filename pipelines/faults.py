@@ -34,6 +34,19 @@ def heartbeat(reading: RainReading | LevelReading) -> Heartbeat:
     return Heartbeat(reading.station_id, reading.event_time, reading.exercise, reading.drill_id)
 
 
+class _DistinctTicks(beam.DoFn):
+    """One tick per stream and instant per bundle: every partition carries the same clock."""
+
+    def start_bundle(self) -> None:
+        self._seen: set[tuple[str | None, dt.datetime]] = set()
+
+    def process(self, tick: StreamControl):  # type: ignore[no-untyped-def]
+        key = (tick.drill_id, tick.event_time)
+        if key not in self._seen:
+            self._seen.add(key)
+            yield tick
+
+
 def fault(station_id: str, kind: FaultKind, at: dt.datetime, since: dt.datetime, detail: str,
           exercise: bool, drill_id: str | None) -> SensorFault:
     """A fault with a deterministic id, so a re-run publishes the same message."""
@@ -120,7 +133,11 @@ class WatchGauges(beam.PTransform):
             | "Readings" >> beam.Flatten()
             | "Heartbeats" >> beam.Map(heartbeat)
         )
-        ticks = inputs["clock"] | "Ticks" >> beam.Filter(lambda c: c.control.value == "tick")
+        ticks = (
+            inputs["clock"]
+            | "Ticks" >> beam.Filter(lambda c: c.control.value == "tick")
+            | "DistinctTicks" >> beam.ParDo(_DistinctTicks())
+        )
         return (
             (beats, ticks)
             | "WithClock" >> beam.Flatten()

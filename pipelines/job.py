@@ -19,6 +19,7 @@ from pipelines.alerts import AreaAlertState, DecideAlerts, reach_areas
 from pipelines.faults import WatchGauges
 from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, level_status, rain_status, split_faults
 from pipelines.ingest import CLOCK, ParseObservations
+from pipelines.landslide import ScoreLandslideRisk
 from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
 from pipelines.ordered import DEAD_LETTER
 from pipelines.recovery import ResumePlan
@@ -103,7 +104,9 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
         FuseReachFeatures(config.catalogue, tuple(FLOOD2_FEATURES), config.max_lateness_s)
     )
     rows = split_faults(fused.out, "FrozenGauges")
-    scores = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
+    flood = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
+    landslide = rain.out | "ScoreLandslideRisk" >> ScoreLandslideRisk(config.catalogue, max_lateness_s=config.max_lateness_s)
+    scores = (flood, landslide["scores"]) | "AllScores" >> beam.Flatten()
     alerts = scores | "DecideAlerts" >> DecideAlerts(
         reach_areas(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s,
         open_alerts=config.open_alerts,
@@ -111,7 +114,7 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     faults = (statuses.faults, watchdog.out, rows.faults) | "CollectFaults" >> beam.Flatten()
     dead_letters = (
         parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], watchdog[DEAD_LETTER], fused[DEAD_LETTER],
-        alerts[DEAD_LETTER],
+        landslide["dead_letter"], alerts[DEAD_LETTER],
     ) | "CollectDeadLetters" >> beam.Flatten()
     return JobOutputs(
         rain_status=rain.out | "RainStatus" >> beam.Map(rain_status),

@@ -1,0 +1,201 @@
+"""Landslide risk per warning zone: the snake line against the critical line, and a model.
+
+Each zone takes the rain and soil water index of the gauges that sample it
+(``RainGauge.zone_ids``). Two judgements travel together on every score, so an
+officer sees both: JMA's physically based criterion (does the snake line of
+60-minute rain against the soil water index reach the zone's critical line
+within two hours?) and the ``landslide/1`` model's probability of the same event.
+
+Levels: the criterion met within two hours is the landslide warning
+(土砂災害警戒情報, level 4 equivalent); the model's forecast raises a zone to
+level 3 earlier (see :func:`pipelines.alerts.target_level`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from pipelines.gauges import RainfallTotals
+from pipelines.ordered import Fold, FoldInEventTime, stream_key
+from replay_data.stations import StationCatalogue
+from suibou.contracts import AlertLevel, AreaKind, Hazard, RiskScore, format_time
+from suibou.hydrology import CriticalLine, TankState
+
+#: Zone rows are built from the gauges' totals; totals older than this are stale.
+RAIN_MAX_AGE_S = 900.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ZoneRow:
+    """One zone's model inputs at one time, with the criterion's verdict."""
+
+    zone_id: str
+    event_time: dt.datetime
+    features: tuple[tuple[str, float], ...]
+    exceeds_now: bool
+    exceeds_within_2h: bool
+    rain_stations: tuple[str, ...]
+    faults: tuple[str, ...]
+    exercise: bool
+    drill_id: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ZoneState:
+    totals: dict[str, RainfallTotals] = dataclasses.field(default_factory=dict)
+    swi_history: tuple[tuple[float, float], ...] = ()  # (time, zone SWI), the last ~70 minutes
+
+
+@dataclasses.dataclass(frozen=True)
+class ZoneFusion(Fold[ZoneState, RainfallTotals, ZoneRow]):
+    """Averages a zone's gauges; the zone's first gauge paces its rows (one per reading).
+
+    Attributes:
+        lines: Zone id -> its critical line.
+        pacers: Zone id -> the gauge whose readings make the zone's rows.
+    """
+
+    lines: dict[str, CriticalLine]
+    pacers: dict[str, str]
+    name: str = "zone_fusion"
+
+    def initial(self, key: str) -> ZoneState:
+        return ZoneState()
+
+    def event_time(self, item: RainfallTotals | ZoneRow) -> dt.datetime:
+        return item.event_time
+
+    def step(self, key: str, state: ZoneState, item: RainfallTotals) -> tuple[ZoneState, list[ZoneRow]]:
+        from models import landslide_criterion, landslide_features
+
+        zone_id = key.partition("|")[2]
+        known = state.totals.get(item.station_id)
+        if known is not None and known.event_time > item.event_time:
+            return state, []
+        totals = {**state.totals, item.station_id: item}
+        if item.station_id != self.pacers.get(zone_id):
+            return dataclasses.replace(state, totals=totals), []
+        fresh, stale = [], []
+        for t in totals.values():
+            age = (item.event_time - t.event_time).total_seconds()
+            (fresh if 0 <= age <= RAIN_MAX_AGE_S else stale).append(t)
+        tanks = TankState(*(float(np.mean([t.tanks[i] for t in fresh])) for i in range(3)))
+        rain_10 = float(np.mean([t.rain_10min_mm for t in fresh]))
+        rain_60 = float(np.mean([t.rain_60min_mm for t in fresh]))
+        at = item.event_time.timestamp()
+        history = tuple(h for h in state.swi_history if h[0] >= at - 4200) + ((at, sum(tanks.as_tuple())),)
+        hour_ago = [swi for when, swi in history if when <= at - 3600]
+        line = self.lines.get(zone_id, CriticalLine())
+        values = landslide_features(tanks, swi_1h_ago_mm=hour_ago[-1] if hour_ago else None,
+                                    rain_10min_mm=rain_10, rain_60min_mm=rain_60, critical_line=line)
+        outlook = landslide_criterion(tanks, rain_60, None, line)
+        from models import LANDSLIDE_FEATURES
+
+        row = ZoneRow(
+            zone_id=zone_id,
+            event_time=item.event_time,
+            features=tuple(zip(LANDSLIDE_FEATURES, (round(float(v), 4) for v in values), strict=True)),
+            exceeds_now=bool(outlook.exceeds_now),
+            exceeds_within_2h=bool(outlook.exceeds_within_2h),
+            rain_stations=tuple(sorted(t.station_id for t in fresh)),
+            faults=tuple(f"{t.station_id} no rain data since {format_time(t.event_time)}" for t in stale),
+            exercise=item.exercise,
+            drill_id=item.drill_id,
+        )
+        return ZoneState(totals, history), [row]
+
+
+def rain_to_zones(totals: RainfallTotals, catalogue: StationCatalogue) -> Iterator[tuple[str, RainfallTotals]]:
+    for zone in catalogue.zones_for_rain_station(totals.station_id):
+        yield stream_key(totals.drill_id, zone.zone_id), totals
+
+
+def criterion_level(row: ZoneRow) -> AlertLevel:
+    """The physically based level: the critical line reached now or within two hours -> level 4."""
+    return AlertLevel.DANGER if row.exceeds_now or row.exceeds_within_2h else AlertLevel.NONE
+
+
+class _ScoreZonesFn(beam.DoFn):
+    """One ONNX Runtime session per worker; each bundle's rows in one batch."""
+
+    def __init__(self, model: str):
+        self._model = model
+        self._scored = Metrics.counter("score", "landslide_scores")
+
+    def setup(self) -> None:
+        from models import load_scorer
+
+        name, _, version = self._model.partition("/")
+        self._scorer = load_scorer(name, version)
+
+    def start_bundle(self) -> None:
+        self._rows: list = []
+
+    def process(self, row: ZoneRow, timestamp=beam.DoFn.TimestampParam,  # noqa: B008
+                window=beam.DoFn.WindowParam) -> None:  # noqa: B008
+        self._rows.append((row, timestamp, window))
+
+    def finish_bundle(self):  # type: ignore[no-untyped-def]
+        from apache_beam.utils.windowed_value import WindowedValue
+
+        if not self._rows:
+            return
+        matrix = np.asarray([[v for _, v in row.features] for row, _, _ in self._rows], dtype=np.float32)
+        probabilities = self._scorer.predict_proba(matrix)
+        for (row, timestamp, window), values, p in zip(self._rows, matrix, probabilities, strict=True):
+            self._scored.inc()
+            yield WindowedValue(self._score(row, float(p), values), timestamp, [window])
+        self._rows = []
+
+    def _score(self, row: ZoneRow, probability: float, values: np.ndarray) -> RiskScore:
+        stamp = row.event_time.strftime("%Y%m%dT%H%M%SZ")
+        criterion = {"snake_line_beyond_cl_now": float(row.exceeds_now),
+                     "snake_line_beyond_cl_within_2h": float(row.exceeds_within_2h)}
+        return RiskScore(
+            event_id=f"risk:{row.drill_id or 'live'}:{row.zone_id}:{Hazard.LANDSLIDE.value}:{stamp}",
+            event_time=row.event_time,
+            exercise=row.exercise,
+            drill_id=row.drill_id,
+            area_id=row.zone_id,
+            area_kind=AreaKind.ZONE,
+            hazard=Hazard.LANDSLIDE,
+            probability=round(probability, 6),
+            probabilities={"snake_line_beyond_cl_within_2h": round(probability, 6)},
+            observed_level=criterion_level(row),
+            model=self._scorer.model_ref,
+            target=self._scorer.target,
+            features=dict(row.features) | criterion,
+            contributions=tuple(self._scorer.contributions(values)),
+            faults=row.faults,
+        )
+
+
+@dataclasses.dataclass
+class ScoreLandslideRisk(beam.PTransform):
+    """Gauge rainfall and soil water index -> landslide scores per warning zone."""
+
+    catalogue: StationCatalogue
+    model: str = "landslide/1"
+    max_lateness_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def expand(self, totals: beam.PCollection[RainfallTotals]):  # type: ignore[no-untyped-def]
+        zones = self.catalogue.zones
+        lines = {z.zone_id: z.critical_line for z in zones}
+        pacers = {z.zone_id: g[0].station_id for z in zones
+                  if (g := self.catalogue.rain_stations_for_zone(z.zone_id))}
+        rows = (
+            totals
+            | "RainToZones" >> beam.FlatMap(rain_to_zones, self.catalogue)
+            | "FuseZones" >> FoldInEventTime(ZoneFusion(lines, pacers), self.max_lateness_s)
+        )
+        scores = rows.out | "Score" >> beam.ParDo(_ScoreZonesFn(self.model))
+        return {"scores": scores, "dead_letter": rows.dead_letter}
