@@ -8,18 +8,27 @@ the alert API has, read from ``SUIBOU_ALERT_API_*`` variables.
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import secrets
+from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from suibou.settings import Settings, get_settings
 
-__all__ = ["AlertApiSettings", "Settings", "get_api_settings", "get_settings"]
+__all__ = ["AlertApiSettings", "Settings", "admin_key_file", "get_api_settings", "get_settings", "resolve_admin_key"]
+
+log = logging.getLogger(__name__)
+
+#: Shortest admin key accepted from the environment.
+MIN_ADMIN_KEY = 32
 
 
 class AlertApiSettings(BaseSettings):
-    """Settings of the alert API's Kafka consumer.
+    """Settings of the alert API: its Kafka consumer, security limits, partner formats and delivery.
 
     Attributes:
         consumer_group: Kafka consumer group of the alert consumer. Every API
@@ -31,9 +40,28 @@ class AlertApiSettings(BaseSettings):
         max_poll_records: Most records stored (and committed) as one batch.
         retry_backoff_s: Pause before reconnecting after a Kafka or database error.
         dead_letter_timeout_s: Longest wait for the broker to acknowledge a dead letter.
+        admin_key: The admin API key (``SUIBOU_ADMIN_KEY``, at least 32 characters).
+            When unset, the API generates one on first start into
+            ``<SUIBOU_HOME>/api/admin.key`` (mode 0600) and uses it from then on.
+        max_body_bytes: Largest request body; larger ones get 413.
+        cap_sender: CAP ``sender`` of every message (make it globally unique, e.g. an e-mail address).
+        cap_sender_name: CAP ``senderName``.
+        roads_path: Roads GeoJSON for the closure feed; the shipped Kanda-basin roads when unset.
+        default_rate_limit: Requests per minute a new partner may make.
+        webhook_allow_insecure: Allow ``http`` webhook URLs and hosts on loopback or
+            private addresses (tests and closed networks only).
+        webhook_max_attempts: Attempts before a delivery goes to the dead letters.
+        webhook_backoff_s: Delay after the first failed attempt; doubles each time.
+        webhook_max_backoff_s: Ceiling of that delay.
+        webhook_timeout_s: Longest wait for a partner's answer.
+        webhook_concurrency: Partners delivered to at once.
+        sse_poll_s: How often a live stream looks for new messages.
+        sse_heartbeat_s: Comment line sent on a quiet stream so proxies keep it open.
+        sse_max_streams: Live streams one partner may hold open at once.
+        login_failures_per_5min: Failed officer logins per user name before 429.
     """
 
-    model_config = SettingsConfigDict(env_prefix="SUIBOU_ALERT_API_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SUIBOU_ALERT_API_", extra="ignore", populate_by_name=True)
 
     consumer_group: Annotated[str, Field(min_length=1, max_length=249)] = "suibou-alert-api"
     poll_timeout_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
@@ -41,8 +69,53 @@ class AlertApiSettings(BaseSettings):
     max_poll_records: Annotated[int, Field(ge=1, le=10_000)] = 500
     retry_backoff_s: Annotated[float, Field(gt=0, le=300)] = 2.0
     dead_letter_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    admin_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SUIBOU_ADMIN_KEY", "SUIBOU_ALERT_API_ADMIN_KEY"))
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
+    cap_sender: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s,<&]+$")] = "suibou@localhost"
+    cap_sender_name: Annotated[str, Field(min_length=1, max_length=256)] = "suibou 水防 river alerts"
+    roads_path: Path | None = None
+    default_rate_limit: Annotated[int, Field(ge=1, le=1_000_000)] = 600
+    webhook_allow_insecure: bool = False
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    webhook_backoff_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+    webhook_max_backoff_s: Annotated[float, Field(gt=0, le=86_400)] = 600.0
+    webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    webhook_concurrency: Annotated[int, Field(ge=1, le=256)] = 32
+    sse_poll_s: Annotated[float, Field(gt=0, le=10)] = 0.5
+    sse_heartbeat_s: Annotated[float, Field(gt=0, le=300)] = 15.0
+    sse_max_streams: Annotated[int, Field(ge=1, le=100)] = 5
+    login_failures_per_5min: Annotated[int, Field(ge=1, le=1000)] = 10
 
 
 @functools.lru_cache(maxsize=1)
 def get_api_settings() -> AlertApiSettings:
     return AlertApiSettings()
+
+
+def admin_key_file(settings: Settings) -> Path:
+    """Where a generated admin key is kept: ``<SUIBOU_HOME>/api/admin.key``."""
+    return settings.home / "api" / "admin.key"
+
+
+def resolve_admin_key(settings: Settings, api_settings: AlertApiSettings) -> str:
+    """The admin key: ``SUIBOU_ADMIN_KEY``, else the generated key file (created on first use).
+
+    Raises:
+        ValueError: ``SUIBOU_ADMIN_KEY`` is shorter than 32 characters.
+    """
+    if api_settings.admin_key is not None:
+        key = api_settings.admin_key.get_secret_value()
+        if len(key) < MIN_ADMIN_KEY:
+            raise ValueError(f"SUIBOU_ADMIN_KEY must be at least {MIN_ADMIN_KEY} characters")
+        return key
+    path = admin_key_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(32))
+    log.warning("generated an admin key in %s (readable by this user only)", path)
+    return path.read_text().strip()

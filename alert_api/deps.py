@@ -1,17 +1,37 @@
-"""FastAPI dependencies of the alert API, as ``Annotated`` aliases.
+"""FastAPI dependencies of the alert API, as ``Annotated`` aliases: components and callers.
 
-The store and the consumer live on ``app.state``, set up by the application's
-lifespan; tests swap them through ``app.dependency_overrides``.
+Components (store, accounts, outbox, hazard index, roads) live on
+``app.state``, set up by the application's lifespan; tests swap them through
+``app.dependency_overrides``.
+
+Every ``/v1`` route needs ``Authorization: Bearer <token>``, one of:
+
+- a partner API key (``sbk_…``), with scopes ``alerts:read``,
+  ``webhooks:receive`` and ``exercises``, and a rate limit;
+- a duty officer's session token (``sbs_…``, from ``POST /v1/officer/login``);
+- the admin key (``SUIBOU_ADMIN_KEY``, or the generated key file).
+
+Officers and the admin see exercise alerts; a partner sees them only with the
+``exercises`` scope.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+import hmac
+from typing import Annotated, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from alert_api.accounts import AccountStore, Officer, Partner
+from alert_api.config import AlertApiSettings
 from alert_api.consumer import AlertConsumer
-from alert_api.store import AlertStore
+from alert_api.formats.cifs import Roads
+from alert_api.geo import HazardIndexCache
+from alert_api.limits import RateLimiter
+from alert_api.store import SCOPE_EXERCISES, SCOPE_READ, SCOPE_WEBHOOKS, AlertStore
+from alert_api.webhooks import DeliveryWorker, Outbox
 
 
 def get_store(request: Request) -> AlertStore:
@@ -24,5 +44,174 @@ def get_consumer(request: Request) -> AlertConsumer | None:
     return consumer
 
 
+def get_accounts(request: Request) -> AccountStore:
+    accounts: AccountStore = request.app.state.accounts
+    return accounts
+
+
+def get_outbox(request: Request) -> Outbox:
+    outbox: Outbox = request.app.state.outbox
+    return outbox
+
+
+def get_worker(request: Request) -> DeliveryWorker | None:
+    worker: DeliveryWorker | None = getattr(request.app.state, "worker", None)
+    return worker
+
+
+def get_index(request: Request) -> HazardIndexCache:
+    index: HazardIndexCache = request.app.state.index_cache
+    return index
+
+
+def get_roads(request: Request) -> Roads:
+    roads: Roads = request.app.state.roads
+    return roads
+
+
+def get_api_config(request: Request) -> AlertApiSettings:
+    config: AlertApiSettings = request.app.state.api_settings
+    return config
+
+
 StoreDep = Annotated[AlertStore, Depends(get_store)]
 ConsumerDep = Annotated[AlertConsumer | None, Depends(get_consumer)]
+AccountsDep = Annotated[AccountStore, Depends(get_accounts)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]
+WorkerDep = Annotated[DeliveryWorker | None, Depends(get_worker)]
+IndexDep = Annotated[HazardIndexCache, Depends(get_index)]
+RoadsDep = Annotated[Roads, Depends(get_roads)]
+ApiConfigDep = Annotated[AlertApiSettings, Depends(get_api_config)]
+
+
+# --------------------------------------------------------------------------- callers
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    """Who is calling.
+
+    Attributes:
+        kind: ``admin``, ``partner`` or ``officer``.
+        name: Partner id, officer user name, or ``admin``.
+        partner: The partner, for a partner key.
+        officer: The officer, for a session token.
+        token: The bearer token (to end an officer's session).
+        remote: Client address, for the audit log.
+    """
+
+    kind: Literal["admin", "partner", "officer"]
+    name: str
+    partner: Partner | None = None
+    officer: Officer | None = None
+    token: str = dataclasses.field(default="", repr=False)
+    remote: str | None = None
+
+    @property
+    def sees_exercises(self) -> bool:
+        """Officers and admins see exercises; partners only with the ``exercises`` scope."""
+        return self.partner is None or SCOPE_EXERCISES in self.partner.scopes
+
+    def has_scope(self, scope: str) -> bool:
+        return self.partner is None or scope in self.partner.scopes
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A partner API key (sbk_…), an officer session token (sbs_…) or the admin key.",
+)
+
+
+def _unauthorised(detail: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """Authenticates the bearer token and applies the partner's rate limit.
+
+    Raises:
+        HTTPException: 401 without a valid token; 429 over the rate limit.
+    """
+    if credentials is None or not credentials.credentials:
+        raise _unauthorised("an Authorization: Bearer token is required")
+    token = credentials.credentials
+    remote = request.client.host if request.client else None
+    accounts: AccountStore = request.app.state.accounts
+    if token.startswith("sbk_"):
+        partner = accounts.authenticate_key(token)
+        if partner is None:
+            raise _unauthorised("unknown, revoked or disabled API key")
+        limiter: RateLimiter = request.app.state.limiter
+        wait = limiter.take(partner.partner_id, partner.rate_limit_per_minute)
+        if wait:
+            raise HTTPException(status_code=429, detail="rate limit exceeded",
+                                headers={"Retry-After": str(int(wait))})
+        return Principal("partner", partner.partner_id, partner=partner, token=token, remote=remote)
+    if token.startswith("sbs_"):
+        officer = accounts.authenticate_session(token)
+        if officer is None:
+            raise _unauthorised("unknown, expired or ended session")
+        return Principal("officer", officer.username, officer=officer, token=token, remote=remote)
+    admin_key: str = request.app.state.admin_key
+    if admin_key and hmac.compare_digest(token.encode(), admin_key.encode()):
+        return Principal("admin", "admin", token=token, remote=remote)
+    raise _unauthorised("unknown token")
+
+
+def require_reader(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """Anyone who may read alerts: a partner with ``alerts:read``, an officer, the admin."""
+    if not principal.has_scope(SCOPE_READ):
+        raise HTTPException(status_code=403, detail=f"this key lacks the {SCOPE_READ} scope")
+    return principal
+
+
+def require_partner(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if principal.partner is None:
+        raise HTTPException(status_code=403, detail="this endpoint is for partner API keys")
+    return principal
+
+
+def require_webhook_partner(principal: Annotated[Principal, Depends(require_partner)]) -> Principal:
+    if not principal.has_scope(SCOPE_WEBHOOKS):
+        raise HTTPException(status_code=403, detail=f"this key lacks the {SCOPE_WEBHOOKS} scope")
+    return principal
+
+
+def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if principal.kind != "admin":
+        raise HTTPException(status_code=403, detail="this endpoint needs the admin key")
+    return principal
+
+
+def require_officer(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """A logged-in duty officer of any role."""
+    if principal.officer is None:
+        raise HTTPException(status_code=403, detail="this endpoint needs a duty officer's session")
+    return principal
+
+
+def require_acting_officer(principal: Annotated[Principal, Depends(require_officer)]) -> Principal:
+    """A logged-in duty officer whose role may act on alerts."""
+    assert principal.officer is not None
+    if principal.officer.role != "officer":
+        raise HTTPException(status_code=403, detail=f"role {principal.officer.role!r} may not act on alerts")
+    return principal
+
+
+def require_staff(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """A duty officer or the admin."""
+    if principal.kind not in ("officer", "admin"):
+        raise HTTPException(status_code=403, detail="this endpoint is for duty officers and admins")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ReaderDep = Annotated[Principal, Depends(require_reader)]
+PartnerDep = Annotated[Principal, Depends(require_partner)]
+WebhookPartnerDep = Annotated[Principal, Depends(require_webhook_partner)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+OfficerDep = Annotated[Principal, Depends(require_officer)]
+ActingOfficerDep = Annotated[Principal, Depends(require_acting_officer)]
+StaffDep = Annotated[Principal, Depends(require_staff)]

@@ -3,69 +3,116 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from alert_api.config import AlertApiSettings, Settings, get_api_settings, get_settings
+from alert_api.accounts import AccountStore
+from alert_api.config import AlertApiSettings, Settings, get_api_settings, get_settings, resolve_admin_key
 from alert_api.consumer import AlertConsumer
-from alert_api.routes import alerts, health
-from alert_api.store import AlertStore, SqlAlertStore
+from alert_api.formats.cifs import Roads
+from alert_api.geo import HazardIndexCache
+from alert_api.limits import BodyLimitMiddleware, FailureCounter, RateLimiter, StreamSlots
+from alert_api.models import Clock, utc_now
+from alert_api.routes import admin, alerts, feeds, health, messages, officer, partner, route_check, stream
+from alert_api.store import SqlAlertStore
+from alert_api.webhooks import DeliveryWorker, Outbox, RetryPolicy, Sender
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Flood and landslide alerts decided by suibou's streaming pipeline, for river-bureau
-duty officers and navigation partners.
+Flood and landslide alerts for river-bureau duty officers and navigation partners.
 
-Every alert has a stable `alert_id` and a history of messages (Alert, Update,
-Cancel). Exercise (drill) alerts carry `status: "Exercise"`; filter them with
-`exercise=false`.
+Every alert has a stable `alert_id` and a history of messages (Alert, Update, Cancel)
+that reference each other, decided by suibou's streaming pipeline or by a duty officer.
+Formats: JSON, CAP 1.2 XML, GeoJSON hazard areas, Waze CIFS road closures. Delivery:
+pull by cursor (with ETags), Server-Sent Events, and signed webhooks (Standard Webhooks).
+
+Authenticate with `Authorization: Bearer <token>`: a partner API key, an officer
+session token or the admin key. Exercise (drill) alerts carry `status: "Exercise"`
+and `EXERCISE/訓練` in every text, and reach only partners with the `exercises` scope.
 """
 
 
 def create_app(
     settings: Settings | None = None,
-    store: AlertStore | None = None,
+    store: SqlAlertStore | None = None,
     start_consumer: bool = True,
     *,
     api_settings: AlertApiSettings | None = None,
+    start_webhooks: bool = True,
+    webhook_sender: Sender | None = None,
+    clock: Clock = utc_now,
 ) -> FastAPI:
     """Builds the alert API.
 
-    Nothing is opened here: the lifespan opens the store (unless one is given)
-    and starts the alert consumer, and closes both on shutdown.
+    Nothing is opened here: the lifespan opens the store (unless one is given),
+    starts the alert consumer and the webhook delivery worker, and stops them on
+    shutdown.
 
     Args:
         settings: Process settings; defaults to the environment's.
         store: Store to serve from; defaults to a :class:`SqlAlertStore` on
             ``settings.resolved_database_url``, owned and closed by the app.
         start_consumer: Run the Kafka alert consumer in the background.
-        api_settings: Consumer group and timing; defaults to the environment's.
+        api_settings: Limits, formats and delivery; defaults to the environment's.
+        start_webhooks: Run the webhook delivery worker in the background.
+        webhook_sender: Replaces the HTTP client of the delivery worker (tests).
+        clock: Source of times for accounts and deliveries.
 
     Returns:
         The application, to serve with an ASGI server or a ``TestClient``.
     """
     settings = settings or get_settings()
+    config = api_settings or get_api_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
         app.state.store = store or SqlAlertStore(settings.resolved_database_url)
+        database = app.state.store.db
+        app.state.api_settings = config
+        app.state.admin_key = resolve_admin_key(settings, config)
+        app.state.accounts = AccountStore(database, clock)
+        app.state.outbox = Outbox(database, clock)
+        app.state.roads = Roads.load(config.roads_path)
+        app.state.index_cache = HazardIndexCache(
+            app.state.store.latest_cursor,
+            lambda exercises: app.state.store.active_alerts(include_exercises=exercises))
+        app.state.limiter = RateLimiter()
+        app.state.login_failures = FailureCounter()
+        app.state.stream_slots = StreamSlots(config.sse_max_streams)
+        app.state.worker = None
+        if start_webhooks:
+            policy = RetryPolicy(max_attempts=config.webhook_max_attempts, base_s=config.webhook_backoff_s,
+                                 max_delay_s=max(config.webhook_max_backoff_s, config.webhook_backoff_s))
+            app.state.worker = DeliveryWorker(
+                database, policy, clock, concurrency=config.webhook_concurrency, timeout_s=config.webhook_timeout_s,
+                allow_private=config.webhook_allow_insecure, sender=webhook_sender)
+            app.state.store.subscribe(app.state.worker.wake)
+            app.state.worker.start()
         app.state.consumer = None
         if start_consumer:
-            app.state.consumer = AlertConsumer(settings, app.state.store, api_settings or get_api_settings())
+            app.state.consumer = AlertConsumer(settings, app.state.store, config)
             app.state.consumer.start()
         try:
             yield
         finally:
             if app.state.consumer is not None:
                 await run_in_threadpool(app.state.consumer.stop)
-            if store is None:
+            if app.state.worker is not None:
+                await run_in_threadpool(app.state.worker.stop)
+            if own_store:
                 app.state.store.close()
 
     app = FastAPI(title="suibou alert API", version="1", description=DESCRIPTION, lifespan=lifespan)
-    app.include_router(alerts.router)
-    app.include_router(health.router)
+    for router in (alerts.router, messages.router, feeds.router, stream.router, route_check.router,
+                   partner.router, officer.router, admin.router, health.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     return app
 
 

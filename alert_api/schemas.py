@@ -5,7 +5,7 @@ resource, ``*Public`` is what one item looks like in a response, ``*List`` wraps
 a page of them as ``{"count": n, "data": [...]}``.
 
 Times are UTC in ISO 8601 with an explicit offset, to the second, as on the
-Kafka topics.
+Kafka topics (CAP and the partner feeds use JST, +09:00).
 """
 
 from __future__ import annotations
@@ -15,15 +15,52 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
-from alert_api.store import DEFAULT_LIMIT, MAX_LIMIT
+from alert_api.models import DEFAULT_LIMIT, MAX_LIMIT
+from alert_api.store import SCOPES
 from suibou.contracts import AlertLevel, AreaKind, Hazard, MsgType, format_time
 
 #: Identifiers (alert, area, event, drill ids), as the event contracts define them.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+#: ``min_lon,min_lat,max_lon,max_lat``.
+BBOX_PATTERN = r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?$"
+#: An opaque position in the message log.
+CURSOR_PATTERN = r"^\d{1,18}$"
 
 UtcTime = Annotated[dt.datetime, PlainSerializer(format_time, return_type=str, when_used="json")]
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=128)]
 Status = Literal["Actual", "Exercise"]
+Scope = Literal["alerts:read", "webhooks:receive", "exercises"]
+Source = Literal["pipeline", "duty_officer"]
+BBoxText = Annotated[str, Field(pattern=BBOX_PATTERN, max_length=100,
+                                description="min_lon,min_lat,max_lon,max_lat (WGS 84)",
+                                examples=["139.58,35.67,139.66,35.73"])]
+assert set(SCOPES) == {"alerts:read", "webhooks:receive", "exercises"}
+
+
+#: [longitude, latitude] or [longitude, latitude, altitude].
+Position = Annotated[list[float], Field(min_length=2, max_length=3)]
+
+
+class GeoJsonPolygon(BaseModel):
+    """A GeoJSON Polygon (RFC 7946): one closed ring of [longitude, latitude]."""
+
+    type: Literal["Polygon"]
+    coordinates: list[list[tuple[float, float]]] = Field(min_length=1, max_length=1)
+
+
+class GeoJsonLineString(BaseModel):
+    """A GeoJSON LineString of [longitude, latitude] (a third value, altitude, is ignored)."""
+
+    type: Literal["LineString"]
+    coordinates: list[Position] = Field(min_length=2, max_length=10_000)
+
+
+class LineStringFeature(BaseModel):
+    """A GeoJSON Feature whose geometry is a LineString."""
+
+    type: Literal["Feature"]
+    geometry: GeoJsonLineString
+    properties: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- queries
@@ -35,7 +72,8 @@ class AlertFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     exercise: bool | None = Field(
-        None, description="true: exercise (drill) alerts only; false: actual alerts only; unset: both."
+        None, description="true: exercise (drill) alerts only; false: actual alerts only; unset: both "
+                          "(exercises only for callers allowed to see them)."
     )
     area_id: Identifier | None = Field(None, description="Only alerts for this river reach or landslide zone.")
     hazard: Hazard | None = Field(None, description="Only alerts for this hazard.")
@@ -44,7 +82,24 @@ class AlertFilters(BaseModel):
         None, description="Only alerts changed at or after this time (ISO 8601 with offset)."
     )
     include_cancelled: bool = Field(False, description="Also list alerts whose latest message is a Cancel.")
+    bbox: BBoxText | None = Field(None, description="Only alerts whose area meets this box.")
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Most alerts to return, newest change first.")
+
+
+class HazardAreaFilters(BaseModel):
+    """Query parameters of ``GET /v1/hazard-areas`` (the NWS-style filters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = Field(None, description="Actual or Exercise.")
+    hazard: Hazard | None = None
+    min_level: AlertLevel | None = None
+    severity: Literal["Extreme", "Severe", "Moderate", "Minor"] | None = None
+    urgency: Literal["Immediate", "Expected", "Future"] | None = None
+    certainty: Literal["Observed", "Likely"] | None = None
+    point: Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?$", max_length=50)] | None = Field(
+        None, description="lat,lon: only areas containing this point (as the NWS API takes it).")
+    bbox: BBoxText | None = None
 
 
 # --------------------------------------------------------------------------- alert messages
@@ -57,9 +112,10 @@ class AlertMessageBase(BaseModel):
     msg_type: MsgType = Field(description="CAP message type: Alert, Update or Cancel.")
     level: AlertLevel = Field(description="Alert level (警戒レベル) 1-5 after this message.")
     level_colour: str = Field(description="Risk-map colour of the level: white, yellow, red, purple or black.")
-    headline: str
+    headline: str = Field(description="Japanese and English headline; exercises start with EXERCISE/訓練.")
     references: list[str] = Field(description="event_id of the earlier messages this one updates or cancels.")
-    reason: dict[str, Any] = Field(description="Why the pipeline decided this level (scores, thresholds).")
+    reason: dict[str, Any] = Field(description="Why the level was decided (scores, thresholds, officer note).")
+    source: Source = Field(description="pipeline, or duty_officer for a message a duty officer issued.")
 
 
 class AlertMessagePublic(AlertMessageBase):
@@ -67,8 +123,64 @@ class AlertMessagePublic(AlertMessageBase):
 
     event_id: str = Field(description="Id of this message; unique across all alerts.")
     previous_level: AlertLevel
-    event_time: UtcTime = Field(description="Event time the pipeline decided this message at.")
+    event_time: UtcTime = Field(description="When the message was decided (event time).")
     received_at: UtcTime = Field(description="When the alert API stored the message.")
+    cursor: str = Field(description="Position of the message in the message log.")
+    officer: str | None = Field(None, description="Officer's user name (officers and admins only).")
+    action: str | None = Field(None, description="Officer's action: issue, update, cancel or acknowledge.")
+
+
+class HeldMessagePublic(BaseModel):
+    """A pipeline message held back because a duty officer controls the alert (officers only)."""
+
+    event_id: str
+    level: AlertLevel
+    msg_type: MsgType
+    event_time: UtcTime
+    reason: str
+    received_at: UtcTime
+
+
+class MessagePublic(BaseModel):
+    """One published message, as the pull feed, the live stream and webhooks carry it."""
+
+    type: Literal["alert.issued", "alert.updated", "alert.cancelled"]
+    cursor: str
+    event_id: str
+    alert_id: str
+    sequence: int
+    msg_type: MsgType
+    status: Status
+    exercise: bool
+    drill_id: str | None
+    area_id: str
+    area_kind: AreaKind
+    area_name: str
+    area_name_ja: str
+    hazard: Hazard
+    level: int
+    level_colour: str
+    previous_level: int
+    event_time: str
+    headline: str
+    headline_ja: str
+    headline_en: str
+    description_ja: str
+    description_en: str
+    instruction_ja: str
+    instruction_en: str
+    references: list[str]
+    reason: dict[str, Any]
+    source: Source
+    geometry: dict[str, Any] | None = Field(description="The area as a GeoJSON Polygon.")
+
+
+class MessagePage(BaseModel):
+    """Messages after a cursor, oldest first."""
+
+    count: int
+    data: list[MessagePublic]
+    next_cursor: str = Field(description="Ask again with after=<next_cursor> for what follows.")
 
 
 # --------------------------------------------------------------------------- alerts
@@ -80,6 +192,8 @@ class AlertBase(AlertMessageBase):
     alert_id: str = Field(description="Stable for the life of the alert: raise, updates, cancel.")
     area_id: str
     area_kind: AreaKind
+    area_name: str
+    area_name_ja: str
     hazard: Hazard
     status: Status = Field(description="CAP status: Exercise for drill traffic, else Actual.")
     exercise: bool
@@ -89,15 +203,20 @@ class AlertBase(AlertMessageBase):
 class AlertPublic(AlertBase):
     """An alert in a list."""
 
+    event_id: str = Field(description="Id of the alert's latest message.")
     event_time: UtcTime = Field(description="Onset: event time of the alert's first message.")
     updated: UtcTime = Field(description="Event time of the alert's latest message.")
     active: bool = Field(description="False once the alert is cancelled.")
+    manual: bool = Field(description="A duty officer has taken the alert over.")
+    geometry: dict[str, Any] | None = Field(description="The area as a GeoJSON Polygon.")
 
 
 class AlertDetail(AlertPublic):
     """One alert with every message it has had, in sequence order."""
 
     messages: list[AlertMessagePublic]
+    held: list[HeldMessagePublic] = Field(
+        default_factory=list, description="Pipeline messages held back (officers and admins only).")
 
 
 class AlertList(BaseModel):
@@ -105,6 +224,253 @@ class AlertList(BaseModel):
 
     count: int = Field(description="Number of alerts in data.")
     data: list[AlertPublic]
+
+
+# --------------------------------------------------------------------------- route check
+
+
+class RouteCheckRequest(BaseModel):
+    """A route to check, and optionally a road graph for a detour."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    route: GeoJsonLineString | LineStringFeature = Field(description="The route: at most 10,000 positions.")
+    buffer_m: float = Field(0.0, ge=0, le=1000, description="Also report areas within this distance of the route.")
+    graph: dict[str, Any] | None = Field(
+        None,
+        description="Your road graph, for a detour around areas at level 4 or above: a GeoJSON "
+                    "FeatureCollection of LineStrings (properties name, oneway), or "
+                    '{"nodes": [{"id", "lon", "lat"}], "edges": [{"from", "to", "oneway"?, "name"?}]}.',
+    )
+
+
+class RouteHazard(BaseModel):
+    alert_id: str
+    event_id: str
+    status: Status
+    exercise: bool
+    hazard: Hazard
+    level: int
+    level_colour: str
+    area_id: str
+    area_name: str
+    area_name_ja: str
+    headline_ja: str
+    headline_en: str
+    updated: str
+    avoid: bool = Field(description="Level 4 or above: route around it.")
+    entry_m: float = Field(description="Distance along the route to where it first meets the area.")
+    inside_m: float = Field(description="Length of the route inside the area.")
+    avoid_polygon: dict[str, Any] = Field(description="The area as a GeoJSON Polygon.")
+
+
+class DetourPublic(BaseModel):
+    geometry: dict[str, Any] = Field(description="GeoJSON LineString on your graph.")
+    length_m: float
+    streets: list[str]
+    crosses: list[str] = Field(description="alert_id of areas below level 4 the detour still crosses.")
+
+
+class RouteCheckResponse(BaseModel):
+    crosses: bool = Field(description="The route meets at least one active hazard area.")
+    max_level: int = Field(description="Highest level among them (1 if none).")
+    avoid: bool = Field(description="The route meets an area at level 4 or above.")
+    length_m: float
+    hazards: list[RouteHazard] = Field(description="Areas the route meets, in the order it meets them.")
+    detour_status: Literal["not_requested", "not_needed", "found", "no_path", "endpoint_in_hazard"]
+    detour: DetourPublic | None
+
+
+# --------------------------------------------------------------------------- partners
+
+
+class PartnerBase(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    scopes: list[Scope] = Field(description="alerts:read, webhooks:receive, exercises.")
+    rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000)
+
+
+class PartnerCreate(PartnerBase):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartnerUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=128)
+    scopes: list[Scope] | None = None
+    rate_limit_per_minute: int | None = Field(None, ge=1, le=1_000_000)
+    disabled: bool | None = None
+
+
+class PartnerPublic(PartnerBase):
+    partner_id: str
+    webhook_url: str | None
+    webhook_bbox: list[float] | None
+    disabled: bool
+    created_at: UtcTime
+
+
+class PartnerCreated(BaseModel):
+    partner: PartnerPublic
+    api_key: str = Field(description="Shown once: only its hash is stored.")
+
+
+class PartnerList(BaseModel):
+    count: int
+    data: list[PartnerPublic]
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    created_at: UtcTime
+    revoked_at: UtcTime | None
+
+
+class KeyCreated(BaseModel):
+    key_id: str
+    api_key: str = Field(description="Shown once: only its hash is stored.")
+
+
+class KeyList(BaseModel):
+    count: int
+    data: list[KeyPublic]
+
+
+class WebhookSubscription(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2048, description="https URL that receives POSTed messages.")
+    bbox: list[float] | None = Field(None, min_length=4, max_length=4,
+                                     description="Only alerts whose area meets min_lon,min_lat,max_lon,max_lat.")
+
+
+class WebhookPublic(BaseModel):
+    url: str | None
+    bbox: list[float] | None
+    secret: str = Field(description="Standard Webhooks signing secret (whsec_…); verify webhook-signature with it.")
+
+
+class DeliveryPublic(BaseModel):
+    event_id: str
+    webhook_id: str
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_attempt_at: UtcTime
+    last_error: str | None
+    last_status: int | None
+    created_at: UtcTime
+    delivered_at: UtcTime | None
+
+
+class DeliveryList(BaseModel):
+    count: int
+    data: list[DeliveryPublic]
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_ids: list[Identifier] | None = Field(None, max_length=1000,
+                                               description="Replay only these; all dead letters when unset.")
+
+
+class ReplayResult(BaseModel):
+    replayed: int
+
+
+# --------------------------------------------------------------------------- officers
+
+Username = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{1,63}$")]
+
+
+class OfficerBase(BaseModel):
+    username: Username
+    display_name: str = Field(min_length=1, max_length=128)
+    role: Literal["officer", "observer"] = "officer"
+
+
+class OfficerCreate(OfficerBase):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=12, max_length=256)
+
+
+class OfficerAccountUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    disabled: bool | None = None
+    password: str | None = Field(None, min_length=12, max_length=256)
+    role: Literal["officer", "observer"] | None = None
+
+
+class OfficerPublic(OfficerBase):
+    disabled: bool
+    created_at: UtcTime
+
+
+class OfficerList(BaseModel):
+    count: int
+    data: list[OfficerPublic]
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LoginResponse(BaseModel):
+    token: str = Field(description="Send as Authorization: Bearer <token>.")
+    expires_at: UtcTime
+    officer: OfficerPublic
+
+
+class OfficerNote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field("", max_length=1000, description="Why; goes to the message's reason and the audit log.")
+    expected_sequence: int | None = Field(
+        None, ge=0, description="Refuse (409) if the alert has moved past this sequence meanwhile.")
+
+
+class OfficerLevelChange(OfficerNote):
+    level: Annotated[int, Field(ge=2, le=5)]
+
+
+class OfficerIssue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    area_id: Identifier
+    hazard: Hazard
+    level: Annotated[int, Field(ge=2, le=5)]
+    exercise: bool = Field(False, description="Issue as an exercise (CAP status Exercise).")
+    note: str = Field("", max_length=1000)
+    area_kind: AreaKind | None = None
+    area_name: str | None = Field(None, max_length=256)
+    area_name_ja: str | None = Field(None, max_length=256)
+    polygon: GeoJsonPolygon | None = Field(
+        None, description="The area; when unset, the polygon of the latest alert for area_id.")
+
+
+# --------------------------------------------------------------------------- audit
+
+
+class AuditEntryPublic(BaseModel):
+    id: int
+    at: UtcTime
+    actor_kind: str
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+    remote: str | None
+
+
+class AuditList(BaseModel):
+    count: int
+    data: list[AuditEntryPublic]
 
 
 # --------------------------------------------------------------------------- health
@@ -119,9 +485,18 @@ class ConsumerHealth(BaseModel):
     last_commit_at: UtcTime | None = None
 
 
+class WebhookHealth(BaseModel):
+    worker: Literal["running", "stopped"]
+    pending: int
+    delivered: int
+    dead: int
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     consumer: ConsumerHealth
+    webhooks: WebhookHealth
     alerts: int = Field(description="Alerts in the store, cancelled included.")
     active_alerts: int
     messages: int
+    held_messages: int

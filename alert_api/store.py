@@ -1,17 +1,20 @@
-"""The alert store: every alert message the API has received, keyed by event id.
+"""The alert store: every published alert message, each alert's state, and the webhook outbox.
 
-An alert is the sequence of messages that share an ``alert_id`` (Alert, then
-Updates, perhaps a Cancel). The store keeps every message and answers questions
-about the *current* state of each alert, which is its latest message (highest
-``sequence``). An alert is active while its latest message is not a Cancel.
+Pipeline messages come in through :meth:`AlertStore.add`; duty officers' actions
+through :meth:`AlertStore.officer_action` and :meth:`AlertStore.officer_issue`.
+Both go through one publication step that, in a single transaction, appends the
+message to the log (next ``cursor``), updates the alert's state and writes one
+outbox row for every partner whose webhook subscription should receive it. What
+a pipeline message becomes once an officer has acted is decided by
+:func:`alert_api.lifecycle.route_pipeline_message`.
 
 Storing is idempotent on ``event_id``: the alert consumer reads Kafka at least
 once, so the same message may arrive again after a restart or a rebalance, and
 storing it again changes nothing.
 
-Two implementations share the interface: :class:`SqlAlertStore` (SQLAlchemy
-Core; SQLite by default, PostgreSQL by URL) and :class:`InMemoryAlertStore`
-for tests.
+:class:`SqlAlertStore` keeps it all in SQLite (default) or PostgreSQL;
+:class:`InMemoryAlertStore` is the same on an in-memory SQLite database, for
+tests and tools.
 
 Examples:
     >>> import datetime as dt
@@ -31,125 +34,53 @@ Examples:
 from __future__ import annotations
 
 import abc
-import dataclasses
 import datetime as dt
 import json
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import Connection, Engine
 
-from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
+from alert_api.db import Database, alert_messages, alerts, held_messages, partners, webhook_outbox
+from alert_api.formats.texts import message_texts
+from alert_api.lifecycle import AlertState, Hold, derive_id, route_pipeline_message
+from alert_api.models import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Alert,
+    AlertQuery,
+    BBox,
+    Clock,
+    HeldMessage,
+    LifecycleError,
+    StoreCounts,
+    StoredMessage,
+    bboxes_intersect,
+    polygon_bbox,
+    utc_now,
+)
+from alert_api.views import EVENT_TYPES, message_view
+from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType, format_time
 
-#: Largest page of alerts one query returns.
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
+log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
+#: Scopes a partner key can carry.
+SCOPE_READ = "alerts:read"
+SCOPE_WEBHOOKS = "webhooks:receive"
+SCOPE_EXERCISES = "exercises"
+SCOPES = (SCOPE_READ, SCOPE_WEBHOOKS, SCOPE_EXERCISES)
 
+#: Officer actions on an existing alert.
+OFFICER_ACTIONS = ("acknowledge", "update", "cancel")
 
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredMessage:
-    """One alert message as stored.
-
-    Attributes:
-        event: The message as the pipeline published it.
-        received_at: When this API stored it (UTC).
-    """
-
-    event: AlertEvent
-    received_at: dt.datetime
-
-
-@dataclasses.dataclass(frozen=True)
-class Alert:
-    """The current state of one alert.
-
-    Attributes:
-        latest: The alert's latest message (highest ``sequence``).
-        onset: ``event_time`` of the alert's first message.
-        messages: The full history ordered by ``sequence``; filled only by
-            :meth:`AlertStore.get_alert`, empty in lists.
-    """
-
-    latest: StoredMessage
-    onset: dt.datetime
-    messages: tuple[StoredMessage, ...] = ()
-
-    @property
-    def alert_id(self) -> str:
-        return self.latest.event.alert_id
-
-    @property
-    def active(self) -> bool:
-        return self.latest.event.msg_type is not MsgType.CANCEL
-
-
-@dataclasses.dataclass(frozen=True)
-class AlertQuery:
-    """Which current alerts to list. Every filter applies to the latest message.
-
-    Attributes:
-        exercise: ``True`` for exercise alerts only, ``False`` for actual alerts
-            only, ``None`` for both.
-        area_id: Only alerts for this river reach or landslide zone.
-        hazard: Only alerts for this hazard.
-        min_level: Only alerts whose current level is at least this.
-        since: Only alerts whose latest message's ``event_time`` is at or after
-            this (UTC-aware), i.e. alerts that changed since then.
-        include_cancelled: Also list alerts whose latest message is a Cancel.
-        limit: Most alerts to return, 1 to :data:`MAX_LIMIT`; newest first.
-
-    Raises:
-        ValueError: ``limit`` is out of range or ``since`` has no UTC offset.
-    """
-
-    exercise: bool | None = None
-    area_id: str | None = None
-    hazard: Hazard | None = None
-    min_level: AlertLevel | None = None
-    since: dt.datetime | None = None
-    include_cancelled: bool = False
-    limit: int = DEFAULT_LIMIT
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be 1-{MAX_LIMIT}, got {self.limit}")
-        if self.since is not None and self.since.tzinfo is None:
-            raise ValueError("since must carry a UTC offset")
-
-    def matches(self, alert: Alert) -> bool:
-        """Whether ``alert`` passes every filter (``limit`` aside)."""
-        event = alert.latest.event
-        return (
-            (self.include_cancelled or alert.active)
-            and (self.exercise is None or event.exercise == self.exercise)
-            and (self.area_id is None or event.area_id == self.area_id)
-            and (self.hazard is None or event.hazard is self.hazard)
-            and (self.min_level is None or event.level >= self.min_level)
-            and (self.since is None or event.event_time >= self.since)
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class StoreCounts:
-    """How much the store holds: distinct alerts, active ones, and messages."""
-
-    alerts: int
-    active: int
-    messages: int
+__all__ = [
+    "DEFAULT_LIMIT", "MAX_LIMIT", "OFFICER_ACTIONS", "SCOPES", "SCOPE_EXERCISES", "SCOPE_READ", "SCOPE_WEBHOOKS",
+    "Alert", "AlertQuery", "AlertStore", "HeldMessage", "InMemoryAlertStore", "LifecycleError", "SqlAlertStore",
+    "StoreCounts", "StoredMessage", "create_store", "legacy_row_to_event", "utc_now",
+]
 
 
 # --------------------------------------------------------------------------- interface
@@ -159,14 +90,39 @@ class AlertStore(abc.ABC):
     """Where the alert API keeps alert messages. Implementations are thread-safe."""
 
     @abc.abstractmethod
-    def add(self, event: AlertEvent) -> bool:
-        """Stores one alert message, unless a message with its ``event_id`` exists.
+    def add(self, event: AlertEvent, received_at: dt.datetime | None = None) -> bool:
+        """Takes one pipeline message, unless a message with its ``event_id`` exists.
+
+        The message is published, or held if a duty officer controls its alert
+        (:mod:`alert_api.lifecycle`).
 
         Args:
-            event: The message to store.
+            event: The message as the pipeline sent it.
+            received_at: When it was received; defaults to the store's clock.
 
         Returns:
-            ``True`` if stored, ``False`` if it was a duplicate (nothing changed).
+            ``True`` if taken, ``False`` if it was a duplicate (nothing changed).
+        """
+
+    @abc.abstractmethod
+    def officer_action(self, alert_id: str, action: str, officer: str, *, level: AlertLevel | None = None,
+                       note: str = "", expected_sequence: int | None = None) -> StoredMessage:
+        """Publishes a duty officer's acknowledge, update or cancel of an active alert.
+
+        Raises:
+            LifecycleError: Unknown alert (404), cancelled alert or stale
+                ``expected_sequence`` (409), or a level that does not fit (422).
+        """
+
+    @abc.abstractmethod
+    def officer_issue(self, *, officer: str, area_id: str, hazard: Hazard, level: AlertLevel,
+                      exercise: bool = False, note: str = "", area_kind: AreaKind | None = None,
+                      area_name: str | None = None, area_name_ja: str | None = None,
+                      polygon: tuple[tuple[float, float], ...] | None = None) -> StoredMessage:
+        """Publishes a new alert issued by hand.
+
+        Raises:
+            LifecycleError: No polygon given and none known for the area (422).
         """
 
     @abc.abstractmethod
@@ -174,151 +130,66 @@ class AlertStore(abc.ABC):
         """Current alerts that match ``query``, latest change first."""
 
     @abc.abstractmethod
-    def get_alert(self, alert_id: str) -> Alert | None:
+    def active_alerts(self, *, include_exercises: bool, min_level: AlertLevel | None = None) -> list[Alert]:
+        """Every active alert (no page limit), for the hazard-area index and the feeds."""
+
+    @abc.abstractmethod
+    def get_alert(self, alert_id: str, *, with_held: bool = False) -> Alert | None:
         """One alert with its full message history, or ``None`` if unknown."""
+
+    @abc.abstractmethod
+    def get_message(self, event_id: str) -> StoredMessage | None:
+        """One published message, or ``None``."""
+
+    @abc.abstractmethod
+    def messages_after(self, cursor: int, *, include_exercises: bool, bbox: BBox | None = None,
+                       limit: int = DEFAULT_LIMIT) -> tuple[list[StoredMessage], int]:
+        """Published messages after ``cursor``, oldest first, and the cursor to ask with next."""
+
+    @abc.abstractmethod
+    def latest_cursor(self) -> int:
+        """Cursor of the latest published message (0 when there is none)."""
+
+    @abc.abstractmethod
+    def sent_times(self, event_ids: Iterable[str]) -> dict[str, dt.datetime]:
+        """``event_time`` of each known published message, for CAP ``references``."""
 
     @abc.abstractmethod
     def counts(self) -> StoreCounts:
         """Number of alerts, active alerts and messages held."""
 
+    def subscribe(self, listener: Callable[[], None]) -> None:  # noqa: B027 - optional hook
+        """Calls ``listener`` after each publication (e.g. to wake the webhook worker)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Releases connections; the store is unusable afterwards."""
-
-
-def _message_order(message: StoredMessage) -> tuple[int, dt.datetime, str]:
-    """Order of messages within one alert; the last one is the alert's latest."""
-    event = message.event
-    return event.sequence, event.event_time, event.event_id
-
-
-def _newest_first(alerts: Iterable[Alert], limit: int) -> list[Alert]:
-    ordered = sorted(alerts, key=lambda a: a.alert_id)
-    ordered.sort(key=lambda a: a.latest.event.event_time, reverse=True)
-    return ordered[:limit]
-
-
-# --------------------------------------------------------------------------- in memory
-
-
-class InMemoryAlertStore(AlertStore):
-    """A store in a dict, for tests and for trying the API without a database."""
-
-    def __init__(self, clock: Clock = utc_now) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._messages: dict[str, StoredMessage] = {}
-
-    def add(self, event: AlertEvent) -> bool:
-        with self._lock:
-            if event.event_id in self._messages:
-                return False
-            self._messages[event.event_id] = StoredMessage(event, self._clock())
-            return True
-
-    def list_alerts(self, query: AlertQuery) -> list[Alert]:
-        alerts = (a for a in self._alerts(with_history=False) if query.matches(a))
-        return _newest_first(alerts, query.limit)
-
-    def get_alert(self, alert_id: str) -> Alert | None:
-        return next((a for a in self._alerts(with_history=True) if a.alert_id == alert_id), None)
-
-    def counts(self) -> StoreCounts:
-        alerts = self._alerts(with_history=False)
-        return StoreCounts(len(alerts), sum(a.active for a in alerts), len(self._messages))
-
-    def _alerts(self, *, with_history: bool) -> list[Alert]:
-        with self._lock:
-            messages = list(self._messages.values())
-        by_alert: dict[str, list[StoredMessage]] = {}
-        for message in messages:
-            by_alert.setdefault(message.event.alert_id, []).append(message)
-        alerts = []
-        for history in by_alert.values():
-            history.sort(key=_message_order)
-            alerts.append(
-                Alert(
-                    latest=history[-1],
-                    onset=min(m.event.event_time for m in history),
-                    messages=tuple(history) if with_history else (),
-                )
-            )
-        return alerts
 
 
 # --------------------------------------------------------------------------- SQL
 
 
-class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
-    """A UTC instant stored as a naive ``TIMESTAMP``, read back as UTC-aware.
-
-    Naive UTC compares and sorts the same way on SQLite and PostgreSQL.
-    """
-
-    impl = sa.DateTime(timezone=False)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("UtcDateTime needs a timezone-aware datetime")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-
-    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
-        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+def _polygon_json(polygon: Sequence[Sequence[float]]) -> str:
+    return json.dumps([[float(lon), float(lat)] for lon, lat in polygon])
 
 
-metadata = sa.MetaData()
-
-alert_messages = sa.Table(
-    "alert_messages",
-    metadata,
-    sa.Column("event_id", sa.String(128), primary_key=True),
-    sa.Column("alert_id", sa.String(128), nullable=False),
-    sa.Column("sequence", sa.BigInteger, nullable=False),
-    sa.Column("msg_type", sa.String(16), nullable=False),
-    sa.Column("area_id", sa.String(128), nullable=False),
-    sa.Column("area_kind", sa.String(16), nullable=False),
-    sa.Column("hazard", sa.String(16), nullable=False),
-    sa.Column("level", sa.SmallInteger, nullable=False),
-    sa.Column("previous_level", sa.SmallInteger, nullable=False),
-    sa.Column("exercise", sa.Boolean, nullable=False),
-    sa.Column("drill_id", sa.String(128), nullable=True),
-    sa.Column("event_time", UtcDateTime, nullable=False),
-    sa.Column("headline", sa.Text, nullable=False),
-    sa.Column("references", sa.Text, nullable=False),  # JSON array of event ids
-    sa.Column("reason", sa.Text, nullable=False),  # JSON object
-    sa.Column("received_at", UtcDateTime, nullable=False),
-    sa.Index("ix_alert_messages_alert_sequence", "alert_id", "sequence"),
-    sa.Index("ix_alert_messages_event_time", "event_time"),
-)
-
-
-def event_to_row(event: AlertEvent, received_at: dt.datetime) -> dict[str, Any]:
-    """The ``alert_messages`` row for one message."""
+def _area_values(event: AlertEvent) -> dict[str, Any]:
+    bbox = polygon_bbox(event.polygon)
     return {
-        "event_id": event.event_id,
-        "alert_id": event.alert_id,
-        "sequence": event.sequence,
-        "msg_type": event.msg_type.value,
         "area_id": event.area_id,
         "area_kind": event.area_kind.value,
         "hazard": event.hazard.value,
-        "level": int(event.level),
-        "previous_level": int(event.previous_level),
-        "exercise": event.exercise,
-        "drill_id": event.drill_id,
-        "event_time": event.event_time,
-        "headline": event.headline,
-        "references": json.dumps(list(event.references)),
-        "reason": json.dumps(dict(event.reason), ensure_ascii=False),
-        "received_at": received_at,
+        "area_name": event.area_name,
+        "area_name_ja": event.area_name_ja,
+        "polygon": _polygon_json(event.polygon),
+        "min_lon": bbox[0] if bbox else None,
+        "min_lat": bbox[1] if bbox else None,
+        "max_lon": bbox[2] if bbox else None,
+        "max_lat": bbox[3] if bbox else None,
     }
 
 
-def row_to_message(row: Mapping[Any, Any]) -> StoredMessage:
-    """The inverse of :func:`event_to_row`."""
-    event = AlertEvent(
+def _event_from_row(row: Mapping[Any, Any]) -> AlertEvent:
+    return AlertEvent(
         event_id=row["event_id"],
         event_time=row["event_time"],
         exercise=bool(row["exercise"]),
@@ -334,33 +205,66 @@ def row_to_message(row: Mapping[Any, Any]) -> StoredMessage:
         headline=row["headline"],
         references=tuple(json.loads(row["references"])),
         reason=json.loads(row["reason"]),
+        area_name=row["area_name"],
+        area_name_ja=row["area_name_ja"],
+        polygon=tuple((float(lon), float(lat)) for lon, lat in json.loads(row["polygon"])),
     )
-    return StoredMessage(event, row["received_at"])
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``, with the SQLite details that make it safe to share.
-
-    A file database gets its folder created, write-ahead logging (readers do
-    not block the consumer's writes) and a busy timeout; an in-memory database
-    is one connection shared by every thread.
-    """
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
-    if parsed.database in (None, "", ":memory:"):
-        return sa.create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed, connect_args={"timeout": 30})
-    sa.event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+def _message_from_row(row: Mapping[Any, Any]) -> StoredMessage:
+    return StoredMessage(
+        event=_event_from_row(row), received_at=row["received_at"], cursor=int(row["cursor"]),
+        source=row["source"], action=row["action"], officer=row["officer"],
+    )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def legacy_row_to_event(row: Mapping[str, Any]) -> AlertEvent:
+    """An ``alert_messages`` row of the first schema as an :class:`AlertEvent` (for the migration)."""
+    return AlertEvent(
+        event_id=row["event_id"],
+        event_time=_as_time(row["event_time"]),
+        exercise=bool(row["exercise"]),
+        drill_id=row["drill_id"],
+        alert_id=row["alert_id"],
+        sequence=int(row["sequence"]),
+        msg_type=MsgType(row["msg_type"]),
+        area_id=row["area_id"],
+        area_kind=AreaKind(row["area_kind"]),
+        hazard=Hazard(row["hazard"]),
+        level=AlertLevel(row["level"]),
+        previous_level=AlertLevel(row["previous_level"]),
+        headline=row["headline"],
+        references=tuple(json.loads(row["references"])),
+        reason=json.loads(row["reason"]),
+    )
+
+
+def _as_time(value: Any) -> dt.datetime:
+    """A naive-UTC timestamp as read through raw SQL (text on SQLite), made UTC-aware."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if not isinstance(value, dt.datetime):
+        raise ValueError(f"not a timestamp: {value!r}")
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+
+
+def _state(row: Mapping[Any, Any]) -> AlertState:
+    return AlertState(
+        alert_id=row["alert_id"], source_alert_id=row["source_alert_id"], manual=bool(row["manual"]),
+        rebased=bool(row["rebased"]), generation=int(row["generation"]), sequence=int(row["sequence"]),
+        last_event_id=row["last_event_id"], level=AlertLevel(row["level"]), active=bool(row["active"]),
+        pipeline_sequence=int(row["pipeline_sequence"]),
+    )
+
+
+def webhook_payload(message: StoredMessage) -> str:
+    """The body of the webhook that carries ``message`` (Standard Webhooks' type/timestamp/data shape)."""
+    body = {
+        "type": EVENT_TYPES[message.event.msg_type.value],
+        "timestamp": format_time(message.received_at),
+        "data": message_view(message),
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 class SqlAlertStore(AlertStore):
@@ -369,107 +273,388 @@ class SqlAlertStore(AlertStore):
     Args:
         url: SQLAlchemy database URL, e.g. ``sqlite:///.suibou/alerts.db`` or
             ``postgresql+psycopg://user@host/suibou``.
-        clock: Source of ``received_at``.
+        clock: Source of ``received_at`` and of officer messages' times.
+        database: An open :class:`~alert_api.db.Database` to use instead of ``url``.
 
     Raises:
         ValueError: The database is neither SQLite nor PostgreSQL.
     """
 
-    def __init__(self, url: str, clock: Clock = utc_now) -> None:
-        self._engine = create_db_engine(url)
-        self._insert = _insert_ignoring_duplicates(self._engine.dialect.name)
+    def __init__(self, url: str | None = None, clock: Clock = utc_now, *, database: Database | None = None) -> None:
+        if database is None:
+            if url is None:
+                raise ValueError("give a database URL or a Database")
+            database = Database(url)
+        self.db = database
         self._clock = clock
-        metadata.create_all(self._engine)
+        self._listeners: list[Callable[[], None]] = []
+        legacy, database.legacy_rows = database.legacy_rows, []
+        for row in legacy:
+            self.add(legacy_row_to_event(row), received_at=_as_time(row["received_at"]))
 
     @property
     def engine(self) -> Engine:
-        return self._engine
+        return self.db.engine
 
-    def add(self, event: AlertEvent) -> bool:
-        statement = self._insert(event_to_row(event, self._clock()))
-        with self._engine.begin() as connection:
-            return connection.execute(statement).rowcount == 1
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a listener must not undo a committed publication
+                log.exception("publication listener failed")
+
+    # ----------------------------------------------------------------------- writes
+
+    def add(self, event: AlertEvent, received_at: dt.datetime | None = None) -> bool:
+        received = received_at or self._clock()
+        with self.db.publishing() as connection:
+            if self._known(connection, event.event_id):
+                return False
+            row = connection.execute(
+                sa.select(alerts).where(alerts.c.source_alert_id == event.alert_id, alerts.c.bound.is_(True))
+            ).mappings().first()
+            decision = route_pipeline_message(event, _state(row) if row else None)
+            if isinstance(decision, Hold):
+                connection.execute(sa.insert(held_messages).values(
+                    event_id=event.event_id, alert_id=decision.alert_id, source_alert_id=event.alert_id,
+                    reason=decision.reason, payload=event.to_json().decode(), received_at=received,
+                ))
+                log.info("held pipeline message %s: %s", event.event_id, decision.reason)
+                return True
+            if decision.new_alert and row is not None:
+                connection.execute(alerts.update().where(alerts.c.alert_id == row["alert_id"]).values(bound=False))
+            self._publish(
+                connection, decision.event, received, source="pipeline", source_alert_id=event.alert_id,
+                source_sequence=event.sequence, manual=decision.manual, rebased=decision.rebased,
+                generation=decision.generation,
+            )
+        self._notify()
+        return True
+
+    def officer_action(self, alert_id: str, action: str, officer: str, *, level: AlertLevel | None = None,
+                       note: str = "", expected_sequence: int | None = None) -> StoredMessage:
+        if action not in OFFICER_ACTIONS:
+            raise LifecycleError(f"action must be one of {', '.join(OFFICER_ACTIONS)}", 422)
+        now = self._clock()
+        with self.db.publishing() as connection:
+            row = connection.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id)).mappings().first()
+            if row is None:
+                raise LifecycleError(f"no alert {alert_id!r}", 404)
+            if not row["active"]:
+                raise LifecycleError(f"alert {alert_id!r} is cancelled; issue a new one instead")
+            if expected_sequence is not None and expected_sequence != row["sequence"]:
+                raise LifecycleError(
+                    f"alert {alert_id!r} is at sequence {row['sequence']}, not {expected_sequence}: "
+                    "someone changed it meanwhile; reload and decide again")
+            latest = self._message(connection, row["last_event_id"])
+            current = AlertLevel(row["level"])
+            if action == "acknowledge":
+                new_level, msg_type, manual = current, MsgType.UPDATE, bool(row["manual"])
+            elif action == "update":
+                if level is None or level <= AlertLevel.NONE:
+                    raise LifecycleError("an update needs a level of 2-5; cancel to end the alert", 422)
+                new_level, msg_type, manual = level, MsgType.UPDATE, True
+            else:
+                new_level, msg_type, manual = AlertLevel.NONE, MsgType.CANCEL, True
+            sequence = int(row["sequence"]) + 1
+            event = self._officer_event(
+                latest.event, alert_id=alert_id, event_id=derive_id(alert_id, f":{sequence}:officer"),
+                sequence=sequence, msg_type=msg_type, level=new_level, previous_level=current,
+                references=(row["last_event_id"],), action=action, note=note, now=now,
+            )
+            message = self._publish(
+                connection, event, now, source="officer", action=action, officer=officer,
+                manual=manual, rebased=True, generation=int(row["generation"]),
+            )
+        self._notify()
+        return message
+
+    def officer_issue(self, *, officer: str, area_id: str, hazard: Hazard, level: AlertLevel,
+                      exercise: bool = False, note: str = "", area_kind: AreaKind | None = None,
+                      area_name: str | None = None, area_name_ja: str | None = None,
+                      polygon: tuple[tuple[float, float], ...] | None = None) -> StoredMessage:
+        if level <= AlertLevel.NONE:
+            raise LifecycleError("an alert needs a level of 2-5", 422)
+        now = self._clock()
+        with self.db.publishing() as connection:
+            known = connection.execute(
+                sa.select(alert_messages).where(alert_messages.c.area_id == area_id)
+                .order_by(alert_messages.c.cursor.desc()).limit(1)
+            ).mappings().first()
+            template = _event_from_row(known) if known else None
+            ring = polygon or (template.polygon if template else ())
+            if not ring:
+                raise LifecycleError(f"no polygon given and none known for area {area_id!r}", 422)
+            stamp = now.strftime("%Y%m%dT%H%M%SZ")
+            alert_id = derive_id(f"duty:{area_id}:{hazard.value}:{stamp}", f"-{secrets.token_hex(3)}")
+            base = AlertEvent(
+                event_id=alert_id, event_time=now, exercise=exercise, alert_id=alert_id, sequence=0,
+                msg_type=MsgType.ALERT, area_id=area_id,
+                area_kind=area_kind or (template.area_kind if template else AreaKind.REACH), hazard=hazard,
+                level=level, headline="", polygon=ring,
+                area_name=area_name if area_name is not None else (template.area_name if template else area_id),
+                area_name_ja=area_name_ja if area_name_ja is not None else (template.area_name_ja if template else ""),
+            )
+            event = self._officer_event(
+                base, alert_id=alert_id, event_id=derive_id(alert_id, ":0:officer"), sequence=0,
+                msg_type=MsgType.ALERT, level=level, previous_level=AlertLevel.NONE, references=(),
+                action="issue", note=note, now=now,
+            )
+            message = self._publish(
+                connection, event, now, source="officer", action="issue", officer=officer,
+                manual=True, rebased=True, generation=0,
+            )
+        self._notify()
+        return message
+
+    @staticmethod
+    def _officer_event(template: AlertEvent, *, alert_id: str, event_id: str, sequence: int, msg_type: MsgType,
+                       level: AlertLevel, previous_level: AlertLevel, references: tuple[str, ...], action: str,
+                       note: str, now: dt.datetime) -> AlertEvent:
+        texts = message_texts(template.hazard, level, msg_type, template.area_name or template.area_id,
+                              template.area_name_ja, exercise=template.exercise, officer_action=action,
+                              previous_level=previous_level)
+        return AlertEvent(
+            event_id=event_id, event_time=now, exercise=template.exercise, drill_id=template.drill_id,
+            alert_id=alert_id, sequence=sequence, msg_type=msg_type, area_id=template.area_id,
+            area_kind=template.area_kind, hazard=template.hazard, level=level, previous_level=previous_level,
+            headline=texts.headline, references=references,
+            reason={"action": action, "source": "duty_officer", "note": note},
+            area_name=template.area_name, area_name_ja=template.area_name_ja, polygon=template.polygon,
+        )
+
+    def _known(self, connection: Connection, event_id: str) -> bool:
+        for table in (alert_messages, held_messages):
+            if connection.execute(sa.select(table.c.event_id).where(table.c.event_id == event_id)).first():
+                return True
+        return False
+
+    def _message(self, connection: Connection, event_id: str) -> StoredMessage:
+        row = connection.execute(sa.select(alert_messages).where(alert_messages.c.event_id == event_id)).mappings().one()
+        return _message_from_row(row)
+
+    def _publish(
+        self, connection: Connection, event: AlertEvent, received: dt.datetime, *, source: str,
+        manual: bool, rebased: bool, generation: int, action: str | None = None, officer: str | None = None,
+        source_alert_id: str | None = None, source_sequence: int | None = None,
+    ) -> StoredMessage:
+        """Appends one message, updates its alert and fills the webhook outbox, in ``connection``'s transaction."""
+        m = alert_messages.c
+        cursor = int(connection.execute(sa.select(sa.func.coalesce(sa.func.max(m.cursor), 0))).scalar_one()) + 1
+        connection.execute(sa.insert(alert_messages).values(
+            event_id=event.event_id, cursor=cursor, alert_id=event.alert_id, sequence=event.sequence,
+            msg_type=event.msg_type.value, **_area_values(event), level=int(event.level),
+            previous_level=int(event.previous_level), exercise=event.exercise, drill_id=event.drill_id,
+            event_time=event.event_time, headline=event.headline, references=json.dumps(list(event.references)),
+            reason=json.dumps(dict(event.reason), ensure_ascii=False), source=source, action=action,
+            officer=officer, source_alert_id=source_alert_id, source_sequence=source_sequence, received_at=received,
+        ))
+        message = StoredMessage(event, received, cursor, source, action, officer)
+        latest_values = {
+            "sequence": event.sequence, "last_event_id": event.event_id, "last_cursor": cursor,
+            "msg_type": event.msg_type.value, "level": int(event.level),
+            "active": event.msg_type is not MsgType.CANCEL, "exercise": event.exercise, "drill_id": event.drill_id,
+            **_area_values(event), "headline": event.headline, "updated": event.event_time,
+        }
+        flags = {"manual": manual, "rebased": rebased, "generation": generation}
+        current = connection.execute(sa.select(alerts).where(alerts.c.alert_id == event.alert_id)).mappings().first()
+        if current is None:
+            connection.execute(sa.insert(alerts).values(
+                alert_id=event.alert_id, source_alert_id=source_alert_id, bound=source_alert_id is not None,
+                pipeline_sequence=source_sequence if source_sequence is not None else -1,
+                pipeline_level=int(event.level) if source == "pipeline" else 1,
+                onset=event.event_time, **flags, **latest_values,
+            ))
+        else:
+            values: dict[str, Any] = {"onset": min(current["onset"], event.event_time), **flags}
+            if source_sequence is not None and source_sequence > current["pipeline_sequence"]:
+                values.update(pipeline_sequence=source_sequence, pipeline_level=int(event.level))
+            newer = (event.sequence, event.event_time, event.event_id) > (
+                current["sequence"], current["updated"], current["last_event_id"])
+            if newer:
+                values.update(latest_values)
+            connection.execute(alerts.update().where(alerts.c.alert_id == event.alert_id).values(**values))
+        self._enqueue_webhooks(connection, message)
+        return message
+
+    def _enqueue_webhooks(self, connection: Connection, message: StoredMessage) -> None:
+        p = partners.c
+        subscribers = connection.execute(
+            sa.select(p.partner_id, p.scopes, p.webhook_bbox)
+            .where(p.webhook_url.is_not(None), p.disabled.is_(False))
+            .order_by(p.partner_id)
+        ).all()
+        event = message.event
+        area = polygon_bbox(event.polygon)
+        payload: str | None = None
+        rows = []
+        for partner_id, scopes_json, bbox_json in subscribers:
+            scopes = set(json.loads(scopes_json))
+            if SCOPE_WEBHOOKS not in scopes or (event.exercise and SCOPE_EXERCISES not in scopes):
+                continue
+            if bbox_json and area is not None:
+                wanted = tuple(json.loads(bbox_json))
+                if not bboxes_intersect(area, (wanted[0], wanted[1], wanted[2], wanted[3])):
+                    continue
+            payload = payload or webhook_payload(message)
+            rows.append({
+                "partner_id": partner_id, "event_id": event.event_id, "webhook_id": event.event_id,
+                "payload": payload, "status": "pending", "attempts": 0, "next_attempt_at": message.received_at,
+                "created_at": message.received_at,
+            })
+        if rows:
+            connection.execute(sa.insert(webhook_outbox), rows)
+
+    # ----------------------------------------------------------------------- reads
+
+    def _alert_filters(self, query: AlertQuery) -> list[sa.ColumnElement[bool]]:
+        a = alerts.c
+        clauses: list[sa.ColumnElement[bool]] = []
+        if not query.include_cancelled:
+            clauses.append(a.active.is_(True))
+        if query.exercise is not None:
+            clauses.append(a.exercise.is_(query.exercise))
+        if query.area_id is not None:
+            clauses.append(a.area_id == query.area_id)
+        if query.hazard is not None:
+            clauses.append(a.hazard == query.hazard.value)
+        if query.min_level is not None:
+            clauses.append(a.level >= int(query.min_level))
+        if query.since is not None:
+            clauses.append(a.updated >= query.since)
+        if query.bbox is not None:
+            clauses.extend(_bbox_clauses(a, query.bbox))
+        return clauses
+
+    def _alerts_where(self, clauses: list[sa.ColumnElement[bool]], limit: int | None) -> list[Alert]:
+        a = alerts.c
+        statement = (
+            sa.select(alert_messages, a.onset.label("alert_onset"), a.manual.label("alert_manual"))
+            .join(alerts, alert_messages.c.event_id == a.last_event_id)
+            .where(*clauses)
+            .order_by(a.updated.desc(), a.alert_id)
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self.db.read() as connection:
+            rows = connection.execute(statement).mappings().all()
+        return [Alert(latest=_message_from_row(r), onset=r["alert_onset"], manual=bool(r["alert_manual"]))
+                for r in rows]
 
     def list_alerts(self, query: AlertQuery) -> list[Alert]:
-        latest = _latest_messages()
-        statement = (
-            sa.select(latest)
-            .where(latest.c.recency == 1, *_filters(latest.c, query))
-            .order_by(latest.c.event_time.desc(), latest.c.alert_id)
-            .limit(query.limit)
-        )
-        with self._engine.connect() as connection:
-            rows = connection.execute(statement).mappings().all()
-        return [Alert(latest=row_to_message(row), onset=row["onset"]) for row in rows]
+        return self._alerts_where(self._alert_filters(query), query.limit)
 
-    def get_alert(self, alert_id: str) -> Alert | None:
-        t = alert_messages.c
-        statement = sa.select(alert_messages).where(t.alert_id == alert_id)
-        with self._engine.connect() as connection:
-            rows = connection.execute(statement).mappings().all()
-        if not rows:
-            return None
-        history = sorted((row_to_message(row) for row in rows), key=_message_order)
-        onset = min(m.event.event_time for m in history)
-        return Alert(latest=history[-1], onset=onset, messages=tuple(history))
+    def active_alerts(self, *, include_exercises: bool, min_level: AlertLevel | None = None) -> list[Alert]:
+        clauses: list[sa.ColumnElement[bool]] = [alerts.c.active.is_(True)]
+        if not include_exercises:
+            clauses.append(alerts.c.exercise.is_(False))
+        if min_level is not None:
+            clauses.append(alerts.c.level >= int(min_level))
+        return self._alerts_where(clauses, None)
+
+    def get_alert(self, alert_id: str, *, with_held: bool = False) -> Alert | None:
+        with self.db.read() as connection:
+            state = connection.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id)).mappings().first()
+            if state is None:
+                return None
+            rows = connection.execute(
+                sa.select(alert_messages).where(alert_messages.c.alert_id == alert_id)
+            ).mappings().all()
+            held_rows = connection.execute(
+                sa.select(held_messages).where(held_messages.c.alert_id == alert_id)
+                .order_by(held_messages.c.received_at, held_messages.c.event_id)
+            ).mappings().all() if with_held else []
+        history = sorted((_message_from_row(r) for r in rows),
+                         key=lambda m: (m.event.sequence, m.event.event_time, m.event.event_id))
+        latest = next(m for m in history if m.event.event_id == state["last_event_id"])
+        held = tuple(
+            HeldMessage(AlertEvent.from_dict(json.loads(r["payload"])), r["alert_id"], r["reason"], r["received_at"])
+            for r in held_rows
+        )
+        return Alert(latest=latest, onset=state["onset"], messages=tuple(history), manual=bool(state["manual"]),
+                     held=held)
+
+    def get_message(self, event_id: str) -> StoredMessage | None:
+        with self.db.read() as connection:
+            row = connection.execute(
+                sa.select(alert_messages).where(alert_messages.c.event_id == event_id)).mappings().first()
+        return _message_from_row(row) if row else None
+
+    def messages_after(self, cursor: int, *, include_exercises: bool, bbox: BBox | None = None,
+                       limit: int = DEFAULT_LIMIT) -> tuple[list[StoredMessage], int]:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1-{MAX_LIMIT}, got {limit}")
+        m = alert_messages.c
+        with self.db.read() as connection:
+            top = int(connection.execute(sa.select(sa.func.coalesce(sa.func.max(m.cursor), 0))).scalar_one())
+            clauses: list[sa.ColumnElement[bool]] = [m.cursor > cursor, m.cursor <= top]
+            if not include_exercises:
+                clauses.append(m.exercise.is_(False))
+            if bbox is not None:
+                clauses.extend(_bbox_clauses(m, bbox))
+            rows = connection.execute(
+                sa.select(alert_messages).where(*clauses).order_by(m.cursor).limit(limit)).mappings().all()
+        messages = [_message_from_row(r) for r in rows]
+        following = messages[-1].cursor if len(messages) == limit else max(top, cursor)
+        return messages, following
+
+    def latest_cursor(self) -> int:
+        with self.db.read() as connection:
+            return int(connection.execute(
+                sa.select(sa.func.coalesce(sa.func.max(alert_messages.c.cursor), 0))).scalar_one())
+
+    def sent_times(self, event_ids: Iterable[str]) -> dict[str, dt.datetime]:
+        ids = list(event_ids)
+        if not ids:
+            return {}
+        m = alert_messages.c
+        with self.db.read() as connection:
+            rows = connection.execute(sa.select(m.event_id, m.event_time).where(m.event_id.in_(ids))).all()
+        return {event_id: when for event_id, when in rows}
 
     def counts(self) -> StoreCounts:
-        latest = _latest_messages()
-        is_active = sa.case((latest.c.msg_type != MsgType.CANCEL.value, 1), else_=0)
-        alerts = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(is_active), 0))
-        alerts = alerts.where(latest.c.recency == 1)
-        messages = sa.select(sa.func.count()).select_from(alert_messages)
-        with self._engine.connect() as connection:
-            n_alerts, n_active = connection.execute(alerts).one()
-            n_messages = connection.execute(messages).scalar_one()
-        return StoreCounts(int(n_alerts), int(n_active), int(n_messages))
+        a = alerts.c
+        is_active = sa.case((a.active.is_(True), 1), else_=0)
+        with self.db.read() as connection:
+            n_alerts, n_active = connection.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(is_active), 0)).select_from(alerts)).one()
+            n_messages = connection.execute(sa.select(sa.func.count()).select_from(alert_messages)).scalar_one()
+            n_held = connection.execute(sa.select(sa.func.count()).select_from(held_messages)).scalar_one()
+        return StoreCounts(int(n_alerts), int(n_active), int(n_messages), int(n_held))
 
     def close(self) -> None:
-        self._engine.dispose()
+        self.db.close()
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Callable[[dict[str, Any]], sa.Executable]:
-    """``INSERT ... ON CONFLICT (event_id) DO NOTHING`` for the given dialect."""
-    if dialect == "sqlite":
-        return lambda row: sqlite.insert(alert_messages).values(row).on_conflict_do_nothing(
-            index_elements=["event_id"]
-        )
-    if dialect == "postgresql":
-        return lambda row: postgresql.insert(alert_messages).values(row).on_conflict_do_nothing(
-            index_elements=["event_id"]
-        )
-    raise ValueError(f"the alert store supports SQLite and PostgreSQL, not {dialect!r}")
+def _bbox_clauses(c: Any, bbox: BBox) -> list[sa.ColumnElement[bool]]:
+    """Rows whose area's bounding box meets ``bbox`` (rows without an area never do)."""
+    min_lon, min_lat, max_lon, max_lat = bbox
+    return [c.min_lon.is_not(None), c.min_lon <= max_lon, c.max_lon >= min_lon,
+            c.min_lat <= max_lat, c.max_lat >= min_lat]
 
 
-def _latest_messages() -> sa.Subquery:
-    """Every message with its ``recency`` in its alert (1 = latest) and the alert's ``onset``."""
-    t = alert_messages.c
-    rank = sa.func.row_number().over(
-        partition_by=t.alert_id, order_by=(t.sequence.desc(), t.event_time.desc(), t.event_id.desc())
-    )
-    onset = sa.func.min(t.event_time).over(partition_by=t.alert_id)
-    columns = (rank.label("recency"), sa.type_coerce(onset, UtcDateTime).label("onset"))
-    return sa.select(alert_messages, *columns).subquery("latest")
+class InMemoryAlertStore(SqlAlertStore):
+    """:class:`SqlAlertStore` on a private in-memory SQLite database (tests and tools)."""
 
-
-def _filters(c: Any, query: AlertQuery) -> list[sa.ColumnElement[bool]]:
-    """WHERE clauses for ``query`` on the columns ``c`` of :func:`_latest_messages`."""
-    clauses: list[sa.ColumnElement[bool]] = []
-    if not query.include_cancelled:
-        clauses.append(c.msg_type != MsgType.CANCEL.value)
-    if query.exercise is not None:
-        clauses.append(c.exercise == query.exercise)
-    if query.area_id is not None:
-        clauses.append(c.area_id == query.area_id)
-    if query.hazard is not None:
-        clauses.append(c.hazard == query.hazard.value)
-    if query.min_level is not None:
-        clauses.append(c.level >= int(query.min_level))
-    if query.since is not None:
-        clauses.append(c.event_time >= query.since)
-    return clauses
+    def __init__(self, clock: Clock = utc_now) -> None:
+        super().__init__("sqlite://", clock)
 
 
 def create_store(url: str) -> AlertStore:
     """The store for a database URL (see :class:`SqlAlertStore`)."""
     return SqlAlertStore(url)
+
+
+def parse_cursor(value: str) -> int:
+    """A cursor from its text form.
+
+    Raises:
+        ValueError: Not a non-negative integer.
+    """
+    if not value.isdigit() or len(value) > 18:
+        raise ValueError("cursor must be a non-negative integer as returned by the API")
+    return int(value)
+
