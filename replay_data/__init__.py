@@ -1,5 +1,6 @@
 """Storms for drills and tests: station catalogues, the synthesiser, the storm library
-and the drill publisher.
+(built-in reconstructions, storms on disk, imports), the drill publisher and the
+drill report. ``docs/storms.md`` describes them.
 
 Examples:
     >>> from replay_data import load_storm, level_for
@@ -8,6 +9,7 @@ Examples:
     'synthetic reconstruction'
 """
 
+from .library import StormImportError, import_storm, materialise, open_storm
 from .publish import PlannedMessage, PublishError, PublishReport, plan_messages, publish_storm
 from .stations import (
     LevelGauge,
@@ -28,6 +30,7 @@ __all__ = [
     "PublishReport",
     "RainCell",
     "RainGauge",
+    "StormImportError",
     "Reach",
     "ReachHydrology",
     "Simulation",
@@ -36,9 +39,12 @@ __all__ = [
     "StormParams",
     "bundled_catalogues",
     "export_csv",
+    "import_storm",
     "level_for",
     "list_storms",
     "load_storm",
+    "materialise",
+    "open_storm",
     "plan_messages",
     "publish_storm",
     "simulate",

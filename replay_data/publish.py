@@ -10,9 +10,11 @@ A drill is an ordinary producer whose messages carry ``exercise=True`` and a
   observation topic's partitions, paces the plan against the wall clock if
   asked, sends it, flushes and reports counts.
 
-Order and watermarks. Readings go out in event-time order, each to its feed's
-topic keyed by station id (so the default partitioner keeps one station on one
-partition). Every ``tick_every_s`` of event time, after every reading stamped
+Order and watermarks. Every message of the storm goes out in event-time order
+to its feed's topic: rain and level readings keyed by station id, camera frames
+by camera id, grid notices by grid id, drone observations by flight id (so the
+default partitioner keeps one source on one partition). A drill may start
+later than the storm (``start_at``): earlier messages are not sent. Every ``tick_every_s`` of event time, after every reading stamped
 at or before the tick time, a ``stream_control/1`` TICK goes to *every*
 partition of *every* observation topic (camera, drone and grid too, since a
 quiet partition would otherwise hold the pipeline's event-time clock back).
@@ -31,7 +33,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from suibou.contracts import ControlKind, Event, LevelReading, RainReading, StreamControl
+from suibou.contracts import (
+    CameraFrame,
+    ControlKind,
+    DroneObservation,
+    Event,
+    GridNotice,
+    LevelReading,
+    RainReading,
+    StreamControl,
+)
 from suibou.settings import Settings, Topics
 
 from .synth import Storm
@@ -54,7 +65,7 @@ class PlannedMessage:
         value: Message value (contract JSON).
         timestamp_ms: Kafka record timestamp = event time in ms since the epoch.
         event_time: The event time, for pacing.
-        kind: ``"rain"``, ``"level"``, ``"tick"`` or ``"end"``.
+        kind: ``"rain"``, ``"level"``, ``"camera"``, ``"grid"``, ``"drone"``, ``"tick"`` or ``"end"``.
     """
 
     topic: str
@@ -80,6 +91,10 @@ class PublishReport:
     first_event_time: dt.datetime
     last_event_time: dt.datetime
     wall_seconds: float
+    #: Camera frames, grid notices and drone observations sent.
+    media: int = 0
+    #: Messages sent per feed and control kind.
+    counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -101,12 +116,31 @@ def _control(kind: ControlKind, t: dt.datetime, topic: str, partition: int, *, d
                           timestamp_ms=_ms(t), event_time=t, kind=kind.value)
 
 
+_FEEDS: dict[type[Event], str] = {
+    RainReading: "rain", LevelReading: "level", CameraFrame: "camera", GridNotice: "grid", DroneObservation: "drone",
+}
+
+
 def _reading_topic(event: Event, topics: Topics) -> tuple[str, str]:
-    if isinstance(event, RainReading):
-        return topics.rain, "rain"
-    if isinstance(event, LevelReading):
-        return topics.level, "level"
-    raise TypeError(f"no observation topic for {type(event).__name__}")
+    feed = _FEEDS.get(type(event))
+    if feed is None:
+        raise TypeError(f"no observation topic for {type(event).__name__}")
+    return topics.observation_topics[feed], feed
+
+
+def replay_window(storm: Storm, start_at: dt.datetime | None) -> dt.datetime:
+    """Where a drill starts in storm time: the storm's start, or a later ``start_at``.
+
+    Raises:
+        ValueError: ``start_at`` is naive or not before the storm's end.
+    """
+    if start_at is None:
+        return storm.start
+    if start_at.tzinfo is None:
+        raise ValueError("the start time must carry a UTC offset, e.g. 2005-09-04T21:00+09:00")
+    if not start_at < storm.end:
+        raise ValueError(f"the start time {start_at.isoformat()} is not before the storm's end {storm.end.isoformat()}")
+    return max(storm.start, start_at.astimezone(dt.timezone.utc))
 
 
 def plan_messages(
@@ -117,8 +151,9 @@ def plan_messages(
     drill_id: str,
     exercise: bool = True,
     tick_every_s: int = 60,
+    start_at: dt.datetime | None = None,
 ) -> Iterator[PlannedMessage]:
-    """Plans a drill: readings in event-time order, ticks, then END on every partition.
+    """Plans a drill: every message in event-time order, ticks, then END on every partition.
 
     Args:
         storm: The storm to replay.
@@ -127,6 +162,8 @@ def plan_messages(
         drill_id: Marks every message (a valid contract id).
         exercise: Stamped on every message; True for drills.
         tick_every_s: Event-time spacing of TICK controls, seconds.
+        start_at: Start the replay at this storm time (messages stamped before it
+            are not sent); default the storm's start.
 
     Yields:
         The messages in the order they must be sent.
@@ -137,8 +174,9 @@ def plan_messages(
     """
     if tick_every_s <= 0:
         raise ValueError(f"tick_every_s must be positive, got {tick_every_s}")
+    begin = replay_window(storm, start_at)
     step = dt.timedelta(seconds=tick_every_s)
-    next_tick = storm.start + step
+    next_tick = begin + step
     control_targets: list[tuple[str, int]] = []
     for topic in topics.observation_topics.values():
         parts = sorted(partitions.get(topic, ()))
@@ -154,6 +192,8 @@ def plan_messages(
             next_tick += step
 
     for event in storm.events():
+        if event.event_time < begin:
+            continue
         # Ticks strictly before this event: everything stamped at or before them is out.
         if event.event_time > next_tick:
             yield from ticks_up_to(event.event_time - dt.timedelta(microseconds=1))
@@ -166,12 +206,19 @@ def plan_messages(
         yield _control(ControlKind.END, storm.end, topic, partition, drill_id=drill_id, exercise=exercise)
 
 
-def plan_size(storm: Storm, partitions: Mapping[str, Sequence[int]], topics: Topics, tick_every_s: int = 60) -> int:
+def plan_size(storm: Storm, partitions: Mapping[str, Sequence[int]], topics: Topics, tick_every_s: int = 60,
+              start_at: dt.datetime | None = None) -> int:
     """How many messages :func:`plan_messages` yields, without building them."""
+    begin = replay_window(storm, start_at)
     targets = sum(len(partitions.get(t, ())) for t in topics.observation_topics.values())
-    span = (storm.end - storm.start).total_seconds()
-    n_ticks = max(0, -(-int(span) // tick_every_s) - 1)  # start+k*step for k>=1 while < end
-    return len(storm.rain) + len(storm.levels) + (n_ticks + 1) * targets
+    span = (storm.end - begin).total_seconds()
+    n_ticks = max(0, -(-int(span) // tick_every_s) - 1)  # begin+k*step for k>=1 while < end
+    feeds = (storm.rain, storm.levels, storm.frames, storm.grids, storm.drone)
+    if begin == storm.start:
+        events = sum(len(f) for f in feeds)
+    else:
+        events = sum(1 for f in feeds for e in f if e.event_time >= begin)
+    return events + (n_ticks + 1) * targets
 
 
 def paced(plan: Iterator[PlannedMessage], start: dt.datetime, speed: float | None, *,
@@ -219,6 +266,7 @@ def publish_storm(
     tick_every_s: int = 60,
     progress: bool = True,
     producer: Any = None,
+    start_at: dt.datetime | None = None,
 ) -> PublishReport:
     """Replays a storm onto the observation topics as a drill.
 
@@ -232,15 +280,18 @@ def publish_storm(
         tick_every_s: Event-time spacing of TICK controls.
         progress: Show a tqdm progress bar.
         producer: A producer to use instead of a new one (it is flushed, not closed).
+        start_at: Start at this storm time instead of the storm's start.
 
     Returns:
         Counts of what was sent, per topic and per kind.
 
     Raises:
         PublishError: A topic is missing, or any send failed.
+        ValueError: ``start_at`` is naive or not before the storm's end.
     """
     from tqdm import tqdm
 
+    begin = replay_window(storm, start_at)
     topics = settings.topics
     own_producer = producer is None
     if own_producer:
@@ -256,14 +307,14 @@ def publish_storm(
             if not found:
                 raise PublishError(f"topic {topic!r} does not exist or has no partitions; create the topics first")
             partitions[topic] = sorted(found)
-        total = plan_size(storm, partitions, topics, tick_every_s)
+        total = plan_size(storm, partitions, topics, tick_every_s, start_at)
         plan = plan_messages(storm, topics, partitions, drill_id=drill_id, exercise=exercise,
-                             tick_every_s=tick_every_s)
+                             tick_every_s=tick_every_s, start_at=start_at)
         sent: dict[str, int] = {}
-        counts = {"rain": 0, "level": 0, "tick": 0, "end": 0}
+        counts = dict.fromkeys(("rain", "level", "camera", "grid", "drone", "tick", "end"), 0)
         wall0 = time.monotonic()
         with tqdm(total=total, disable=not progress, unit="msg", desc=f"drill {drill_id}") as bar:
-            for message in paced(plan, storm.start, speed):
+            for message in paced(plan, begin, speed):
                 future = producer.send(message.topic, value=message.value, key=message.key,
                                        partition=message.partition, timestamp_ms=message.timestamp_ms)
                 future.add_errback(failures.append)
@@ -281,7 +332,8 @@ def publish_storm(
     report = PublishReport(
         storm=storm.name, drill_id=drill_id, exercise=exercise, sent=sent,
         readings=counts["rain"] + counts["level"], ticks=counts["tick"], ends=counts["end"],
-        first_event_time=storm.start, last_event_time=storm.end, wall_seconds=time.monotonic() - wall0,
+        media=counts["camera"] + counts["grid"] + counts["drone"], counts=counts, first_event_time=begin,
+        last_event_time=storm.end, wall_seconds=time.monotonic() - wall0,
     )
     log.info("drill %s: sent %d messages of storm %s", drill_id, report.total, storm.name)
     return report

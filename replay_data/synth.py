@@ -22,6 +22,16 @@ Everything here is synthetic. The chain, at a fixed time step (1 minute by defau
    rain) gives discharge, plus base flow.
 5. **Stage.** Inverting the reach's rating curve Q = a (h - h0)^b gives the water
    level, to which small gauge noise is added before rounding to 1 cm.
+6. **Soil water.** At each landslide zone's centroid, JMA's soil water index
+   (three tanks, :mod:`suibou.hydrology`) and the 60-minute rain.
+7. **Damage** (:func:`find_damage`): reaches whose true level reaches bank-full
+   overflow; slopes whose snake line is beyond their critical line once the
+   soil water index has reached their invented ``failure_swi_mm`` fail.
+
+Cells may be elongated (``length_km``: a rain band) and hold their peak for a
+while (``plateau_min``: steady rain). Camera frames, rainfall grids with a
+nowcast and drone observations are derived from the same storm by
+:mod:`replay_data.media`.
 
 The runoff and rating parameters are the catalogue's invented
 ``synthetic_hydrology``. All functions are pure and vectorised over time and
@@ -45,10 +55,18 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from suibou.contracts import LevelReading, RainReading
+from suibou.contracts import (
+    CameraFrame,
+    DroneObservation,
+    Event,
+    GridNotice,
+    LevelReading,
+    RainReading,
+)
 
 from .stations import ReachHydrology, StationCatalogue
 
@@ -62,17 +80,23 @@ LEVEL_RESOLUTION_M = 0.01
 
 @dataclasses.dataclass(frozen=True)
 class RainCell:
-    """A convective rain cell: a Gaussian blob that moves in a straight line.
+    """A rain cell: a Gaussian blob that moves in a straight line.
 
     Attributes:
         peak_mm_h: Rain rate at the cell centre at its peak time, mm/h.
         lon, lat: Where the centre is at the peak time.
-        peak_min: Minutes after the storm start at which the cell peaks.
-        duration_min: Life of the cell: its envelope is a Gaussian in time with
-            standard deviation ``duration_min / 4`` (so ~95 % within the duration).
-        sigma_km: Spatial standard deviation of the blob, km.
+        peak_min: Minutes after the storm start at which the cell peaks (the
+            middle of the plateau, if any).
+        duration_min: Life of the cell: outside the plateau its envelope falls
+            off as a Gaussian in time with standard deviation ``duration_min / 4``.
+        sigma_km: Spatial standard deviation of the blob across its long axis, km.
         speed_kmh: Speed of the centre, km/h.
         heading_deg: Direction the cell moves towards, degrees clockwise from north.
+        length_km: Standard deviation along the long axis, km; None for a round
+            cell. An elongated, slow cell is a rain band (線状降水帯).
+        axis_deg: Direction of the long axis (default: the heading).
+        plateau_min: Minutes around the peak during which the cell keeps its
+            peak strength (long, steady rain such as a typhoon's rain shield).
     """
 
     peak_mm_h: float
@@ -83,10 +107,25 @@ class RainCell:
     sigma_km: float = 3.0
     speed_kmh: float = 10.0
     heading_deg: float = 90.0
+    length_km: float | None = None
+    axis_deg: float | None = None
+    plateau_min: float = 0.0
 
     def __post_init__(self) -> None:
         if self.peak_mm_h < 0 or self.duration_min <= 0 or self.sigma_km <= 0 or self.speed_kmh < 0:
             raise ValueError("peak_mm_h and speed_kmh must be >= 0; duration_min and sigma_km positive")
+        if (self.length_km is not None and not self.length_km > 0) or self.plateau_min < 0:
+            raise ValueError("length_km must be positive and plateau_min >= 0")
+
+    def envelope(self, minutes: np.ndarray) -> np.ndarray:
+        """Strength relative to the peak at ``minutes`` after the storm start."""
+        outside = np.clip(np.abs(np.asarray(minutes, dtype=float) - self.peak_min) - self.plateau_min / 2, 0.0, None)
+        return np.exp(-0.5 * (outside / (self.duration_min / 4.0)) ** 2)
+
+    def velocity_kmh(self) -> tuple[float, float]:
+        """(east, north) velocity of the centre, km/h."""
+        heading = math.radians(self.heading_deg)
+        return self.speed_kmh * math.sin(heading), self.speed_kmh * math.cos(heading)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +187,10 @@ class Simulation:
         discharge_m3s: True discharge at each level gauge, (L, T).
         level_true_m: True stage, (L, T).
         level_m: Reported stage (noisy, rounded to 1 cm), (L, T).
+        zone_ids: Landslide zone ids, in catalogue order (Z,).
+        zone_rain_mm: True rain at each zone's centroid per step, (Z, T).
+        zone_swi_mm: Soil water index at each zone's centroid after each step, (Z, T).
+        zone_r60_mm: Rain in the 60 minutes up to each step's end, (Z, T).
     """
 
     times: np.ndarray
@@ -158,6 +201,10 @@ class Simulation:
     discharge_m3s: np.ndarray
     level_true_m: np.ndarray
     level_m: np.ndarray
+    zone_ids: tuple[str, ...] = ()
+    zone_rain_mm: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    zone_swi_mm: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    zone_r60_mm: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def epochs(self) -> np.ndarray:
@@ -175,23 +222,57 @@ def local_km(lon: np.ndarray | float, lat: np.ndarray | float, lon0: float, lat0
     return x, y
 
 
+def _cells_rate(cells: Sequence[RainCell], background_mm_h: float, lon: np.ndarray, lat: np.ndarray,
+                position_min: np.ndarray, strength_min: np.ndarray,
+                shift_km: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Rain rate (P, T) with each cell placed where it is at ``position_min`` and as
+    strong as it is at ``strength_min`` (equal for the true field; the nowcast
+    freezes the strength at its issue time), its centre moved by ``shift_km``."""
+    lon = np.asarray(lon, dtype=float).ravel()
+    lat = np.asarray(lat, dtype=float).ravel()
+    position_min = np.asarray(position_min, dtype=float)
+    rate = np.full((lon.size, position_min.size), float(background_mm_h))
+    for cell in cells:
+        px, py = local_km(lon, lat, cell.lon, cell.lat)  # relative to the centre at peak time
+        hours = (position_min - cell.peak_min) / 60.0
+        vx, vy = cell.velocity_kmh()
+        cx, cy = vx * hours, vy * hours
+        if shift_km is not None:
+            cx, cy = cx + shift_km[0], cy + shift_km[1]
+        dx = px[:, None] - cx[None, :]
+        dy = py[:, None] - cy[None, :]
+        if cell.length_km is None:
+            q = (dx**2 + dy**2) / cell.sigma_km**2
+        else:
+            axis = math.radians(cell.heading_deg if cell.axis_deg is None else cell.axis_deg)
+            along = dx * math.sin(axis) + dy * math.cos(axis)
+            across = dx * math.cos(axis) - dy * math.sin(axis)
+            q = along**2 / cell.length_km**2 + across**2 / cell.sigma_km**2
+        rate += cell.peak_mm_h * cell.envelope(strength_min)[None, :] * np.exp(-0.5 * q)
+    return rate
+
+
 def rain_rate(cells: Sequence[RainCell], background_mm_h: float, lon: np.ndarray, lat: np.ndarray,
               minutes: np.ndarray) -> np.ndarray:
     """True rain rate, mm/h, at points (P,) and times in minutes since the start (T,) -> (P, T)."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
     minutes = np.asarray(minutes, dtype=float)
-    rate = np.full((lon.size, minutes.size), float(background_mm_h))
-    for cell in cells:
-        px, py = local_km(lon, lat, cell.lon, cell.lat)  # relative to the centre at peak time
-        hours = (minutes - cell.peak_min) / 60.0
-        heading = math.radians(cell.heading_deg)
-        cx = cell.speed_kmh * hours * math.sin(heading)
-        cy = cell.speed_kmh * hours * math.cos(heading)
-        dist2 = (px[:, None] - cx[None, :]) ** 2 + (py[:, None] - cy[None, :]) ** 2
-        envelope = np.exp(-0.5 * ((minutes - cell.peak_min) / (cell.duration_min / 4.0)) ** 2)
-        rate += cell.peak_mm_h * envelope[None, :] * np.exp(-0.5 * dist2 / cell.sigma_km**2)
-    return rate
+    return _cells_rate(cells, background_mm_h, lon, lat, minutes, minutes)
+
+
+def nowcast_rate(cells: Sequence[RainCell], background_mm_h: float, lon: np.ndarray, lat: np.ndarray,
+                 issue_min: float, lead_min: np.ndarray, velocity_error_kmh: tuple[float, float] = (0.0, 0.0)
+                 ) -> np.ndarray:
+    """Advection nowcast of the rain rate, mm/h, (P, L): Lagrangian persistence.
+
+    Each cell keeps the strength it has at the issue time (growth and decay are
+    not foreseen) and moves on with its velocity plus ``velocity_error_kmh``
+    (the error of the motion estimate), so the displacement error grows
+    linearly with lead time. At lead 0 this is the true field.
+    """
+    lead = np.asarray(lead_min, dtype=float)
+    shift = (velocity_error_kmh[0] * lead / 60.0, velocity_error_kmh[1] * lead / 60.0)
+    return _cells_rate(cells, background_mm_h, lon, lat, issue_min + lead, np.full(lead.shape, float(issue_min)),
+                       shift)
 
 
 def step_mean_rate(cells: Sequence[RainCell], background_mm_h: float, lon: np.ndarray, lat: np.ndarray,
@@ -324,10 +405,98 @@ def simulate(catalogue: StationCatalogue, params: StormParams) -> Simulation:
 
     start = np.datetime64(params.start.astimezone(dt.timezone.utc).replace(tzinfo=None), "s")
     times = start + np.arange(1, n + 1) * np.timedelta64(step_s, "s")
+    zone_ids = tuple(z.zone_id for z in catalogue.zones)
+    if zone_ids:
+        centroids = np.array([z.centroid for z in catalogue.zones])
+        zone_mm = step_mean_rate(params.cells, params.background_mm_h, centroids[:, 0], centroids[:, 1],
+                                 n, step_s) * step_s / 3600.0
+        zone_swi, zone_r60 = soil_water(zone_mm, step_s, params.initial_rain_mm)
+    else:
+        zone_mm = zone_swi = zone_r60 = np.zeros((0, n))
     return Simulation(
         times=times, rain_ids=rain_ids, rain_rate_mm_h=rate, rain_mm=np.round(reported_mm, 3),
         level_ids=level_ids, discharge_m3s=discharge, level_true_m=level_true, level_m=np.round(level, 3),
+        zone_ids=zone_ids, zone_rain_mm=zone_mm, zone_swi_mm=zone_swi, zone_r60_mm=zone_r60,
     )
+
+
+def rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum of the last ``window`` steps, up to and including each step, along the last axis."""
+    c = np.cumsum(values, axis=-1)
+    shifted = np.zeros_like(c)
+    if window < c.shape[-1]:
+        shifted[..., window:] = c[..., :-window]
+    return c - shifted
+
+
+def soil_water(rain_mm: np.ndarray, step_s: int, initial_rain_mm: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Soil water index and 60-minute rain after each step, for rain per step (Z, T).
+
+    The soil water index is JMA's three-tank model (:mod:`suibou.hydrology`) run at
+    the reading step. ``initial_rain_mm`` (the rain before the start) is spread
+    evenly over the 24 hours before the start to set the tanks' initial state.
+    """
+    from suibou.hydrology import final_state, soil_water_index_series
+
+    rain_mm = np.atleast_2d(rain_mm)
+    initial = final_state([initial_rain_mm / 24.0] * 24, 1.0) if initial_rain_mm > 0 else None
+    swi = np.stack([soil_water_index_series(row, step_s / 3600.0, initial) for row in rain_mm]) \
+        if rain_mm.shape[0] else np.zeros(rain_mm.shape)
+    window = max(1, int(round(3600 / step_s)))
+    return swi, rolling_sum(rain_mm, window)
+
+
+@dataclasses.dataclass(frozen=True)
+class Damage:
+    """Where and when a synthetic storm does damage (the storm's ground truth).
+
+    Attributes:
+        kind: ``overflow`` (a river reaches bank-full at its gauge) or
+            ``slope_failure`` (a landslide zone's slope fails).
+        area_id: The reach or zone.
+        time: First reading time at which it happens.
+        lon, lat: Where (the level gauge, or the zone's centroid).
+    """
+
+    kind: str
+    area_id: str
+    time: dt.datetime
+    lon: float
+    lat: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "area_id": self.area_id, "time": self.time.isoformat(),
+                "lon": self.lon, "lat": self.lat}
+
+
+def find_damage(catalogue: StationCatalogue, sim: Simulation) -> tuple[Damage, ...]:
+    """Rivers that reach bank-full and slopes that fail, in time order.
+
+    A slope fails (synthetically) at the first step at which its snake-line point
+    is on or beyond its critical line and its soil water index has reached the
+    zone's invented ``failure_swi_mm`` (``synthetic_slopes``). Zones without
+    synthetic slope parameters never fail.
+    """
+    from suibou.hydrology import critical_margin
+
+    times = [dt.datetime.fromtimestamp(int(e), dt.timezone.utc) for e in sim.epochs]
+    found = []
+    for j, sid in enumerate(sim.level_ids):
+        gauge = catalogue.level_gauge(sid)
+        over = np.flatnonzero(sim.level_true_m[j] >= gauge.bank_full_m)
+        if over.size:
+            found.append(Damage("overflow", gauge.reach_id, times[int(over[0])], gauge.lon, gauge.lat))
+    for k, zid in enumerate(sim.zone_ids):
+        slope = catalogue.slopes.get(zid)
+        if slope is None:
+            continue
+        zone = catalogue.zone(zid)
+        margin = critical_margin(sim.zone_r60_mm[k], sim.zone_swi_mm[k], zone.critical_line)
+        failed = np.flatnonzero((margin >= 0) & (sim.zone_swi_mm[k] >= slope.failure_swi_mm))
+        if failed.size:
+            lon, lat = zone.centroid
+            found.append(Damage("slope_failure", zid, times[int(failed[0])], lon, lat))
+    return tuple(sorted(found, key=lambda d: (d.time, d.area_id)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,6 +515,12 @@ class Storm:
         levels: Level readings, in time then catalogue order.
         params: The synthesiser parameters, when synthetic.
         simulation: The arrays behind the readings, when synthetic.
+        frames: River-camera stills (files under ``root``).
+        drone: Drone observations (images under ``root``).
+        grids: Rainfall grid notices (netCDF files under ``root``).
+        damage: Where and when the storm does damage (ground truth of a synthetic storm).
+        labels: Short tags: ``synthetic``, ``reconstruction``, ``negative-control``, ``imported``.
+        root: The storm's folder on disk, when it has been materialised or imported.
     """
 
     name: str
@@ -359,9 +534,25 @@ class Storm:
     levels: tuple[LevelReading, ...]
     params: StormParams | None = None
     simulation: Simulation | None = dataclasses.field(default=None, repr=False, compare=False)
+    frames: tuple[CameraFrame, ...] = ()
+    drone: tuple[DroneObservation, ...] = ()
+    grids: tuple[GridNotice, ...] = ()
+    damage: tuple[Damage, ...] = ()
+    labels: tuple[str, ...] = ()
+    root: Path | None = dataclasses.field(default=None, compare=False)
 
-    def events(self) -> list[RainReading | LevelReading]:
-        """All readings in event-time order (rain before level at equal times, then by station)."""
+    def events(self) -> list[Event]:
+        """Every message of the storm in event-time order.
+
+        At equal times: rain, level, camera, grid, drone; then by key and event id.
+        """
+        rank = {RainReading: 0, LevelReading: 1, CameraFrame: 2, GridNotice: 3, DroneObservation: 4}
+        merged: list[Event] = [*self.rain, *self.levels, *self.frames, *self.grids, *self.drone]
+        merged.sort(key=lambda e: (e.event_time, rank[type(e)], e.key, e.event_id))
+        return merged
+
+    def readings(self) -> list[RainReading | LevelReading]:
+        """Rain and level readings only, in event-time order."""
         merged: list[RainReading | LevelReading] = [*self.rain, *self.levels]
         merged.sort(key=lambda e: (e.event_time, 0 if isinstance(e, RainReading) else 1, e.station_id))
         return merged
@@ -391,19 +582,27 @@ def to_events(sim: Simulation, step_s: int) -> tuple[tuple[RainReading, ...], tu
 
 
 def synthesise(catalogue: StationCatalogue, params: StormParams, *, name: str, title: str,
-               description: str, provenance: str = "synthetic") -> Storm:
-    """Builds a :class:`Storm` from synthesiser parameters.
+               description: str, provenance: str = "synthetic", labels: Sequence[str] = ("synthetic",)) -> Storm:
+    """Builds a :class:`Storm` (rain and level readings, and its damage) from synthesiser parameters.
+
+    Cameras, grids and drone observations are files; :func:`replay_data.library.materialise`
+    writes them.
 
     Raises:
-        ValueError: ``description`` does not say the storm is synthetic.
+        ValueError: ``description`` does not say the storm is synthetic, or a
+            reconstruction is not labelled as one.
     """
     if "synthetic" not in description.lower() or "synthetic" not in provenance:
         raise ValueError("a synthesised storm's description and provenance must say it is synthetic")
+    if ("reconstruction" in provenance) != ("reconstruction" in labels) or (
+            "reconstruction" in labels and "reconstruction" not in description.lower()):
+        raise ValueError("a reconstruction must say so in its provenance, labels and description")
     sim = simulate(catalogue, params)
     rain, levels = to_events(sim, params.step_s)
     return Storm(name=name, title=title, description=description, provenance=provenance,
                  start=params.start.astimezone(dt.timezone.utc), end=params.end.astimezone(dt.timezone.utc),
-                 catalogue=catalogue, rain=rain, levels=levels, params=params, simulation=sim)
+                 catalogue=catalogue, rain=rain, levels=levels, params=params, simulation=sim,
+                 damage=find_damage(catalogue, sim), labels=tuple(labels))
 
 
 def random_storm_params(rng: np.random.Generator, catalogue: StationCatalogue, start: dt.datetime,

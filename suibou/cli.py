@@ -1,8 +1,9 @@
 """The ``suibou`` command line.
 
     suibou demo                 set everything up, run a storm drill, serve the alerts
-    suibou drill STORM          replay a stored storm through Kafka and the pipeline
+    suibou drill STORM          replay a stored storm through Kafka and the pipeline, then report
     suibou storms               list the stored storms
+    suibou import CSV ...       register a recorded storm so that `suibou drill NAME` replays it
     suibou infra up|down|status local Kafka broker, Prism runner, alert API
     suibou api                  serve the alert API in the foreground
     suibou pipeline [...]       run the fusion job on live topics
@@ -33,13 +34,28 @@ def _parser() -> argparse.ArgumentParser:
     drill = commands.add_parser("drill", help="replay a stored storm as an exercise")
     drill.add_argument("storm", help="storm name (see `suibou storms`)")
     for sub in (demo, drill):
-        sub.add_argument("--speed", type=float, default=None,
-                         help="storm seconds per wall second (60 = a storm hour per minute); default: as fast as possible")
+        sub.add_argument("--speed", type=_speed, default=None,
+                         help="storm seconds per wall second: 1 = real time, 60 = a storm hour per minute, "
+                              "'max' = as fast as possible (the default)")
         sub.add_argument("--hold-minutes", type=float, default=30.0, help="hysteresis before an alert level is lowered")
         sub.add_argument("--drill-id", default=None, help="id stamped on every message (default: from storm and time)")
+        sub.add_argument("--start", type=_start_time, default=None,
+                         help="replay from this storm time, ISO 8601 with offset (e.g. 2005-09-04T21:00+09:00)")
+        sub.add_argument("--report", default=None,
+                         help="report file (.md) or folder (default: <SUIBOU_HOME>/reports/<drill id>/report.md)")
+        sub.add_argument("--no-report", action="store_true", help="do not write the drill report")
     demo.add_argument("--storm", default="suginami-2005-mini")
 
     commands.add_parser("storms", help="list the stored storms")
+    importer = commands.add_parser("import", help="register a recorded storm (CSV of readings + station catalogue)")
+    importer.add_argument("csv", help="readings: time,station_id,kind,value[,interval_s] (kind rain_mm or level_m)")
+    importer.add_argument("--stations", required=True, help="station catalogue JSON (station_catalogue/1 or /2)")
+    importer.add_argument("--name", required=True, help="storm name for `suibou drill NAME`")
+    importer.add_argument("--title", default=None)
+    importer.add_argument("--description", default=None)
+    importer.add_argument("--skip-bad-rows", action="store_true",
+                          help="import the good rows; list the bad ones (with line numbers) in rejected.csv")
+    importer.add_argument("--replace", action="store_true", help="overwrite an imported storm of the same name")
     infra = commands.add_parser("infra", help="manage the local Kafka broker, Prism runner and alert API")
     infra.add_argument("action", choices=("up", "down", "status"))
     commands.add_parser("api", help="serve the alert API in the foreground")
@@ -48,6 +64,32 @@ def _parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="model training")
     models.add_argument("action", choices=("train",))
     return parser
+
+
+def _speed(text: str) -> float | None:
+    if text.strip().lower() in ("max", "inf"):
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("speed must be positive, or 'max'")
+    return value
+
+
+def _start_time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("the start time needs a UTC offset, e.g. 2005-09-04T21:00+09:00")
+    return value
+
+
+def api_headers(settings: Settings) -> dict[str, str]:
+    """The duty officer's view of the API for drill tooling: the admin key (sees exercises)."""
+    from alert_api.config import get_api_settings, resolve_admin_key
+
+    return {"Authorization": f"Bearer {resolve_admin_key(settings, get_api_settings())}"}
 
 
 def _wait_for_api(settings: Settings, drill_id: str, expected: dict[str, int], timeout_s: float = 60.0) -> list[dict]:
@@ -60,8 +102,9 @@ def _wait_for_api(settings: Settings, drill_id: str, expected: dict[str, int], t
     url = f"{base_url(settings)}/v1/alerts?exercise=true&include_cancelled=true&limit=1000"
     deadline = time.monotonic() + timeout_s
     mine: list[dict] = []
+    request = urllib.request.Request(url, headers=api_headers(settings))
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             mine = [a for a in json.loads(response.read())["data"] if a.get("drill_id") == drill_id]
         if {a["alert_id"]: a["sequence"] for a in mine} == expected:
             return mine
@@ -95,12 +138,13 @@ def _print_alerts(messages: list) -> None:
 
 def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
     from suibou import infra
-    from suibou.drill import drill_alert_messages, run_drill
+    from suibou.drill import drill_alert_messages, run_drill, write_report
     from suibou.infra import api_server
 
     infra.up(settings)
     api_url = api_server.ensure_running(settings)
-    result = run_drill(storm, settings, speed=args.speed, drill_id=args.drill_id, hold_minutes=args.hold_minutes)
+    result = run_drill(storm, settings, speed=args.speed, drill_id=args.drill_id, hold_minutes=args.hold_minutes,
+                       start_at=args.start)
     produced = drill_alert_messages(settings, result.drill_id, result.alert_offsets)
     expected: dict[str, int] = {}
     for message in produced:
@@ -111,16 +155,47 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
           f"messages, all received by the alert API ({result.elapsed_s:.0f}s).")
     _print_alerts(produced)
     print()
+    if not args.no_report:
+        report = write_report(result, settings, produced, args.report)
+        print(f"Drill report:      {report}")
     print(f"Alerts (JSON):     {api_url}/v1/alerts?exercise=true&include_cancelled=true")
     print(f"API documentation: {api_url}/docs")
     print("Stop everything:   suibou infra down")
 
 
+def _import(args: argparse.Namespace) -> int:
+    from replay_data.library import StormImportError, import_storm
+
+    try:
+        result = import_storm(args.csv, args.stations, args.name, title=args.title, description=args.description,
+                              skip_bad_rows=args.skip_bad_rows, replace=args.replace)
+    except StormImportError as error:
+        print(f"import refused: {error}", file=sys.stderr)
+        return 2
+    for row in result.rejected:
+        print(f"skipped {row}", file=sys.stderr)
+    print(f"imported {result.readings} readings as storm {result.name!r} ({_jst(result.start)} to "
+          f"{_jst(result.end)}); {len(result.rejected)} row(s) skipped"
+          + (f", listed in {result.folder / 'rejected.csv'}" if result.rejected else "") + ".")
+    print(f"Replay it with:  suibou drill {result.name}")
+    return 0
+
+
 class _QuietBeamImport(logging.Filter):
-    """Beam warns on import about optional Google Cloud clients suibou never uses."""
+    """Drops two harmless Beam messages that would alarm an operator.
+
+    Beam warns on import about optional Google Cloud clients suibou never uses;
+    and Prism asks the SDK harness to finalise bundles that registered nothing
+    to finalise, which the harness logs as an error that Prism then ignores.
+    """
+
+    _HARMLESS = ("apitools not found", "Bundle is not in a finalizable state")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += str(record.exc_info[1])
+        return not any(phrase in text for phrase in self._HARMLESS)
 
 
 def _configure_logging() -> None:
@@ -144,10 +219,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "drill":
         _drill(args, settings, args.storm)
     elif args.command == "storms":
-        from replay_data import list_storms, load_storm
+        from replay_data import list_storms
+        from replay_data.library import imported_storms, open_storm, storm_cache
+        from replay_data.storms import load_storm
 
+        imported = set(imported_storms(storm_cache(settings)))
         for name in list_storms():
-            print(f"{name:<24} {load_storm(name).title}")
+            storm = open_storm(storm_cache(settings) / name) if name in imported else load_storm(name)
+            print(f"{name:<20} {storm.provenance:<26} {storm.title}")
+    elif args.command == "import":
+        return _import(args)
     elif args.command == "infra":
         from suibou import infra
         from suibou.infra import api_server

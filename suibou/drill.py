@@ -1,9 +1,12 @@
 """A storm drill, end to end: publish a stored storm to Kafka as exercise traffic
 and run the fusion pipeline on it until the drill's end-of-stream markers.
 
-The pipeline reads from the topic offsets taken just before publishing, so the
-drill sees its own storm and nothing older. Every message carries the exercise
-marker and the drill id, which every score and alert keeps.
+The storm is first materialised into the storm cache (camera frames, rainfall
+grids and drone observations are files the messages point to). The pipeline
+reads from the topic offsets taken just before publishing, so the drill sees
+its own storm and nothing older. Every message carries the exercise marker and
+the drill id, which every score and alert keeps. After the drill,
+:func:`write_report` writes the drill report (``replay_data.report``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import dataclasses
 import datetime as dt
 import sys
 import time
+from pathlib import Path
 
 from suibou.settings import Settings
 
@@ -25,6 +29,11 @@ class DrillResult:
     elapsed_s: float
     #: Where the alerts topic stood when the drill began.
     alert_offsets: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
+    speed: float | None = None
+    start_at: dt.datetime | None = None
+    #: Messages sent per feed and control kind (rain, level, camera, grid, drone, tick, end).
+    sent: dict[str, int] = dataclasses.field(default_factory=dict)
+    publish_s: float = 0.0
 
 
 def _say(message: str) -> None:
@@ -62,6 +71,7 @@ def run_drill(
     hold_minutes: float = 30.0,
     progress: bool = True,
     timeout_s: float = 1800.0,
+    start_at: dt.datetime | None = None,
 ) -> DrillResult:
     """Replays ``storm_name`` through Kafka and the streaming pipeline on Prism.
 
@@ -73,6 +83,7 @@ def run_drill(
         hold_minutes: Alert hysteresis before a level is lowered.
         progress: Show a progress bar while publishing.
         timeout_s: Give up waiting for the pipeline after this long.
+        start_at: Replay from this storm time (UTC-aware) instead of the storm's start.
 
     Returns:
         What was published and how the pipeline ended.
@@ -84,10 +95,13 @@ def run_drill(
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipelines.job import JobConfig, build, runner_options
-    from replay_data import load_storm, publish_storm
+    from replay_data import publish_storm
+    from replay_data.library import prepare_storm
+    from replay_data.publish import replay_window
 
     started = time.monotonic()
-    storm = load_storm(storm_name)
+    storm = prepare_storm(storm_name, settings, progress=progress)
+    replay_window(storm, start_at)  # refuse a bad start time before starting anything
     drill_id = drill_id or new_drill_id(storm_name)
     _say(f"drill {drill_id}: {storm.title}")
     observation_topics = list(settings.topics.observation_topics.values())
@@ -102,14 +116,18 @@ def run_drill(
         group_id="suibou-drill",
         hold_s=hold_minutes * 60,
     )
-    options = PipelineOptions([*runner_options(settings, "prism"), f"--job_name={drill_id.lower()}"])
+    # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
+    # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
+    options = PipelineOptions([*runner_options(settings, "prism"), f"--job_name={drill_id.lower()}",
+                               f"--job_server_timeout={int(timeout_s) + 120}"])
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config)
     _say("starting the fusion pipeline on Prism")
     result = pipeline.run()
     finished = False
     try:
-        report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id, progress=progress)
+        report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id, progress=progress,
+                               start_at=start_at)
         _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
         state_name = str(result.wait_until_finish(duration=int(timeout_s * 1000)))
         finished = "DONE" in state_name.upper()
@@ -123,7 +141,35 @@ def run_drill(
     elapsed = time.monotonic() - started
     _say(f"drill {drill_id} processed in {elapsed:.1f}s")
     return DrillResult(drill_id=drill_id, storm=storm_name, published=report.total,
-                       pipeline_state=state_name, elapsed_s=elapsed, alert_offsets=alert_offsets)
+                       pipeline_state=state_name, elapsed_s=elapsed, alert_offsets=alert_offsets,
+                       speed=speed, start_at=start_at, sent={**report.counts}, publish_s=report.wall_seconds)
+
+
+def report_dir(settings: Settings, drill_id: str) -> Path:
+    """Default place of a drill's report: ``<SUIBOU_HOME>/reports/<drill_id>/``."""
+    return Path(settings.home) / "reports" / drill_id
+
+
+def write_report(result: DrillResult, settings: Settings, alerts: list, path: str | Path | None = None) -> Path:
+    """Writes the drill report (Markdown + PNG plots, and report.json); returns the Markdown file.
+
+    Args:
+        result: The drill.
+        settings: Where the storm cache and the default report folder are.
+        alerts: The drill's alert messages (:func:`drill_alert_messages`).
+        path: A ``.md`` file or a folder; default ``<SUIBOU_HOME>/reports/<drill_id>/report.md``.
+    """
+    from replay_data.library import prepare_storm
+    from replay_data.report import DrillInfo, write_report as write
+
+    target = Path(path) if path is not None else report_dir(settings, result.drill_id)
+    if target.suffix.lower() != ".md":
+        target = target / "report.md"
+    storm = prepare_storm(result.storm, settings)
+    info = DrillInfo(drill_id=result.drill_id, storm=result.storm, speed=result.speed, start_at=result.start_at,
+                     published=result.published, elapsed_s=result.elapsed_s, sent=result.sent,
+                     publish_s=result.publish_s)
+    return write(storm, alerts, info, target)
 
 
 def drill_alert_messages(

@@ -59,7 +59,10 @@ def _delete_topics(settings: Settings) -> None:
 
 
 def _get(settings: Settings, path: str) -> dict:
-    with urllib.request.urlopen(f"{api_server.base_url(settings)}{path}", timeout=10) as response:
+    from suibou.cli import api_headers
+
+    request = urllib.request.Request(f"{api_server.base_url(settings)}{path}", headers=api_headers(settings))
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
@@ -116,3 +119,30 @@ def test_a_storm_drill_raises_the_expected_alerts_through_the_api(settings):
     # The reconstruction's point: the Zenpukuji and the Myoshoji reach flood danger.
     for reach_id in ("R-ZENPUKUJI-UPPER", "R-MYOSHOJI-UPPER"):
         assert max(m["level"] for m in by_area[reach_id]) >= 4
+
+    # Every alert message of the drill is an exercise of this drill.
+    assert all(m.exercise and m.drill_id == result.drill_id and m.cap_status == "Exercise" for m in produced)
+
+    # The drill report: written from these alerts and the storm's own data, with positive lead times.
+    from suibou.drill import write_report
+
+    report = write_report(result, settings, produced, settings.home / "reports" / result.drill_id)
+    data = json.loads((report.parent / "report.json").read_text())
+    assert data["exercise"] is True and len(data["alerts"]) == len({m.alert_id for m in produced})
+    for reach_id in ("R-ZENPUKUJI-UPPER", "R-MYOSHOJI-UPPER"):
+        leads = [c["lead_min"] for c in data["crossings"] if c["area_id"] == reach_id and c["level"] <= 4]
+        assert leads and all(lead is not None and lead >= 0 for lead in leads), (reach_id, leads)
+        assert max(leads) > 0, (reach_id, leads)
+    for plot in ("hydrographs.png", "rainfall.png", "snake.png", "timeline.png"):
+        assert (report.parent / plot).stat().st_size > 1000
+
+
+def test_a_quiet_day_drill_raises_no_alert(settings):
+    result = run_drill("quiet-day-mini", settings, progress=False, timeout_s=600)
+    assert result.pipeline_state.upper().endswith("DONE")
+    assert result.sent["camera"] > 0 and result.sent["grid"] > 0
+    assert drill_alert_messages(settings, result.drill_id, result.alert_offsets) == []
+    from suibou.drill import write_report
+
+    text = write_report(result, settings, [], settings.home / "reports" / result.drill_id).read_text()
+    assert "No alert was raised." in text and "No threshold was crossed" in text

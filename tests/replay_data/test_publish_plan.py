@@ -147,3 +147,57 @@ def test_publish_sends_the_plan_in_order(storm):
     assert producer.sent == expected and producer.flushed
     assert report.total == len(expected) and report.ends == N_TARGETS
     assert report.readings == len(storm.rain) + len(storm.levels)
+
+
+# --------------------------------------------------------------------------- every feed, exercise marker, start time
+
+
+@pytest.fixture(scope="module")
+def full_storm(tmp_path_factory):
+    from replay_data.library import materialise, open_storm
+
+    return open_storm(materialise("suginami-2005-mini", tmp_path_factory.mktemp("storms")))
+
+
+@pytest.fixture(scope="module")
+def full_plan(full_storm):
+    return list(plan_messages(full_storm, TOPICS, PARTITIONS, drill_id="drill-9"))
+
+
+def test_every_feed_goes_to_its_topic_keyed_by_its_source(full_storm, full_plan):
+    topics = {"rain": TOPICS.rain, "level": TOPICS.level, "camera": TOPICS.camera, "grid": TOPICS.grid,
+              "drone": TOPICS.drone}
+    events = [m for m in full_plan if m.kind in topics]
+    assert {m.kind for m in events} == set(topics)
+    assert len(events) == len(full_storm.events())
+    for message in events:
+        event = parse_event(message.value)
+        assert message.topic == topics[message.kind] and message.key == event.key.encode()
+    assert [m.timestamp_ms for m in events] == sorted(m.timestamp_ms for m in events)
+    assert len(full_plan) == plan_size(full_storm, PARTITIONS, TOPICS)
+
+
+def test_every_message_of_a_drill_carries_the_exercise_marker_and_the_drill_id(full_plan):
+    for message in full_plan:
+        data = json.loads(message.value)
+        assert data["exercise"] is True and data["drill_id"] == "drill-9", message.kind
+        assert parse_event(message.value).exercise is True
+
+
+def test_a_drill_can_start_later_in_the_storm(full_storm, full_plan):
+    start = full_storm.start + dt.timedelta(minutes=65)
+    late = list(plan_messages(full_storm, TOPICS, PARTITIONS, drill_id="drill-9", start_at=start))
+    events = [m for m in late if m.kind not in ("tick", "end")]
+    assert min(m.event_time for m in events) == start
+    assert events == [m for m in full_plan if m.kind not in ("tick", "end") and m.event_time >= start]
+    ticks = sorted({m.event_time for m in late if m.kind == "tick"})
+    assert ticks[0] == start + dt.timedelta(minutes=1)
+    assert len(late) == plan_size(full_storm, PARTITIONS, TOPICS, start_at=start)
+    with pytest.raises(ValueError, match="UTC offset"):
+        list(plan_messages(full_storm, TOPICS, PARTITIONS, drill_id="d", start_at=start.replace(tzinfo=None)))
+    with pytest.raises(ValueError, match="not before the storm's end"):
+        list(plan_messages(full_storm, TOPICS, PARTITIONS, drill_id="d", start_at=full_storm.end))
+
+
+def test_the_plan_is_deterministic(full_storm, full_plan):
+    assert list(plan_messages(full_storm, TOPICS, PARTITIONS, drill_id="drill-9")) == full_plan
