@@ -44,7 +44,8 @@ FEED_TYPES: Mapping[str, type[Event]] = {
 
 
 def parse_record(
-    feed: str, record: KafkaRecord, catalogue: StationCatalogue, only_drill: str | None = None
+    feed: str, record: KafkaRecord, catalogue: StationCatalogue, only_drill: str | None = None,
+    known: Mapping[type[Event], frozenset[str]] | None = None,
 ) -> Event | DeadLetter | None:
     """Validates one record of ``feed``.
 
@@ -78,12 +79,21 @@ def parse_record(
     expected = FEED_TYPES[feed]
     if not isinstance(event, expected):
         return dead(f"topic {record.topic!r} carries {expected.SCHEMA}, got {event.SCHEMA}")
+    known = known or known_stations(catalogue)
     station = getattr(event, "station_id", None)
-    if isinstance(event, RainReading) and station not in {g.station_id for g in catalogue.rain_gauges}:
+    if isinstance(event, RainReading) and station not in known[RainReading]:
         return dead(f"unknown rain gauge {station!r} (not in catalogue {catalogue.name!r})")
-    if isinstance(event, LevelReading) and station not in {g.station_id for g in catalogue.level_gauges}:
+    if isinstance(event, LevelReading) and station not in known[LevelReading]:
         return dead(f"unknown water-level gauge {station!r} (not in catalogue {catalogue.name!r})")
     return event
+
+
+def known_stations(catalogue: StationCatalogue) -> dict[type[Event], frozenset[str]]:
+    """The gauge ids each reading type may carry."""
+    return {
+        RainReading: frozenset(g.station_id for g in catalogue.rain_gauges),
+        LevelReading: frozenset(g.station_id for g in catalogue.level_gauges),
+    }
 
 
 class _ParseFn(beam.DoFn):
@@ -91,6 +101,7 @@ class _ParseFn(beam.DoFn):
         self._topic_feeds = dict(topic_feeds)
         self._catalogue = catalogue
         self._only_drill = only_drill
+        self._known = known_stations(catalogue)
         self._parsed = Metrics.counter("ingest", "events")
         self._dead = Metrics.counter("ingest", "dead_letters")
 
@@ -104,7 +115,7 @@ class _ParseFn(beam.DoFn):
                 source_offset=record.offset, payload=record.value[:4096].decode("utf-8", "replace"),
             ))
             return
-        result = parse_record(feed, record, self._catalogue, self._only_drill)
+        result = parse_record(feed, record, self._catalogue, self._only_drill, self._known)
         if result is None:
             return
         if isinstance(result, DeadLetter):

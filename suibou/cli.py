@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -159,6 +160,11 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
         report = write_report(result, settings, produced, args.report)
         print(f"Drill report:      {report}")
     print(f"Alerts (JSON):     {api_url}/v1/alerts?exercise=true&include_cancelled=true")
+    key_source = "$SUIBOU_ADMIN_KEY" if os.environ.get("SUIBOU_ADMIN_KEY") else settings.home / "api" / "admin.key"
+    print(f"                   the API needs a key: the admin key is in {key_source}, e.g.")
+    print(f'                   curl -H "Authorization: Bearer $(cat {key_source})" '
+          f'"{api_url}/v1/alerts?exercise=true&include_cancelled=true"' if not os.environ.get("SUIBOU_ADMIN_KEY")
+          else f'                   curl -H "Authorization: Bearer $SUIBOU_ADMIN_KEY" "{api_url}/v1/alerts?exercise=true"')
     print(f"API documentation: {api_url}/docs")
     print("Stop everything:   suibou infra down")
 
