@@ -19,6 +19,7 @@ from pipelines.alerts import AreaAlertState, DecideAlerts, reach_areas
 from pipelines.faults import WatchGauges
 from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, level_status, rain_status, split_faults
 from pipelines.ingest import CLOCK, ParseObservations
+from pipelines.cameras import ReadRiverCameras
 from pipelines.landslide import ScoreLandslideRisk
 from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
 from pipelines.ordered import DEAD_LETTER
@@ -100,8 +101,10 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     watchdog = {"rain": parsed.rain, "level": parsed.level, "clock": parsed[CLOCK]} | "WatchGauges" >> WatchGauges(
         config.catalogue, max_lateness_s=config.max_lateness_s
     )
-    fused = {"rain": rain.out, "level": statuses.out, "faults": watchdog.out} | "FuseReachFeatures" >> (
-        FuseReachFeatures(config.catalogue, tuple(FLOOD2_FEATURES), config.max_lateness_s)
+    cameras = parsed.camera | "ReadRiverCameras" >> ReadRiverCameras(config.catalogue)
+    fusion_inputs = {"rain": rain.out, "level": statuses.out, "faults": watchdog.out, "cameras": cameras.out}
+    fused = fusion_inputs | "FuseReachFeatures" >> FuseReachFeatures(
+        config.catalogue, tuple(FLOOD2_FEATURES), config.max_lateness_s
     )
     rows = split_faults(fused.out, "FrozenGauges")
     flood = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
@@ -114,7 +117,7 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     faults = (statuses.faults, watchdog.out, rows.faults) | "CollectFaults" >> beam.Flatten()
     dead_letters = (
         parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], watchdog[DEAD_LETTER], fused[DEAD_LETTER],
-        landslide["dead_letter"], alerts[DEAD_LETTER],
+        landslide["dead_letter"], cameras[DEAD_LETTER], alerts[DEAD_LETTER],
     ) | "CollectDeadLetters" >> beam.Flatten()
     return JobOutputs(
         rain_status=rain.out | "RainStatus" >> beam.Map(rain_status),

@@ -15,7 +15,8 @@ from pipelines.faults import fault
 from pipelines.gauges import LevelAssessment, RainfallTotals
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue
-from suibou.contracts import AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
+from pipelines.cameras import CameraEstimate, camera_to_reach
+from suibou.contracts import AlertLevel, AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
 
 @dataclasses.dataclass(frozen=True)
 class ReachFeatures:
@@ -35,6 +36,8 @@ class ReachFeatures:
     drill_id: str | None
     faults: tuple[str, ...] = ()
     held: bool = False  # a repeat of the last trusted status, made because the level gauge fell silent
+    camera: tuple[tuple[str, float], ...] = ()  # the latest fresh camera estimate, if any
+    camera_overtopping: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +46,11 @@ class FusionState:
     last_status: LevelAssessment | None = None
     unchanged_since: dt.datetime | None = None
     faults: dict[str, SensorFault] = dataclasses.field(default_factory=dict)
+    camera: CameraEstimate | None = None
 
 
+#: A camera estimate counts for this long after its still was taken (stills come every 5 minutes).
+CAMERA_MAX_AGE_S = 900.0
 #: A level that does not move for this long while it rains is a frozen gauge.
 FROZEN_AFTER_S = 3600.0
 #: "It rains" for the frozen-gauge check: mean 60-minute rain over the reach, mm.
@@ -75,9 +81,9 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
     def event_time(self, item: RainfallTotals | LevelAssessment | SensorFault | ReachFeatures) -> dt.datetime:
         return item.event_time
 
-    def order(self, item: RainfallTotals | LevelAssessment | SensorFault) -> int:
-        # Rain at t is known to the level at t; faults at t apply to it too.
-        return 0 if isinstance(item, RainfallTotals) else 1 if isinstance(item, SensorFault) else 2
+    def order(self, item: RainfallTotals | LevelAssessment | SensorFault | CameraEstimate) -> int:
+        # Rain, camera stills and faults at t are known to the level at t.
+        return 2 if isinstance(item, LevelAssessment) else 0 if isinstance(item, RainfallTotals) else 1
 
     def step(self, key: str, state: FusionState, item: RainfallTotals | LevelAssessment | SensorFault
              ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
@@ -88,6 +94,10 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             return dataclasses.replace(state, rain={**state.rain, item.station_id: item}), []
         if isinstance(item, SensorFault):
             return self._on_fault(key.partition("|")[2], state, item)
+        if isinstance(item, CameraEstimate):
+            if state.camera is not None and state.camera.event_time > item.event_time:
+                return state, []
+            return dataclasses.replace(state, camera=item), []
         return self._on_level(key, state, item)
 
     def _on_fault(self, reach_id: str, state: FusionState, item: SensorFault
@@ -114,7 +124,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         faults = {k: v for k, v in state.faults.items() if v.kind is not FaultKind.FROZEN}
         if known is not None and known.kind is FaultKind.SILENT:
             faults.pop(item.station_id)  # It reports again.
-        state = FusionState(state.rain, item, unchanged_since, faults)
+        state = FusionState(state.rain, item, unchanged_since, faults, state.camera)
         row = self._row(state, item, item.event_time)
         outputs: list[ReachFeatures | SensorFault] = []
         frozen_for = (item.event_time - (unchanged_since or item.event_time)).total_seconds()
@@ -150,6 +160,9 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             nowcast_rain_30min_mm=None,
             nowcast_rain_60min_mm=None,
         )
+        camera = state.camera
+        if camera is not None and not 0 <= (at - camera.event_time).total_seconds() <= CAMERA_MAX_AGE_S:
+            camera = None
         faults = [f.description for f in state.faults.values()]
         faults += [f"{t.station_id} no rain data since {format_time(t.event_time)}" for t in stale
                    if t.station_id not in state.faults]
@@ -162,6 +175,9 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             exercise=status.exercise,
             drill_id=status.drill_id,
             faults=tuple(sorted(faults)),
+            camera=() if camera is None else (("camera_level_m", camera.level_m),
+                                              ("camera_p_overtopping", camera.p_overtopping)),
+            camera_overtopping=camera is not None and camera.overtopping,
         )
 
 
@@ -197,9 +213,10 @@ class FuseReachFeatures(beam.PTransform):
         rain = inputs["rain"] | "RainToReaches" >> beam.FlatMap(rain_to_reaches, self.catalogue)
         level = inputs["level"] | "LevelToReach" >> beam.Map(lambda s: (stream_key(s.drill_id, s.reach_id), s))
         faults = inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(faults_to_reaches, self.catalogue)
+        cameras = inputs["cameras"] | "CamerasToReaches" >> beam.Map(camera_to_reach)
         level_gauges = {r.reach_id: r.level_station_id for r in self.catalogue.reaches}
         return (
-            (rain, level, faults)
+            (rain, level, faults, cameras)
             | "Merge" >> beam.Flatten()
             | "Fuse" >> FoldInEventTime(ReachFusion(self.feature_names, level_gauges), self.max_lateness_s)
         )
@@ -220,10 +237,11 @@ def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: 
         hazard=Hazard.FLOOD,
         probability=probabilities[primary],
         probabilities=probabilities,
-        observed_level=row.status.observed_level,
+        # A camera that sees water over the banks is evidence of flooding (level 5) on its own.
+        observed_level=AlertLevel.FLOODING if row.camera_overtopping else row.status.observed_level,
         model=model_ref,
         target=target,
-        features=dict(row.features) | {"level_m": row.status.level_m},
+        features=dict(row.features) | {"level_m": row.status.level_m} | dict(row.camera),
         contributions=tuple(contributions),
         faults=row.faults,
     )
