@@ -67,7 +67,11 @@ class WatchdogState:
 @dataclasses.dataclass(frozen=True)
 class GaugeWatchdog(Fold[WatchdogState, "Heartbeat | StreamControl", SensorFault]):
     """Reports every catalogued gauge that has been silent for ``silence_after_s``
-    of stream time, and its recovery when it reports again."""
+    of stream time, and its recovery when it reports again.
+
+    The job keys it per gauge, sending every gauge its own copy of the clock,
+    so no single key carries the whole stream.
+    """
 
     stations: tuple[str, ...]
     silence_after_s: float = SILENCE_AFTER_S
@@ -102,7 +106,9 @@ class GaugeWatchdog(Fold[WatchdogState, "Heartbeat | StreamControl", SensorFault
         started = state.clock_started or now
         faults = []
         silent = set(state.silent)
-        for station in self.stations:
+        # Keyed per gauge (``…|watchdog|<station>``), a fold watches that gauge alone.
+        own = key.rpartition("|")[2]
+        for station in (own,) if own in self.stations else self.stations:
             if station in silent:
                 continue
             since = state.last_heard.get(station, started)
@@ -138,9 +144,12 @@ class WatchGauges(beam.PTransform):
             | "Ticks" >> beam.Filter(lambda c: c.control.value == "tick")
             | "DistinctTicks" >> beam.ParDo(_DistinctTicks())
         )
+        keyed_beats = beats | "KeyByGauge" >> beam.Map(
+            lambda b: (stream_key(b.drill_id, f"watchdog|{b.station_id}"), b))
+        keyed_ticks = ticks | "ClockToEveryGauge" >> beam.FlatMap(
+            lambda t: ((stream_key(t.drill_id, f"watchdog|{s}"), t) for s in stations))
         return (
-            (beats, ticks)
+            (keyed_beats, keyed_ticks)
             | "WithClock" >> beam.Flatten()
-            | "KeyByStream" >> beam.Map(lambda e: (stream_key(e.drill_id, "watchdog"), e))
             | "Watch" >> FoldInEventTime(GaugeWatchdog(stations, self.silence_after_s), self.max_lateness_s)
         )

@@ -82,8 +82,18 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         return item.event_time
 
     def order(self, item: RainfallTotals | LevelAssessment | SensorFault | CameraEstimate) -> int:
-        # Rain, camera stills and faults at t are known to the level at t.
-        return 2 if isinstance(item, LevelAssessment) else 0 if isinstance(item, RainfallTotals) else 1
+        # Rain, camera stills and faults at t are known to the level at t; a level
+        # gauge's own fault comes after the others of its instant, since it may
+        # produce a row that should list them.
+        if isinstance(item, LevelAssessment):
+            return 3
+        if isinstance(item, SensorFault):
+            return 2 if item.station_id in self._level_stations else 1
+        return 0 if isinstance(item, RainfallTotals) else 1
+
+    @property
+    def _level_stations(self) -> frozenset[str]:
+        return frozenset(s for s in self.level_gauges.values() if s)
 
     def step(self, key: str, state: FusionState, item: RainfallTotals | LevelAssessment | SensorFault
              ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
