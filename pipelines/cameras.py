@@ -16,14 +16,15 @@ import dataclasses
 import datetime as dt
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
+from pipelines.batching import BatchPerBundle
 from pipelines.ordered import DEAD_LETTER, stream_key
-from replay_data.stations import StationCatalogue
+from replay_data.stations import Camera, StationCatalogue
 from suibou.contracts import CameraFrame, DeadLetter
 
 #: Stills from river cameras are a few tens of kilobytes; anything far larger is not one.
@@ -65,7 +66,7 @@ def fetch_frame(uri: str) -> bytes:
     return data
 
 
-class _ReadFramesFn(beam.DoFn):
+class _ReadFramesFn(BatchPerBundle):
     """One ``camera/1`` session per worker; each bundle's frames in one batch."""
 
     def __init__(self, catalogue: StationCatalogue):
@@ -78,9 +79,6 @@ class _ReadFramesFn(beam.DoFn):
         self._scorer = load_scorer("camera", "1")
         cameras = getattr(self._catalogue, "cameras", ())
         self._cameras = {c.camera_id: c for c in cameras}
-
-    def start_bundle(self) -> None:
-        self._batch: list = []
 
     def process(self, frame: CameraFrame, timestamp=beam.DoFn.TimestampParam,  # noqa: B008
                 window=beam.DoFn.WindowParam) -> Iterator[object]:  # noqa: B008
@@ -98,26 +96,22 @@ class _ReadFramesFn(beam.DoFn):
                 reason=f"camera frame: {problem}", source_topic="", payload=frame.to_json().decode()[:2000],
                 stage="cameras"))
             return
-        self._batch.append((frame, camera, data, timestamp, window))
+        self.add((frame, camera, data), timestamp, window)
 
-    def finish_bundle(self):  # type: ignore[no-untyped-def]
-        from apache_beam.utils.windowed_value import WindowedValue
-
+    def score_batch(self, frames: Sequence[tuple[CameraFrame, Camera, bytes]]) -> list[CameraEstimate]:
         from models import read_frames
 
-        if not self._batch:
-            return
-        gauges = [self._catalogue.level_gauge(camera.level_station_id) for _, camera, _, _, _ in self._batch]
-        readings = read_frames(self._scorer, [data for _, _, data, _, _ in self._batch], gauges)
-        for (frame, camera, _, timestamp, window), reading in zip(self._batch, readings, strict=True):
-            self._read.inc()
-            estimate = CameraEstimate(
+        gauges = [self._catalogue.level_gauge(camera.level_station_id) for _, camera, _ in frames]
+        readings = read_frames(self._scorer, [data for _, _, data in frames], gauges)
+        self._read.inc(len(frames))
+        return [
+            CameraEstimate(
                 camera_id=frame.camera_id, reach_id=camera.reach_id, event_time=frame.event_time,
                 level_m=reading.level_m, p_overtopping=reading.p_overtopping, overtopping=reading.overtopping,
                 model=reading.model, exercise=frame.exercise, drill_id=frame.drill_id,
             )
-            yield WindowedValue(estimate, timestamp, [window])
-        self._batch = []
+            for (frame, camera, _), reading in zip(frames, readings, strict=True)
+        ]
 
 
 @dataclasses.dataclass

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from pipelines.batching import BatchPerBundle
 from pipelines.gauges import RainfallTotals
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue
@@ -121,7 +122,7 @@ def criterion_level(row: ZoneRow) -> AlertLevel:
     return AlertLevel.DANGER if row.exceeds_now or row.exceeds_within_2h else AlertLevel.NONE
 
 
-class _ScoreZonesFn(beam.DoFn):
+class _ScoreZonesFn(BatchPerBundle):
     """One ONNX Runtime session per worker; each bundle's rows in one batch."""
 
     def __init__(self, model: str):
@@ -134,24 +135,11 @@ class _ScoreZonesFn(beam.DoFn):
         name, _, version = self._model.partition("/")
         self._scorer = load_scorer(name, version)
 
-    def start_bundle(self) -> None:
-        self._rows: list = []
-
-    def process(self, row: ZoneRow, timestamp=beam.DoFn.TimestampParam,  # noqa: B008
-                window=beam.DoFn.WindowParam) -> None:  # noqa: B008
-        self._rows.append((row, timestamp, window))
-
-    def finish_bundle(self):  # type: ignore[no-untyped-def]
-        from apache_beam.utils.windowed_value import WindowedValue
-
-        if not self._rows:
-            return
-        matrix = np.asarray([[v for _, v in row.features] for row, _, _ in self._rows], dtype=np.float32)
+    def score_batch(self, rows: Sequence[ZoneRow]) -> list[RiskScore]:
+        matrix = np.asarray([[v for _, v in row.features] for row in rows], dtype=np.float32)
         probabilities = self._scorer.predict_proba(matrix)
-        for (row, timestamp, window), values, p in zip(self._rows, matrix, probabilities, strict=True):
-            self._scored.inc()
-            yield WindowedValue(self._score(row, float(p), values), timestamp, [window])
-        self._rows = []
+        self._scored.inc(len(rows))
+        return [self._score(row, float(p), values) for row, values, p in zip(rows, matrix, probabilities, strict=True)]
 
     def _score(self, row: ZoneRow, probability: float, values: np.ndarray) -> RiskScore:
         stamp = row.event_time.strftime("%Y%m%dT%H%M%SZ")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
 from models import flood2_features
+from pipelines.batching import BatchPerBundle
 from pipelines.faults import fault
 from pipelines.gauges import LevelAssessment, RainfallTotals
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
@@ -91,9 +92,9 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             return 2 if item.station_id in self._level_stations else 1
         return 0 if isinstance(item, RainfallTotals) else 1
 
-    @property
-    def _level_stations(self) -> frozenset[str]:
-        return frozenset(s for s in self.level_gauges.values() if s)
+    def __post_init__(self) -> None:
+        # order() runs for every buffered event; look the level gauges up in a set built once.
+        object.__setattr__(self, "_level_stations", frozenset(s for s in self.level_gauges.values() if s))
 
     def step(self, key: str, state: FusionState, item: RainfallTotals | LevelAssessment | SensorFault
              ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
@@ -196,10 +197,16 @@ def rain_to_reaches(totals: RainfallTotals, catalogue: StationCatalogue) -> Iter
         yield stream_key(totals.drill_id, reach.reach_id), totals
 
 
-def faults_to_reaches(item: SensorFault, catalogue: StationCatalogue) -> Iterator[tuple[str, SensorFault]]:
-    """Routes a gauge's fault to every reach the gauge serves."""
+def reaches_by_gauge(catalogue: StationCatalogue) -> dict[str, tuple[str, ...]]:
+    """Gauge id -> the reaches it serves (a level gauge its own, a rain gauge those it samples)."""
     reaches = {g.station_id: (g.reach_id,) for g in catalogue.level_gauges}
-    reaches.update({g.station_id: g.reach_ids for g in catalogue.rain_gauges})
+    reaches.update({g.station_id: tuple(g.reach_ids) for g in catalogue.rain_gauges})
+    return reaches
+
+
+def faults_to_reaches(item: SensorFault, reaches: Mapping[str, tuple[str, ...]]
+                      ) -> Iterator[tuple[str, SensorFault]]:
+    """Routes a gauge's fault to every reach the gauge serves."""
     for reach_id in reaches.get(item.station_id, ()):
         yield stream_key(item.drill_id, reach_id), item
 
@@ -222,7 +229,7 @@ class FuseReachFeatures(beam.PTransform):
     def expand(self, inputs: Mapping[str, beam.PCollection]):  # type: ignore[no-untyped-def]
         rain = inputs["rain"] | "RainToReaches" >> beam.FlatMap(rain_to_reaches, self.catalogue)
         level = inputs["level"] | "LevelToReach" >> beam.Map(lambda s: (stream_key(s.drill_id, s.reach_id), s))
-        faults = inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(faults_to_reaches, self.catalogue)
+        faults = inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(faults_to_reaches, reaches_by_gauge(self.catalogue))
         cameras = inputs["cameras"] | "CamerasToReaches" >> beam.Map(camera_to_reach)
         level_gauges = {r.reach_id: r.level_station_id for r in self.catalogue.reaches}
         return (
@@ -257,7 +264,7 @@ def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: 
     )
 
 
-class _ScoreFn(beam.DoFn):
+class _ScoreFn(BatchPerBundle):
     """Holds one ONNX Runtime session per worker, opened in ``setup``, and scores
     each bundle's rows in one batch."""
 
@@ -273,29 +280,17 @@ class _ScoreFn(beam.DoFn):
 
         self._scorer = load_scorer(self._model_name, self._model_version, self._artifacts_dir)
 
-    def start_bundle(self) -> None:
-        self._rows: list[tuple[ReachFeatures, object, object]] = []
-
-    def process(self, row: ReachFeatures, timestamp=beam.DoFn.TimestampParam,  # noqa: B008
-                window=beam.DoFn.WindowParam) -> None:  # noqa: B008
-        self._rows.append((row, timestamp, window))
-
-    def finish_bundle(self):  # type: ignore[no-untyped-def]
-        from apache_beam.utils.windowed_value import WindowedValue
-
-        if not self._rows:
-            return
+    def score_batch(self, rows: Sequence[ReachFeatures]) -> list[RiskScore]:
         scorer = self._scorer
-        matrix = np.asarray([[v for _, v in row.features] for row, _, _ in self._rows], dtype=np.float32)
+        matrix = np.asarray([[v for _, v in row.features] for row in rows], dtype=np.float32)
         probabilities = scorer.predict_targets(matrix)
-        self._batches.update(len(self._rows))
-        for (row, timestamp, window), values, p in zip(self._rows, matrix, probabilities, strict=True):
-            by_target = {t: round(float(v), 6) for t, v in zip(scorer.targets, p, strict=True)}
-            score = to_risk_score(row, by_target, scorer.primary_target, scorer.target, scorer.model_ref,
-                                  scorer.contributions(values))
-            self._scored.inc()
-            yield WindowedValue(score, timestamp, [window])
-        self._rows = []
+        self._batches.update(len(rows))
+        self._scored.inc(len(rows))
+        return [
+            to_risk_score(row, {t: round(float(v), 6) for t, v in zip(scorer.targets, p, strict=True)},
+                          scorer.primary_target, scorer.target, scorer.model_ref, scorer.contributions(values))
+            for row, values, p in zip(rows, matrix, probabilities, strict=True)
+        ]
 
 
 @dataclasses.dataclass
