@@ -219,24 +219,12 @@ def _message_from_row(row: Mapping[Any, Any]) -> StoredMessage:
 
 
 def legacy_row_to_event(row: Mapping[str, Any]) -> AlertEvent:
-    """An ``alert_messages`` row of the first schema as an :class:`AlertEvent` (for the migration)."""
-    return AlertEvent(
-        event_id=row["event_id"],
-        event_time=_as_time(row["event_time"]),
-        exercise=bool(row["exercise"]),
-        drill_id=row["drill_id"],
-        alert_id=row["alert_id"],
-        sequence=int(row["sequence"]),
-        msg_type=MsgType(row["msg_type"]),
-        area_id=row["area_id"],
-        area_kind=AreaKind(row["area_kind"]),
-        hazard=Hazard(row["hazard"]),
-        level=AlertLevel(row["level"]),
-        previous_level=AlertLevel(row["previous_level"]),
-        headline=row["headline"],
-        references=tuple(json.loads(row["references"])),
-        reason=json.loads(row["reason"]),
-    )
+    """An ``alert_messages`` row of the first schema as an :class:`AlertEvent` (for the migration).
+
+    That schema stored times as text and had no area names or polygon.
+    """
+    return _event_from_row({**row, "event_time": _as_time(row["event_time"]),
+                            "area_name": "", "area_name_ja": "", "polygon": "[]"})
 
 
 def _as_time(value: Any) -> dt.datetime:
