@@ -43,13 +43,15 @@ class ReachFeatures:
 
 @dataclasses.dataclass(frozen=True)
 class FusionState:
-    rain: dict[str, RainfallTotals] = dataclasses.field(default_factory=dict)
+    rain: dict[str, tuple[RainfallTotals, ...]] = dataclasses.field(default_factory=dict)
     last_status: LevelAssessment | None = None
     unchanged_since: dt.datetime | None = None
     faults: dict[str, SensorFault] = dataclasses.field(default_factory=dict)
     camera: CameraEstimate | None = None
 
 
+#: How far back fusion keeps each rain gauge's totals: the lateness bound and the freshness window.
+RAIN_HISTORY_S = 1800.0
 #: A camera estimate counts for this long after its still was taken (stills come every 5 minutes).
 CAMERA_MAX_AGE_S = 900.0
 #: A level that does not move for this long while it rains is a frozen gauge.
@@ -99,10 +101,11 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
     def step(self, key: str, state: FusionState, item: RainfallTotals | LevelAssessment | SensorFault
              ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
         if isinstance(item, RainfallTotals):
-            known = state.rain.get(item.station_id)
-            if known is not None and known.event_time > item.event_time:
-                return state, []  # A late total does not replace a newer one.
-            return dataclasses.replace(state, rain={**state.rain, item.station_id: item}), []
+            # A short history per gauge, so a level folded late still meets the rain of its own time.
+            kept = [t for t in state.rain.get(item.station_id, ())
+                    if (item.event_time - t.event_time).total_seconds() <= RAIN_HISTORY_S]
+            history = tuple(sorted([*kept, item], key=lambda t: t.event_time))
+            return dataclasses.replace(state, rain={**state.rain, item.station_id: history}), []
         if isinstance(item, SensorFault):
             return self._on_fault(key.partition("|")[2], state, item)
         if isinstance(item, CameraEstimate):
@@ -153,9 +156,14 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
 
     def _row(self, state: FusionState, status: LevelAssessment, at: dt.datetime) -> ReachFeatures:
         fresh, stale = [], []
-        for totals in state.rain.values():
+        for history in state.rain.values():
+            # The gauge's totals as they stood at ``at``, whatever order they arrived in.
+            known = [t for t in history if t.event_time <= at]
+            if not known:
+                continue
+            totals = known[-1]
             age = (at - totals.event_time).total_seconds()
-            (fresh if 0 <= age <= self.rain_max_age_s else stale).append(totals)
+            (fresh if age <= self.rain_max_age_s else stale).append(totals)
         rain_10 = sum(t.rain_10min_mm for t in fresh) / len(fresh) if fresh else 0.0
         rain_60 = sum(t.rain_60min_mm for t in fresh) / len(fresh) if fresh else 0.0
         values = flood2_features(
