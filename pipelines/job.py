@@ -20,6 +20,8 @@ from pipelines.faults import WatchGauges
 from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, level_status, rain_status, split_faults
 from pipelines.ingest import CLOCK, ParseObservations
 from pipelines.cameras import ReadRiverCameras
+from pipelines.drones import JoinDroneObservations
+from pipelines.grids import SampleRainGrids
 from pipelines.landslide import ScoreLandslideRisk
 from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
 from pipelines.ordered import DEAD_LETTER
@@ -102,13 +104,17 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
         config.catalogue, max_lateness_s=config.max_lateness_s
     )
     cameras = parsed.camera | "ReadRiverCameras" >> ReadRiverCameras(config.catalogue)
-    fusion_inputs = {"rain": rain.out, "level": statuses.out, "faults": watchdog.out, "cameras": cameras.out}
+    grids = parsed.grid | "SampleRainGrids" >> SampleRainGrids(config.catalogue, config.max_lateness_s)
+    drones = parsed.drone | "JoinDroneObservations" >> JoinDroneObservations(config.catalogue)
+    fusion_inputs = {"rain": rain.out, "level": statuses.out, "faults": watchdog.out, "cameras": cameras.out,
+                     "grids": grids["out"], "drones": drones.out}
     fused = fusion_inputs | "FuseReachFeatures" >> FuseReachFeatures(
         config.catalogue, tuple(FLOOD2_FEATURES), config.max_lateness_s
     )
     rows = split_faults(fused.out, "FrozenGauges")
     flood = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
-    landslide = rain.out | "ScoreLandslideRisk" >> ScoreLandslideRisk(config.catalogue, max_lateness_s=config.max_lateness_s)
+    landslide = {"rain": rain.out, "grids": grids["out"], "drones": drones.out} | "ScoreLandslideRisk" >> (
+        ScoreLandslideRisk(config.catalogue, max_lateness_s=config.max_lateness_s))
     scores = (flood, landslide["scores"]) | "AllScores" >> beam.Flatten()
     alerts = scores | "DecideAlerts" >> DecideAlerts(
         reach_areas(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s,
@@ -117,7 +123,7 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     faults = (statuses.faults, watchdog.out, rows.faults) | "CollectFaults" >> beam.Flatten()
     dead_letters = (
         parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], watchdog[DEAD_LETTER], fused[DEAD_LETTER],
-        landslide["dead_letter"], cameras[DEAD_LETTER], alerts[DEAD_LETTER],
+        landslide["dead_letter"], cameras[DEAD_LETTER], grids[DEAD_LETTER], drones[DEAD_LETTER], alerts[DEAD_LETTER],
     ) | "CollectDeadLetters" >> beam.Flatten()
     return JobOutputs(
         rain_status=rain.out | "RainStatus" >> beam.Map(rain_status),

@@ -22,7 +22,9 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipelines.batching import BatchPerBundle
+from pipelines.drones import DroneSighting, fresh_sighting, sighting_features, sighting_to_area
 from pipelines.gauges import RainfallTotals
+from pipelines.grids import AreaRainfall, fresh_grid, grid_features, is_kind, rainfall_to_area
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue
 from suibou.contracts import AlertLevel, AreaKind, Hazard, RiskScore, format_time
@@ -45,17 +47,24 @@ class ZoneRow:
     faults: tuple[str, ...]
     exercise: bool
     drill_id: str | None
+    grid: tuple[tuple[str, float], ...] = ()  # the rain grid behind the nowcast feature, if any
+    drone: DroneSighting | None = None  # a slope failure seen from the air, while it stands
 
 
 @dataclasses.dataclass(frozen=True)
 class ZoneState:
     totals: dict[str, RainfallTotals] = dataclasses.field(default_factory=dict)
     swi_history: tuple[tuple[float, float], ...] = ()  # (time, zone SWI), the last ~70 minutes
+    grid: AreaRainfall | None = None
+    drone: DroneSighting | None = None
 
 
 @dataclasses.dataclass(frozen=True)
-class ZoneFusion(Fold[ZoneState, RainfallTotals, ZoneRow]):
+class ZoneFusion(Fold[ZoneState, "RainfallTotals | AreaRainfall | DroneSighting", ZoneRow]):
     """Averages a zone's gauges; the zone's first gauge paces its rows (one per reading).
+
+    The zone's latest rain grid gives the nowcast (persistence without one); a
+    drone's slope-failure sighting marks the zone's disaster as happening.
 
     Attributes:
         lines: Zone id -> its critical line.
@@ -69,12 +78,23 @@ class ZoneFusion(Fold[ZoneState, RainfallTotals, ZoneRow]):
     def initial(self, key: str) -> ZoneState:
         return ZoneState()
 
-    def event_time(self, item: RainfallTotals | ZoneRow) -> dt.datetime:
+    def event_time(self, item: RainfallTotals | AreaRainfall | DroneSighting | ZoneRow) -> dt.datetime:
         return item.event_time
 
-    def step(self, key: str, state: ZoneState, item: RainfallTotals) -> tuple[ZoneState, list[ZoneRow]]:
+    def order(self, item: RainfallTotals | AreaRainfall | DroneSighting) -> int:
+        # A grid or sighting at t is known to the gauge reading at t that makes the row.
+        return 1 if isinstance(item, RainfallTotals) else 0
+
+    def step(self, key: str, state: ZoneState, item: RainfallTotals | AreaRainfall | DroneSighting
+             ) -> tuple[ZoneState, list[ZoneRow]]:
         from models import landslide_criterion, landslide_features
 
+        if isinstance(item, AreaRainfall):
+            newer = state.grid is None or state.grid.event_time <= item.event_time
+            return (dataclasses.replace(state, grid=item) if newer else state), []
+        if isinstance(item, DroneSighting):
+            newer = state.drone is None or state.drone.event_time <= item.event_time
+            return (dataclasses.replace(state, drone=item) if newer else state), []
         zone_id = key.partition("|")[2]
         known = state.totals.get(item.station_id)
         if known is not None and known.event_time > item.event_time:
@@ -93,9 +113,12 @@ class ZoneFusion(Fold[ZoneState, RainfallTotals, ZoneRow]):
         history = tuple(h for h in state.swi_history if h[0] >= at - 4200) + ((at, sum(tanks.as_tuple())),)
         hour_ago = [swi for when, swi in history if when <= at - 3600]
         line = self.lines.get(zone_id, CriticalLine())
+        grid = fresh_grid(state.grid, item.event_time)
+        nowcast_60 = None if grid is None else grid.nowcast_60min_mm
         values = landslide_features(tanks, swi_1h_ago_mm=hour_ago[-1] if hour_ago else None,
-                                    rain_10min_mm=rain_10, rain_60min_mm=rain_60, critical_line=line)
-        outlook = landslide_criterion(tanks, rain_60, None, line)
+                                    rain_10min_mm=rain_10, rain_60min_mm=rain_60,
+                                    nowcast_rain_60min_mm=nowcast_60, critical_line=line)
+        outlook = landslide_criterion(tanks, rain_60, nowcast_60, line)
         from models import LANDSLIDE_FEATURES
 
         row = ZoneRow(
@@ -108,8 +131,10 @@ class ZoneFusion(Fold[ZoneState, RainfallTotals, ZoneRow]):
             faults=tuple(f"{t.station_id} no rain data since {format_time(t.event_time)}" for t in stale),
             exercise=item.exercise,
             drill_id=item.drill_id,
+            grid=tuple(grid_features(grid).items()),
+            drone=fresh_sighting(state.drone, item.event_time),
         )
-        return ZoneState(totals, history), [row]
+        return dataclasses.replace(state, totals=totals, swi_history=history), [row]
 
 
 def rain_to_zones(totals: RainfallTotals, catalogue: StationCatalogue) -> Iterator[tuple[str, RainfallTotals]]:
@@ -118,7 +143,10 @@ def rain_to_zones(totals: RainfallTotals, catalogue: StationCatalogue) -> Iterat
 
 
 def criterion_level(row: ZoneRow) -> AlertLevel:
-    """The physically based level: the critical line reached now or within two hours -> level 4."""
+    """The physically based level: the critical line reached now or within two hours -> level 4;
+    a slope failure seen by a drone -> level 5 (the disaster is happening)."""
+    if row.drone is not None:
+        return AlertLevel.FLOODING
     return AlertLevel.DANGER if row.exceeds_now or row.exceeds_within_2h else AlertLevel.NONE
 
 
@@ -158,7 +186,7 @@ class _ScoreZonesFn(BatchPerBundle):
             observed_level=criterion_level(row),
             model=self._scorer.model_ref,
             target=self._scorer.target,
-            features=dict(row.features) | criterion,
+            features=dict(row.features) | criterion | dict(row.grid) | sighting_features(row.drone),
             contributions=tuple(self._scorer.contributions(values)),
             faults=row.faults,
         )
@@ -166,7 +194,8 @@ class _ScoreZonesFn(BatchPerBundle):
 
 @dataclasses.dataclass
 class ScoreLandslideRisk(beam.PTransform):
-    """Gauge rainfall and soil water index -> landslide scores per warning zone."""
+    """Gauge rainfall and soil water index, rain grids and drone sightings -> landslide
+    scores per warning zone. Input: ``{"rain": totals, "grids": ..., "drones": ...}``."""
 
     catalogue: StationCatalogue
     model: str = "landslide/1"
@@ -175,14 +204,19 @@ class ScoreLandslideRisk(beam.PTransform):
     def __post_init__(self) -> None:
         super().__init__()
 
-    def expand(self, totals: beam.PCollection[RainfallTotals]):  # type: ignore[no-untyped-def]
+    def expand(self, inputs: dict[str, beam.PCollection]):  # type: ignore[no-untyped-def]
         zones = self.catalogue.zones
         lines = {z.zone_id: z.critical_line for z in zones}
         pacers = {z.zone_id: g[0].station_id for z in zones
                   if (g := self.catalogue.rain_stations_for_zone(z.zone_id))}
+        rain = inputs["rain"] | "RainToZones" >> beam.FlatMap(rain_to_zones, self.catalogue)
+        grids = (inputs["grids"] | "ZoneGrids" >> beam.Filter(is_kind(AreaKind.ZONE))
+                 | "GridsToZones" >> beam.Map(rainfall_to_area))
+        drones = (inputs["drones"] | "ZoneSightings" >> beam.Filter(is_kind(AreaKind.ZONE))
+                  | "SightingsToZones" >> beam.Map(sighting_to_area))
         rows = (
-            totals
-            | "RainToZones" >> beam.FlatMap(rain_to_zones, self.catalogue)
+            (rain, grids, drones)
+            | "Merge" >> beam.Flatten()
             | "FuseZones" >> FoldInEventTime(ZoneFusion(lines, pacers), self.max_lateness_s)
         )
         scores = rows.out | "Score" >> beam.ParDo(_ScoreZonesFn(self.model))

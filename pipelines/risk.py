@@ -12,12 +12,15 @@ from apache_beam.metrics import Metrics
 
 from models import flood2_features
 from pipelines.batching import BatchPerBundle
+from pipelines.cameras import CameraEstimate, camera_to_reach
+from pipelines.drones import DroneSighting, fresh_sighting, sighting_features, sighting_to_area
 from pipelines.faults import fault
 from pipelines.gauges import LevelAssessment, RainfallTotals
+from pipelines.grids import AreaRainfall, fresh_grid, grid_features, is_kind, rainfall_to_area
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
 from replay_data.stations import StationCatalogue
-from pipelines.cameras import CameraEstimate, camera_to_reach
 from suibou.contracts import AlertLevel, AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
+
 
 @dataclasses.dataclass(frozen=True)
 class ReachFeatures:
@@ -39,6 +42,8 @@ class ReachFeatures:
     held: bool = False  # a repeat of the last trusted status, made because the level gauge fell silent
     camera: tuple[tuple[str, float], ...] = ()  # the latest fresh camera estimate, if any
     camera_overtopping: bool = False
+    grid: tuple[tuple[str, float], ...] = ()  # the rain grid behind the nowcast features, if any
+    drone: DroneSighting | None = None  # inundation seen from the air, while it stands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +53,8 @@ class FusionState:
     unchanged_since: dt.datetime | None = None
     faults: dict[str, SensorFault] = dataclasses.field(default_factory=dict)
     camera: CameraEstimate | None = None
+    grid: AreaRainfall | None = None
+    drone: DroneSighting | None = None
 
 
 #: How far back fusion keeps each rain gauge's totals: the lateness bound and the freshness window.
@@ -62,8 +69,9 @@ FROZEN_RAIN_60MIN_MM = 10.0
 
 @dataclasses.dataclass(frozen=True)
 class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFault", "ReachFeatures | SensorFault"]):
-    """Keeps the latest rainfall totals of a reach's gauges; each level status of
-    the reach yields one feature row.
+    """Keeps the latest rainfall totals of a reach's gauges, its latest camera
+    estimate, rain grid and drone sighting; each level status of the reach yields
+    one feature row.
 
     Rain that is older than ``rain_max_age_s`` at the level's time does not
     count, and the row names the gauge as a fault: a gauge that stopped
@@ -84,15 +92,16 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
     def event_time(self, item: RainfallTotals | LevelAssessment | SensorFault | ReachFeatures) -> dt.datetime:
         return item.event_time
 
-    def order(self, item: RainfallTotals | LevelAssessment | SensorFault | CameraEstimate) -> int:
-        # Rain, camera stills and faults at t are known to the level at t; a level
+    def order(self, item: RainfallTotals | LevelAssessment | SensorFault | CameraEstimate | AreaRainfall
+              | DroneSighting) -> int:
+        # Rain, grids, camera stills, sightings and faults at t are known to the level at t; a level
         # gauge's own fault comes after the others of its instant, since it may
         # produce a row that should list them.
         if isinstance(item, LevelAssessment):
             return 3
         if isinstance(item, SensorFault):
             return 2 if item.station_id in self._level_stations else 1
-        return 0 if isinstance(item, RainfallTotals) else 1
+        return 0 if isinstance(item, (RainfallTotals, AreaRainfall)) else 1
 
     def __post_init__(self) -> None:
         # order() runs for every buffered event; look the level gauges up in a set built once.
@@ -112,6 +121,14 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             if state.camera is not None and state.camera.event_time > item.event_time:
                 return state, []
             return dataclasses.replace(state, camera=item), []
+        if isinstance(item, AreaRainfall):
+            if state.grid is not None and state.grid.event_time > item.event_time:
+                return state, []
+            return dataclasses.replace(state, grid=item), []
+        if isinstance(item, DroneSighting):
+            if state.drone is not None and state.drone.event_time > item.event_time:
+                return state, []
+            return dataclasses.replace(state, drone=item), []
         return self._on_level(key, state, item)
 
     def _on_fault(self, reach_id: str, state: FusionState, item: SensorFault
@@ -138,7 +155,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         faults = {k: v for k, v in state.faults.items() if v.kind is not FaultKind.FROZEN}
         if known is not None and known.kind is FaultKind.SILENT:
             faults.pop(item.station_id)  # It reports again.
-        state = FusionState(state.rain, item, unchanged_since, faults, state.camera)
+        state = dataclasses.replace(state, last_status=item, unchanged_since=unchanged_since, faults=faults)
         row = self._row(state, item, item.event_time)
         outputs: list[ReachFeatures | SensorFault] = []
         frozen_for = (item.event_time - (unchanged_since or item.event_time)).total_seconds()
@@ -166,6 +183,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             (fresh if age <= self.rain_max_age_s else stale).append(totals)
         rain_10 = sum(t.rain_10min_mm for t in fresh) / len(fresh) if fresh else 0.0
         rain_60 = sum(t.rain_60min_mm for t in fresh) / len(fresh) if fresh else 0.0
+        grid = fresh_grid(state.grid, at)
         values = flood2_features(
             status.level_m,
             caution_m=status.caution_m,
@@ -175,9 +193,9 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             level_30min_ago_m=status.level_30min_ago_m,
             rain_10min_mm=rain_10,
             rain_60min_mm=rain_60,
-            # Without nowcast grids the model's own fallback (persistence of the last hour) applies.
-            nowcast_rain_30min_mm=None,
-            nowcast_rain_60min_mm=None,
+            # Without a fresh grid the model's own fallback (persistence of the last hour) applies.
+            nowcast_rain_30min_mm=None if grid is None else grid.nowcast_30min_mm,
+            nowcast_rain_60min_mm=None if grid is None else grid.nowcast_60min_mm,
         )
         camera = state.camera
         if camera is not None and not 0 <= (at - camera.event_time).total_seconds() <= CAMERA_MAX_AGE_S:
@@ -185,6 +203,9 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         faults = [f.description for f in state.faults.values()]
         faults += [f"{t.station_id} no rain data since {format_time(t.event_time)}" for t in stale
                    if t.station_id not in state.faults]
+        if state.grid is not None and grid is None and state.grid.event_time <= at:
+            faults.append(f"{state.grid.grid_id} no rain grid since {format_time(state.grid.event_time)}; "
+                          "nowcast taken as persistence")
         return ReachFeatures(
             reach_id=status.reach_id,
             event_time=at,
@@ -197,6 +218,8 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             camera=() if camera is None else (("camera_level_m", camera.level_m),
                                               ("camera_p_overtopping", camera.p_overtopping)),
             camera_overtopping=camera is not None and camera.overtopping,
+            grid=tuple(grid_features(grid).items()),
+            drone=fresh_sighting(state.drone, at),
         )
 
 
@@ -221,7 +244,8 @@ def faults_to_reaches(item: SensorFault, reaches: Mapping[str, tuple[str, ...]]
 
 @dataclasses.dataclass
 class FuseReachFeatures(beam.PTransform):
-    """Rainfall totals, level statuses and gauge faults -> one feature row per reach and reading.
+    """Rainfall totals, level statuses, gauge faults, camera estimates, rain grids and
+    drone sightings -> one feature row per reach and reading.
 
     Outputs ``out`` (feature rows and frozen-gauge faults mixed; see
     :func:`pipelines.gauges.split_faults`) and ``dead_letter``.
@@ -239,9 +263,13 @@ class FuseReachFeatures(beam.PTransform):
         level = inputs["level"] | "LevelToReach" >> beam.Map(lambda s: (stream_key(s.drill_id, s.reach_id), s))
         faults = inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(faults_to_reaches, reaches_by_gauge(self.catalogue))
         cameras = inputs["cameras"] | "CamerasToReaches" >> beam.Map(camera_to_reach)
+        grids = (inputs["grids"] | "ReachGrids" >> beam.Filter(is_kind(AreaKind.REACH))
+                 | "GridsToReaches" >> beam.Map(rainfall_to_area))
+        drones = (inputs["drones"] | "ReachSightings" >> beam.Filter(is_kind(AreaKind.REACH))
+                  | "SightingsToReaches" >> beam.Map(sighting_to_area))
         level_gauges = {r.reach_id: r.level_station_id for r in self.catalogue.reaches}
         return (
-            (rain, level, faults, cameras)
+            (rain, level, faults, cameras, grids, drones)
             | "Merge" >> beam.Flatten()
             | "Fuse" >> FoldInEventTime(ReachFusion(self.feature_names, level_gauges), self.max_lateness_s)
         )
@@ -262,11 +290,14 @@ def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: 
         hazard=Hazard.FLOOD,
         probability=probabilities[primary],
         probabilities=probabilities,
-        # A camera that sees water over the banks is evidence of flooding (level 5) on its own.
-        observed_level=AlertLevel.FLOODING if row.camera_overtopping else row.status.observed_level,
+        # A camera that sees water over the banks, or a drone that sees the flood, is
+        # evidence of flooding (level 5) on its own.
+        observed_level=(AlertLevel.FLOODING if row.camera_overtopping or row.drone is not None
+                        else row.status.observed_level),
         model=model_ref,
         target=target,
-        features=dict(row.features) | {"level_m": row.status.level_m} | dict(row.camera),
+        features=(dict(row.features) | {"level_m": row.status.level_m} | dict(row.camera) | dict(row.grid)
+                  | sighting_features(row.drone)),
         contributions=tuple(contributions),
         faults=row.faults,
     )

@@ -172,18 +172,17 @@ def write_report(result: DrillResult, settings: Settings, alerts: list, path: st
     return write(storm, alerts, info, target)
 
 
-def drill_alert_messages(
-    settings: Settings, drill_id: str, from_offsets: dict[tuple[str, int], int] | None = None,
+def drill_messages(
+    settings: Settings, drill_id: str, topic: str, from_offsets: dict[tuple[str, int], int] | None = None,
     timeout_s: float = 10.0,
 ) -> list:
-    """Every alert message the pipeline wrote for ``drill_id``, read back from Kafka."""
+    """Every event of ``drill_id`` on ``topic`` (from ``from_offsets`` where given), read back from Kafka."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from suibou.contracts import AlertEvent, ContractError, parse_event
+    from suibou.contracts import ContractError, parse_event
 
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
     try:
-        topic = settings.topics.alerts
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(partitions)
         consumer.seek_to_beginning()
@@ -202,8 +201,16 @@ def drill_alert_messages(
                         event = parse_event(record.value)
                     except ContractError:
                         continue
-                    if isinstance(event, AlertEvent) and event.drill_id == drill_id:
+                    if event.drill_id == drill_id:
                         found.append(event)
         return found
     finally:
         consumer.close()
+
+
+def drill_alert_messages(
+    settings: Settings, drill_id: str, from_offsets: dict[tuple[str, int], int] | None = None,
+    timeout_s: float = 10.0,
+) -> list:
+    """Every alert message the pipeline wrote for ``drill_id``, read back from Kafka."""
+    return drill_messages(settings, drill_id, settings.topics.alerts, from_offsets, timeout_s)

@@ -19,8 +19,8 @@ import pytest
 
 from replay_data import level_for, load_storm
 from suibou import infra
-from suibou.contracts import AlertLevel
-from suibou.drill import drill_alert_messages, run_drill
+from suibou.contracts import AlertLevel, Hazard, RiskScore
+from suibou.drill import drill_alert_messages, drill_messages, run_drill
 from suibou.infra import api_server
 from suibou.settings import Settings
 
@@ -119,6 +119,18 @@ def test_a_storm_drill_raises_the_expected_alerts_through_the_api(settings):
     # The reconstruction's point: the Zenpukuji and the Myoshoji reach flood danger.
     for reach_id in ("R-ZENPUKUJI-UPPER", "R-MYOSHOJI-UPPER"):
         assert max(m["level"] for m in by_area[reach_id]) >= 4
+
+    # Every feed counts in the scores: rain and level on every row; the rain grids' nowcast,
+    # the cameras and the drone survey where the storm has them.
+    flood = [s for s in drill_messages(settings, result.drill_id, settings.topics.risk_scores)
+             if isinstance(s, RiskScore) and s.hazard is Hazard.FLOOD]
+    gridded = [s for s in flood if "grid_rain_rate_mm_h" in s.features]
+    assert gridded, "no flood score used a rain grid"
+    assert any(s.features["nowcast_rain_60min_mm"] != s.features["rain_60min_mm"] for s in gridded)
+    assert any("camera_level_m" in s.features for s in flood), "no flood score used a camera"
+    surveyed = [s for s in flood if "drone_inundation_confidence" in s.features]
+    assert {s.area_id for s in surveyed} == {"R-ZENPUKUJI-UPPER"}  # where the storm's overflow is surveyed
+    assert all(s.observed_level == AlertLevel.FLOODING for s in surveyed)
 
     # Every alert message of the drill is an exercise of this drill.
     assert all(m.exercise and m.drill_id == result.drill_id and m.cap_status == "Exercise" for m in produced)

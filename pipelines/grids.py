@@ -1,0 +1,261 @@
+"""Rainfall grids: each netCDF file a notice points to is read once with xarray and
+sampled onto the reaches and landslide zones it covers.
+
+A grid file holds the observed rain rate (lead 0) and the nowcast to 60 minutes
+(mm/h, dims ``lead_time, y, x``; see :mod:`replay_data.media`). An area's
+rain is the mean over its cells: the cells holding the rain gauges that sample
+it, which is how the models were trained (the basin or zone mean of its
+gauges), or, for an area with no gauge on the grid, the cells its geometry
+touches. The nowcast is accumulated into the rain expected in the next 30 and
+60 minutes, the ``nowcast_rain_*`` features of ``flood/2`` and ``landslide/1``.
+
+One file is announced by several notices (one per lead time); the first one
+read wins and the others are dropped as duplicates. A file that is missing,
+too large, or not the grid its id says becomes a dead letter with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping
+
+import apache_beam as beam
+import numpy as np
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, stream_key
+from replay_data.stations import GridDefinition, StationCatalogue
+from suibou.contracts import AreaKind, DeadLetter, GridNotice
+
+#: A 1 km grid over a basin with 13 lead times is a few hundred kilobytes; far larger is not one of ours.
+MAX_GRID_BYTES = 64 * 1024 * 1024
+#: Nowcast horizons the models take, minutes.
+NOWCAST_HORIZONS_MIN = (30, 60)
+#: A grid counts for this long after its issue (grids come every 5 to 10 minutes).
+GRID_MAX_AGE_S = 900.0
+
+Cell = tuple[int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class AreaRainfall:
+    """Rain over one reach or zone from one grid issue.
+
+    Attributes:
+        event_time: The grid's issue time.
+        observed_mm_h: Mean observed rain rate now (lead 0), if the file has it.
+        nowcast_30min_mm: Rain the nowcast expects in the next 30 minutes.
+        nowcast_60min_mm: Rain the nowcast expects in the next 60 minutes.
+    """
+
+    area_id: str
+    area_kind: AreaKind
+    grid_id: str
+    event_time: dt.datetime
+    observed_mm_h: float | None
+    nowcast_30min_mm: float | None
+    nowcast_60min_mm: float | None
+    exercise: bool
+    drill_id: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class AreaCells:
+    """The cells of one grid that stand for one area."""
+
+    area_id: str
+    area_kind: AreaKind
+    cells: tuple[Cell, ...]
+
+
+def _geometry_cells(grid: GridDefinition, points: Iterable[tuple[float, float]]) -> tuple[Cell, ...]:
+    return tuple(sorted({c for lon, lat in points if (c := grid.cell_of(lon, lat)) is not None}))
+
+
+def area_cells(catalogue: StationCatalogue) -> dict[str, tuple[AreaCells, ...]]:
+    """Grid id -> the reaches and zones it covers, each with the cells that stand for it."""
+    sampled: dict[str, list[AreaCells]] = {}
+    for grid in catalogue.grids:
+        areas = []
+        for kind, area_id, gauges, outline in (
+            *((AreaKind.REACH, r.reach_id, catalogue.rain_stations_for_reach(r.reach_id), r.geometry)
+              for r in catalogue.reaches),
+            *((AreaKind.ZONE, z.zone_id, catalogue.rain_stations_for_zone(z.zone_id), (z.centroid,))
+              for z in catalogue.zones),
+        ):
+            cells = _geometry_cells(grid, ((g.lon, g.lat) for g in gauges)) or _geometry_cells(grid, outline)
+            if cells:
+                areas.append(AreaCells(area_id, kind, cells))
+        sampled[grid.grid_id] = areas
+    return {grid_id: tuple(areas) for grid_id, areas in sampled.items()}
+
+
+def accumulate_nowcast(leads_min: np.ndarray, rates_mm_h: np.ndarray, horizon_min: int) -> float | None:
+    """Rain (mm) expected within ``horizon_min``: each lead's rate held over the step before it.
+
+    Examples:
+        >>> accumulate_nowcast(np.array([0, 5, 10, 15, 20, 25, 30]), np.array([9.0, 12, 12, 12, 12, 12, 12]), 30)
+        6.0
+        >>> accumulate_nowcast(np.array([0]), np.array([9.0]), 30) is None
+        True
+    """
+    ahead = (leads_min > 0) & (leads_min <= horizon_min)
+    if not ahead.any() or leads_min[ahead].max() < horizon_min:
+        return None  # The file does not reach that far ahead.
+    steps = np.diff(np.concatenate([[0], leads_min[ahead]])) / 60.0
+    return round(float(np.sum(rates_mm_h[ahead] * steps)), 1)
+
+
+def sample_area(leads_min: np.ndarray, fields: np.ndarray, cells: tuple[Cell, ...]
+                ) -> tuple[float | None, float | None, float | None]:
+    """(observed mm/h, nowcast 30 min mm, nowcast 60 min mm) over ``cells`` of ``fields[lead, y, x]``."""
+    rows, columns = zip(*cells, strict=True)
+    rates = fields[:, list(rows), list(columns)].mean(axis=1)
+    observed = rates[leads_min == 0]
+    return (
+        round(float(observed[0]), 1) if observed.size else None,
+        *(accumulate_nowcast(leads_min, rates, h) for h in NOWCAST_HORIZONS_MIN),
+    )
+
+
+def local_path(uri: str) -> str:
+    """The file a ``file://`` URI or plain path names.
+
+    Raises:
+        ValueError: Another scheme.
+    """
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        raise ValueError(f"unsupported grid uri scheme {parsed.scheme!r}")
+    return urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else uri
+
+
+def read_grid(uri: str, variable: str, grid: GridDefinition) -> tuple[np.ndarray, np.ndarray]:
+    """Lead times (minutes) and rain rates ``[lead, y, x]`` (mm/h) of one grid file.
+
+    Raises:
+        ValueError: The file is missing, too large, lacks ``variable``, or its
+            cells are not those of ``grid``.
+    """
+    import xarray as xr
+
+    path = local_path(uri)
+    try:
+        size = os.path.getsize(path)
+    except OSError as error:
+        raise ValueError(f"cannot read {uri}: {error.strerror or error}") from None
+    if size > MAX_GRID_BYTES:
+        raise ValueError(f"{uri} is larger than {MAX_GRID_BYTES} bytes")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as dataset:
+            if variable not in dataset:
+                raise ValueError(f"{uri} has no variable {variable!r}")
+            field = dataset[variable]
+            if field.dims != ("lead_time", "y", "x"):
+                raise ValueError(f"{uri}: {variable} has dims {field.dims}, expected (lead_time, y, x)")
+            lons, lats = dataset["lon"].values, dataset["lat"].values
+            if (lons.shape, lats.shape) != ((grid.nx,), (grid.ny,)) or not (
+                    np.allclose(lons, grid.lons, atol=1e-5) and np.allclose(lats, grid.lats, atol=1e-5)):
+                raise ValueError(f"{uri}: its cells are not those of grid {grid.grid_id}")
+            leads = np.asarray(dataset["lead_time"].values, dtype=np.int64)
+            values = np.asarray(field.values, dtype=np.float64)
+    except (OSError, KeyError) as error:
+        raise ValueError(f"cannot read {uri} as netCDF: {error}") from None
+    if not np.all(np.isfinite(values)) or values.min() < 0:
+        raise ValueError(f"{uri}: {variable} has negative or missing rain rates")
+    return leads, values
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstNoticePerFile(Fold[None, GridNotice, GridNotice]):
+    """Passes the first notice of each grid file; later notices of the same file are duplicates."""
+
+    name: str = "grid_notices"
+
+    def initial(self, key: str) -> None:
+        return None
+
+    def event_time(self, item: GridNotice) -> dt.datetime:
+        return item.event_time
+
+    def identity(self, item: GridNotice) -> str:
+        return item.uri
+
+    def step(self, key: str, state: None, item: GridNotice) -> tuple[None, list[GridNotice]]:
+        return None, [item]
+
+
+class _SampleGridFn(beam.DoFn):
+    def __init__(self, catalogue: StationCatalogue):
+        self._catalogue = catalogue
+        self._read = Metrics.counter("grids", "files_read")
+
+    def setup(self) -> None:
+        self._grids = {g.grid_id: g for g in self._catalogue.grids}
+        self._areas = area_cells(self._catalogue)
+
+    def process(self, notice: GridNotice) -> Iterator[object]:
+        grid = self._grids.get(notice.grid_id)
+        try:
+            if grid is None:
+                raise ValueError(f"grid {notice.grid_id!r} is not in the catalogue")
+            leads, fields = read_grid(notice.uri, notice.variable, grid)
+        except ValueError as error:
+            yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
+                reason=f"grid: {error}", source_topic="", payload=notice.to_json().decode()[:2000], stage="grids"))
+            return
+        self._read.inc()
+        for area in self._areas.get(grid.grid_id, ()):
+            observed, nowcast_30, nowcast_60 = sample_area(leads, fields, area.cells)
+            yield AreaRainfall(area.area_id, area.area_kind, grid.grid_id, notice.event_time, observed,
+                               nowcast_30, nowcast_60, notice.exercise, notice.drill_id)
+
+
+@dataclasses.dataclass
+class SampleRainGrids(beam.PTransform):
+    """Grid notices -> :class:`AreaRainfall` per reach and zone, plus ``dead_letter``."""
+
+    catalogue: StationCatalogue
+    max_lateness_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def expand(self, notices: beam.PCollection[GridNotice]) -> Mapping[str, beam.PCollection]:
+        first = (
+            notices
+            | "ByGrid" >> beam.Map(lambda n: (stream_key(n.drill_id, n.grid_id), n))
+            | "FirstNoticePerFile" >> FoldInEventTime(FirstNoticePerFile(), self.max_lateness_s)
+        )
+        sampled = first.out | "Sample" >> beam.ParDo(_SampleGridFn(self.catalogue)).with_outputs(
+            DEAD_LETTER, main="out")
+        dead = (first.dead_letter, sampled[DEAD_LETTER]) | "GridDeadLetters" >> beam.Flatten()
+        return {"out": sampled.out, DEAD_LETTER: dead}
+
+
+def fresh_grid(grid: AreaRainfall | None, at: dt.datetime) -> AreaRainfall | None:
+    """The grid if it is recent enough at ``at`` to stand for the rain ahead."""
+    if grid is None or not 0 <= (at - grid.event_time).total_seconds() <= GRID_MAX_AGE_S:
+        return None
+    return grid
+
+
+def grid_features(grid: AreaRainfall | None) -> dict[str, float]:
+    """What a score shows of the grid behind it (its nowcast is already among the model's features)."""
+    if grid is None or grid.observed_mm_h is None:
+        return {}
+    return {"grid_rain_rate_mm_h": grid.observed_mm_h}
+
+
+def rainfall_to_area(item: AreaRainfall) -> tuple[str, AreaRainfall]:
+    return stream_key(item.drill_id, item.area_id), item
+
+
+def is_kind(kind: AreaKind):  # type: ignore[no-untyped-def]
+    """A filter for the grid samples or drone sightings of one kind of area."""
+    return lambda item: item.area_kind is kind
