@@ -59,6 +59,17 @@ class AlertApiSettings(BaseSettings):
         sse_heartbeat_s: Comment line sent on a quiet stream so proxies keep it open.
         sse_max_streams: Live streams one partner may hold open at once.
         login_failures_per_5min: Failed officer logins per user name before 429.
+        console_status_feed: Run the duty officer console's consumer of the status,
+            fault, camera and score topics (with the alert consumer).
+        console_warmup_records: On start, the console's consumer re-reads at most
+            this many of the latest records of each partition to rebuild its view.
+        console_history_hours: How far back each station's history reaches.
+        console_max_streams: Streams (live, and one per drill) the console keeps;
+            the least recently updated one is dropped first.
+        console_catalogues: Station catalogue files or folders the console's map is
+            drawn from; by default the bundled catalogues and the storm cache's.
+        console_frame_roots: Folders the console may serve camera stills from; by
+            default the storm cache (``<SUIBOU_HOME>/cache/storms``).
     """
 
     model_config = SettingsConfigDict(env_prefix="SUIBOU_ALERT_API_", extra="ignore", populate_by_name=True)
@@ -86,6 +97,12 @@ class AlertApiSettings(BaseSettings):
     sse_heartbeat_s: Annotated[float, Field(gt=0, le=300)] = 15.0
     sse_max_streams: Annotated[int, Field(ge=1, le=100)] = 5
     login_failures_per_5min: Annotated[int, Field(ge=1, le=1000)] = 10
+    console_status_feed: bool = True
+    console_warmup_records: Annotated[int, Field(ge=0, le=1_000_000)] = 5000
+    console_history_hours: Annotated[float, Field(gt=0, le=72)] = 24.0
+    console_max_streams: Annotated[int, Field(ge=1, le=100)] = 8
+    console_catalogues: list[Path] | None = None
+    console_frame_roots: list[Path] | None = None
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """FastAPI dependencies of the alert API, as ``Annotated`` aliases: components and callers.
 
-Components (store, accounts, outbox, hazard index, roads) live on
+Components (store, accounts, outbox, hazard index, roads, console) live on
 ``app.state``, set up by the application's lifespan; tests swap them through
 ``app.dependency_overrides``.
 
@@ -26,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alert_api.accounts import AccountStore, Officer, Partner
 from alert_api.config import AlertApiSettings
+from alert_api.console import Console
 from alert_api.consumer import AlertConsumer
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
@@ -74,6 +75,11 @@ def get_api_config(request: Request) -> AlertApiSettings:
     return config
 
 
+def get_console(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
 StoreDep = Annotated[AlertStore, Depends(get_store)]
 ConsumerDep = Annotated[AlertConsumer | None, Depends(get_consumer)]
 AccountsDep = Annotated[AccountStore, Depends(get_accounts)]
@@ -82,6 +88,7 @@ WorkerDep = Annotated[DeliveryWorker | None, Depends(get_worker)]
 IndexDep = Annotated[HazardIndexCache, Depends(get_index)]
 RoadsDep = Annotated[Roads, Depends(get_roads)]
 ApiConfigDep = Annotated[AlertApiSettings, Depends(get_api_config)]
+ConsoleDep = Annotated[Console, Depends(get_console)]
 
 
 # --------------------------------------------------------------------------- callers

@@ -8,16 +8,18 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from alert_api.accounts import AccountStore
 from alert_api.config import AlertApiSettings, Settings, get_api_settings, get_settings, resolve_admin_key
+from alert_api.console import StatusConsumer, build_console, static_dir
 from alert_api.consumer import AlertConsumer
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
 from alert_api.limits import BodyLimitMiddleware, FailureCounter, RateLimiter, StreamSlots
 from alert_api.models import Clock, utc_now
-from alert_api.routes import admin, alerts, feeds, health, messages, officer, partner, route_check, stream
+from alert_api.routes import admin, alerts, console, feeds, health, messages, officer, partner, route_check, stream
 from alert_api.store import SqlAlertStore
 from alert_api.webhooks import DeliveryWorker, Outbox, RetryPolicy, Sender
 
@@ -32,7 +34,7 @@ Formats: JSON, CAP 1.2 XML, GeoJSON hazard areas, Waze CIFS road closures. Deliv
 pull by cursor (with ETags), Server-Sent Events, and signed webhooks (Standard Webhooks).
 
 Authenticate with `Authorization: Bearer <token>`: a partner API key, an officer
-session token or the admin key. Exercise (drill) alerts carry `status: "Exercise"`
+session token or the admin key. Duty officers have a console at `/console/`. Exercise (drill) alerts carry `status: "Exercise"`
 and `EXERCISE/訓練` in every text, and reach only partners with the `exercises` scope.
 """
 
@@ -46,6 +48,7 @@ def create_app(
     start_webhooks: bool = True,
     webhook_sender: Sender | None = None,
     clock: Clock = utc_now,
+    start_status_feed: bool | None = None,
 ) -> FastAPI:
     """Builds the alert API.
 
@@ -62,6 +65,9 @@ def create_app(
         start_webhooks: Run the webhook delivery worker in the background.
         webhook_sender: Replaces the HTTP client of the delivery worker (tests).
         clock: Source of times for accounts and deliveries.
+        start_status_feed: Run the console's consumer of the status, fault, score
+            and camera topics; by default when ``start_consumer`` and
+            ``console_status_feed`` are both set.
 
     Returns:
         The application, to serve with an ASGI server or a ``TestClient``.
@@ -98,9 +104,16 @@ def create_app(
         if start_consumer:
             app.state.consumer = AlertConsumer(settings, app.state.store, config)
             app.state.consumer.start()
+        app.state.console = build_console(settings, config, app.state.roads)
+        feed = start_status_feed if start_status_feed is not None else start_consumer and config.console_status_feed
+        if feed:
+            app.state.console.consumer = StatusConsumer(settings, app.state.console.view, config)
+            app.state.console.consumer.start()
         try:
             yield
         finally:
+            if app.state.console.consumer is not None:
+                await run_in_threadpool(app.state.console.consumer.stop)
             if app.state.consumer is not None:
                 await run_in_threadpool(app.state.consumer.stop)
             if app.state.worker is not None:
@@ -110,8 +123,9 @@ def create_app(
 
     app = FastAPI(title="suibou alert API", version="1", description=DESCRIPTION, lifespan=lifespan)
     for router in (alerts.router, messages.router, feeds.router, stream.router, route_check.router,
-                   partner.router, officer.router, admin.router, health.router):
+                   partner.router, officer.router, admin.router, console.router, console.page, health.router):
         app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=static_dir()), name="console-static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     return app
 

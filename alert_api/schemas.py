@@ -446,6 +446,7 @@ class OfficerIssue(BaseModel):
     hazard: Hazard
     level: Annotated[int, Field(ge=2, le=5)]
     exercise: bool = Field(False, description="Issue as an exercise (CAP status Exercise).")
+    drill_id: Identifier | None = Field(None, description="With exercise: the drill the alert belongs to.")
     note: str = Field("", max_length=1000)
     area_kind: AreaKind | None = None
     area_name: str | None = Field(None, max_length=256)

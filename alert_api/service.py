@@ -14,12 +14,14 @@ from typing import Any
 from shapely.geometry import Point, Polygon  # type: ignore[import-untyped]
 
 from alert_api.config import AlertApiSettings
+from alert_api.console import Console, present
+from alert_api.console.view import LIVE
 from alert_api.consumer import ConsumerState, ConsumerStatus
 from alert_api.deps import Principal
 from alert_api.formats import cap, cifs, geojson
 from alert_api.formats.texts import message_texts
 from alert_api.geo import HazardIndexCache, RoadGraph, RouteCheck, check_route
-from alert_api.models import Alert, AlertQuery, BBox, StoredMessage, check_bbox, utc_now
+from alert_api.models import MAX_LIMIT, Alert, AlertQuery, BBox, StoredMessage, check_bbox, utc_now
 from alert_api.schemas import (
     AlertDetail,
     AlertFilters,
@@ -293,6 +295,33 @@ def route_check_response(result: RouteCheck) -> RouteCheckResponse:
         detour_status=result.detour_status,  # type: ignore[arg-type]
         detour=detour,
     )
+
+
+# --------------------------------------------------------------------------- console
+
+
+#: Cancelled alerts the console lists besides the active ones (the latest to change).
+CONSOLE_CANCELLED = 50
+
+
+def stream_alerts(store: AlertStore, stream_id: str) -> list[Alert]:
+    """A console stream's active alerts and its latest cancelled ones, latest change first
+    (see ``present.alert_in_stream``)."""
+    query = AlertQuery(exercise=stream_id != LIVE, include_cancelled=True, limit=MAX_LIMIT)
+    alerts = [a for a in store.list_alerts(query)
+              if present.alert_in_stream(a.latest.event.exercise, a.latest.event.drill_id, stream_id)]
+    shown_cancelled = {a.alert_id for a in [a for a in alerts if not a.active][:CONSOLE_CANCELLED]}
+    return [a for a in alerts if a.active or a.alert_id in shown_cancelled]
+
+
+def console_state(store: AlertStore, console: Console, stream: str | None) -> dict[str, Any]:
+    """The console's picture of a stream (the most recently updated one when ``stream`` is unset)."""
+    state = console.view.state
+    stream_id = present.choose_stream(state, stream)
+    alerts = stream_alerts(store, stream_id)
+    views = [to_public(a).model_dump(mode="json") for a in alerts]
+    return present.state_document(console.stations, state, stream_id, alerts, views, console.feed(),
+                                  console.view.limits)
 
 
 # --------------------------------------------------------------------------- health

@@ -118,8 +118,9 @@ class AlertStore(abc.ABC):
     def officer_issue(self, *, officer: str, area_id: str, hazard: Hazard, level: AlertLevel,
                       exercise: bool = False, note: str = "", area_kind: AreaKind | None = None,
                       area_name: str | None = None, area_name_ja: str | None = None,
-                      polygon: tuple[tuple[float, float], ...] | None = None) -> StoredMessage:
-        """Publishes a new alert issued by hand.
+                      polygon: tuple[tuple[float, float], ...] | None = None,
+                      drill_id: str | None = None) -> StoredMessage:
+        """Publishes a new alert issued by hand (an exercise may name the drill it belongs to).
 
         Raises:
             LifecycleError: No polygon given and none known for the area (422).
@@ -363,7 +364,8 @@ class SqlAlertStore(AlertStore):
     def officer_issue(self, *, officer: str, area_id: str, hazard: Hazard, level: AlertLevel,
                       exercise: bool = False, note: str = "", area_kind: AreaKind | None = None,
                       area_name: str | None = None, area_name_ja: str | None = None,
-                      polygon: tuple[tuple[float, float], ...] | None = None) -> StoredMessage:
+                      polygon: tuple[tuple[float, float], ...] | None = None,
+                      drill_id: str | None = None) -> StoredMessage:
         if level <= AlertLevel.NONE:
             raise LifecycleError("an alert needs a level of 2-5", 422)
         now = self._clock()
@@ -379,7 +381,8 @@ class SqlAlertStore(AlertStore):
             stamp = now.strftime("%Y%m%dT%H%M%SZ")
             alert_id = derive_id(f"duty:{area_id}:{hazard.value}:{stamp}", f"-{secrets.token_hex(3)}")
             base = AlertEvent(
-                event_id=alert_id, event_time=now, exercise=exercise, alert_id=alert_id, sequence=0,
+                event_id=alert_id, event_time=now, exercise=exercise, drill_id=drill_id if exercise else None,
+                alert_id=alert_id, sequence=0,
                 msg_type=MsgType.ALERT, area_id=area_id,
                 area_kind=area_kind or (template.area_kind if template else AreaKind.REACH), hazard=hazard,
                 level=level, headline="", polygon=ring,

@@ -93,6 +93,8 @@ def _act(store: AlertStore, accounts: AccountsDep, principal: Principal, alert_i
 def issue(body: OfficerIssue, store: StoreDep, accounts: AccountsDep,
           principal: ActingOfficerDep) -> AlertDetail:
     """A new alert (msgType Alert) for an area, under the officer's control from the start."""
+    if body.drill_id is not None and not body.exercise:
+        raise HTTPException(status_code=422, detail="drill_id is for exercises only")
     polygon = None
     if body.polygon is not None:
         ring = tuple((float(lon), float(lat)) for lon, lat in body.polygon.coordinates[0])
@@ -105,12 +107,12 @@ def issue(body: OfficerIssue, store: StoreDep, accounts: AccountsDep,
         message = store.officer_issue(
             officer=principal.name, area_id=body.area_id, hazard=body.hazard, level=AlertLevel(body.level),
             exercise=body.exercise, note=body.note, area_kind=body.area_kind, area_name=body.area_name,
-            area_name_ja=body.area_name_ja, polygon=polygon)
+            area_name_ja=body.area_name_ja, polygon=polygon, drill_id=body.drill_id)
     except LifecycleError as error:
         raise HTTPException(status_code=error.status, detail=str(error)) from None
     accounts.audit("officer", principal.name, "alert.issue", message.event.alert_id,
                    {"event_id": message.event.event_id, "level": body.level, "area_id": body.area_id,
-                    "exercise": body.exercise, "note": body.note}, principal.remote)
+                    "exercise": body.exercise, "drill_id": body.drill_id, "note": body.note}, principal.remote)
     return _detail(store, message.event.alert_id, principal)
 
 
