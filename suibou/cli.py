@@ -144,6 +144,13 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
 
     infra.up(settings)
     api_url = api_server.ensure_running(settings)
+    console = api_server.console_url(settings)
+    if args.command == "demo":
+        officer, password_file = api_server.ensure_demo_officer(settings, api_headers(settings))
+        login = f"log in as {officer}, password in {password_file}"
+    else:
+        login = "duty officers log in; an admin makes accounts with POST /v1/admin/officers"
+    _say(f"duty officer console: {console} ({login})")
     result = run_drill(storm, settings, speed=args.speed, drill_id=args.drill_id, hold_minutes=args.hold_minutes,
                        start_at=args.start)
     produced = drill_alert_messages(settings, result.drill_id, result.alert_offsets)
@@ -165,6 +172,8 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
     print(f'                   curl -H "Authorization: Bearer $(cat {key_source})" '
           f'"{api_url}/v1/alerts?exercise=true&include_cancelled=true"' if not os.environ.get("SUIBOU_ADMIN_KEY")
           else f'                   curl -H "Authorization: Bearer $SUIBOU_ADMIN_KEY" "{api_url}/v1/alerts?exercise=true"')
+    print(f"Console:           {console}")
+    print(f"                   {login}")
     print(f"API documentation: {api_url}/docs")
     print("Stop everything:   suibou infra down")
 

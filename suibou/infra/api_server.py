@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -13,6 +14,10 @@ import urllib.request
 from pathlib import Path
 
 from suibou.settings import Settings
+
+
+#: The duty officer account ``suibou demo`` makes for the console.
+DEMO_OFFICER = "duty"
 
 
 class ApiServerError(RuntimeError):
@@ -115,3 +120,64 @@ def stop(settings: Settings, timeout_s: float = 15.0) -> None:
         os.kill(pid, signal.SIGKILL)
     _pid_file(settings).unlink(missing_ok=True)
     print("[suibou] alert API stopped", file=sys.stderr, flush=True)
+
+
+def console_url(settings: Settings) -> str:
+    """Where duty officers open the console."""
+    return f"{base_url(settings)}/console/"
+
+
+def demo_officer_file(settings: Settings) -> Path:
+    """The demo duty officer's password: ``<SUIBOU_HOME>/api/duty-officer.password`` (mode 0600)."""
+    return settings.home / "api" / f"{DEMO_OFFICER}-officer.password"
+
+
+def _admin_call(settings: Settings, method: str, path: str, body: dict, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(
+        f"{base_url(settings)}{path}", data=json.dumps(body).encode(), method=method,
+        headers={**headers, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def ensure_demo_officer(settings: Settings, admin_headers: dict[str, str]) -> tuple[str, Path]:
+    """Makes sure the API has the demo duty officer, whose password is kept in :func:`demo_officer_file`.
+
+    The password is generated on first use. When the account exists but the
+    file does not (a new home over an old database), the account gets the new
+    password through the admin API.
+
+    Args:
+        settings: Where the API listens and where the password file goes.
+        admin_headers: ``Authorization`` with the admin key.
+
+    Returns:
+        The officer's user name and the password file.
+
+    Raises:
+        ApiServerError: The API refused to create or update the account.
+    """
+    path = demo_officer_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = False
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        password = path.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(18)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(password + "\n")
+        created = True
+    status = _admin_call(settings, "POST", "/v1/admin/officers", {
+        "username": DEMO_OFFICER, "display_name": "Duty officer (demo)", "password": password, "role": "officer",
+    }, admin_headers)
+    if status == 409 and created:
+        status = _admin_call(settings, "PATCH", f"/v1/admin/officers/{DEMO_OFFICER}", {"password": password},
+                             admin_headers)
+    if status not in (200, 201, 409):
+        raise ApiServerError(f"the alert API refused the demo duty officer (HTTP {status})")
+    return DEMO_OFFICER, path
