@@ -151,7 +151,7 @@ class StreamState:
     Attributes:
         stream_id: ``live``, ``exercise`` or a drill id.
         exercise: Exercise traffic (drills).
-        clock: The newest event time seen in the stream.
+        clock: The newest event time of the pipeline's outputs (statuses, faults, scores) in the stream.
         touched: :attr:`ViewState.sequence` when the stream last changed (which stream to drop first).
         stations: Station id -> state.
         cameras: Camera id -> its latest stills, oldest first.
@@ -298,15 +298,16 @@ def _put(mapping: Mapping[str, V], key: str, before: V | None, after: V, limits:
 def fold_stream(stream: StreamState, event: Event, limits: Limits = DEFAULT_LIMITS) -> StreamState:
     """One stream's state after one event (``touched`` is left to :func:`fold`); the same object if unchanged."""
     clock = event.event_time if stream.clock is None else max(stream.clock, event.event_time)
+    if isinstance(event, CameraFrame):
+        # Stills come straight from the cameras, ahead of the pipeline's outputs: they do not move the clock.
+        frames = stream.cameras.get(event.camera_id)
+        cameras = _put(stream.cameras, event.camera_id, frames, fold_camera(frames or (), event, limits), limits)
+        return stream if cameras is None else dataclasses.replace(stream, cameras=cameras)
     if isinstance(event, (RainStatus, LevelStatus, SensorFault)):
         station = stream.stations.get(event.station_id)
         stations = _put(stream.stations, event.station_id, station,
                         fold_station(station or StationState(), event, limits), limits)
         return stream if stations is None else dataclasses.replace(stream, clock=clock, stations=stations)
-    if isinstance(event, CameraFrame):
-        frames = stream.cameras.get(event.camera_id)
-        cameras = _put(stream.cameras, event.camera_id, frames, fold_camera(frames or (), event, limits), limits)
-        return stream if cameras is None else dataclasses.replace(stream, clock=clock, cameras=cameras)
     if isinstance(event, RiskScore):
         key = area_key(event.area_id, event.hazard.value)
         area = stream.areas.get(key)

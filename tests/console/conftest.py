@@ -284,10 +284,11 @@ def chromium_path() -> Path:
 def browser(chromium_path: Path) -> Iterator[Any]:
     """One headless Chromium for the session, launched by Playwright on the system binary (no ``playwright
     install``: nothing is downloaded). Playwright gives it a fresh temporary profile (user-data dir)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from suibou.infra.chromium import HEADLESS_ARGS
 
+    expect.set_options(timeout=15_000)  # the page polls every 2 s; a loaded CI machine is slower
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium_path), headless=True,
                                              args=list(HEADLESS_ARGS))

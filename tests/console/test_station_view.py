@@ -176,3 +176,9 @@ def test_limits_are_checked() -> None:
         Limits(max_points=0)
     with pytest.raises(ValueError):
         dataclasses.replace(Limits(), history_s=0)
+
+
+def test_the_stream_clock_follows_the_pipelines_outputs_not_the_cameras() -> None:
+    state = fold_all([level(5, 1.0), frame(30)])
+    assert state.streams[LIVE].clock == minutes(5)
+    assert fold(state, score(7, 0.1)).streams[LIVE].clock == minutes(7)
