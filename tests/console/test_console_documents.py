@@ -177,3 +177,23 @@ def test_only_stills_the_view_holds_can_be_found(storm_feed: Any) -> None:
         present.find_frame(state, storm_feed.drill_id, frame.camera_id, "CAM-ZENPUKUJI-NARITA:1")
     with pytest.raises(present.FrameError):
         present.find_frame(state, LIVE, frame.camera_id, frame.event_id)
+
+
+def test_a_landslide_zone_takes_its_alert_level_and_its_score(stations: StationMap) -> None:
+    from suibou.contracts import AlertLevel, AreaKind, Hazard, MsgType, RiskScore
+
+    zone = next(a for a in stations.areas if a.kind == "zone")
+    score = RiskScore(event_id="risk:live:zone", event_time=T, area_id=zone.area_id, area_kind=AreaKind.ZONE,
+                      hazard=Hazard.LANDSLIDE, probability=0.8, observed_level=AlertLevel.DANGER, model="landslide/1",
+                      target="slope failure within 2 h", features={"snake_line_beyond_cl_within_2h": 1.0},
+                      faults=("RG-X silent since 2005-09-04T12:00:00+00:00: no reading for 10 min",))
+    alert = AlertEvent(event_id="z.0", event_time=T, alert_id="z", sequence=0, msg_type=MsgType.ALERT,
+                       area_id=zone.area_id, area_kind=AreaKind.ZONE, hazard=Hazard.LANDSLIDE,
+                       level=AlertLevel.DANGER, headline="土砂災害警戒情報", polygon=zone.polygon)
+    state = fold(ViewState(), score)
+    doc = present.state_document(stations, state, LIVE, alerts_of([alert]), [], {"state": "running"})
+    entry = doc["areas"][zone.area_id]
+    assert entry["alert_level"] == 4 and entry["colour"] == "purple" and entry["alert_ids"] == ["z"]
+    assert entry["score"]["model"] == "landslide/1" and entry["faulted"] is True
+    sampling = [g for g in stations.gauges if zone.area_id in g.zone_ids]
+    assert sampling and all(doc["stations"][g.station_id]["status"] == "no_data" for g in sampling)
