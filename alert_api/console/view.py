@@ -7,8 +7,9 @@ The pipeline's status topics (``rain_status/1``, ``level_status/1``), its faults
 
 - per station, the latest status and a bounded history (by default the last
   24 hours of event time at one point per minute, at most 1,440 points);
-- per station, the fault that is active now (``silent`` until ``recovered``,
-  ``frozen`` until the level moves, ``spike`` for 10 minutes of stream time);
+- per station, the fault that is active now (``silent`` until a ``recovered``
+  for a reading after its ``since``, ``frozen`` until the level moves,
+  ``spike`` for 10 minutes of stream time);
 - per camera, its latest stills (at most 12);
 - per area and hazard, the latest score and a bounded history of its probability.
 
@@ -232,8 +233,10 @@ def fold_station(station: StationState, event: StatusEvent | SensorFault,
     """One gauge's state after one status or fault."""
     if isinstance(event, SensorFault):
         if event.kind is FaultKind.RECOVERED:
+            # A reading after the last trusted one ends the silence, even one stamped before the silence was
+            # declared (it reached the watchdog late); a recovery from an earlier silence does not.
             current = station.fault
-            if current is not None and current.kind is FaultKind.SILENT and current.event_time <= event.event_time:
+            if current is not None and current.kind is FaultKind.SILENT and event.event_time > current.since:
                 return dataclasses.replace(station, fault=None, fault_level_m=None)
             return station
         if station.fault is not None and (station.fault == event or station.fault.event_time > event.event_time):

@@ -127,6 +127,16 @@ def test_a_silent_gauge_stays_faulted_until_it_recovers() -> None:
     assert state.streams[LIVE].stations["WL-A"].fault is None
 
 
+def test_a_recovery_stamped_before_the_silence_ends_it_but_one_from_an_earlier_silence_does_not() -> None:
+    # A replay faster than the watchdog: the silence is declared at 11:41 (stream began 11:30), then a reading
+    # of 11:40 arrives and the gauge is reported recovered at 11:40.
+    silent = dataclasses.replace(fault(41, FaultKind.SILENT), since=minutes(30))
+    state = fold_all([silent, fault(40, FaultKind.RECOVERED)])
+    assert state.streams[LIVE].stations["WL-A"].fault is None
+    stale = fold_all([silent, fault(29, FaultKind.RECOVERED)])
+    assert stale.streams[LIVE].stations["WL-A"].fault.kind is FaultKind.SILENT
+
+
 def test_a_frozen_gauge_is_faulted_until_its_level_moves() -> None:
     state = fold_all([level(0, 1.0), level(60, 1.0), fault(60, FaultKind.FROZEN), level(61, 1.0)])
     assert state.streams[LIVE].stations["WL-A"].fault.kind is FaultKind.FROZEN
