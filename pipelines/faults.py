@@ -60,7 +60,8 @@ def fault(station_id: str, kind: FaultKind, at: dt.datetime, since: dt.datetime,
 @dataclasses.dataclass(frozen=True)
 class WatchdogState:
     last_heard: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
-    silent: frozenset[str] = frozenset()
+    #: Silent gauges, with when their silence was declared.
+    silent: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
     clock_started: dt.datetime | None = None
 
 
@@ -98,14 +99,18 @@ class GaugeWatchdog(Fold[WatchdogState, "Heartbeat | StreamControl", SensorFault
             if item.station_id not in state.silent:
                 return dataclasses.replace(state, last_heard=last), []
             since = state.last_heard.get(item.station_id) or state.clock_started or item.event_time
-            recovered = fault(item.station_id, FaultKind.RECOVERED, item.event_time, since,
+            # A reading folded late may be older than the declaration; the recovery
+            # never comes before the silence it ends.
+            at = max(item.event_time, state.silent[item.station_id])
+            recovered = fault(item.station_id, FaultKind.RECOVERED, at, since,
                               f"reporting again after a silence since {format_time(since)}",
                               item.exercise, item.drill_id)
-            return dataclasses.replace(state, last_heard=last, silent=state.silent - {item.station_id}), [recovered]
+            silent = {k: v for k, v in state.silent.items() if k != item.station_id}
+            return dataclasses.replace(state, last_heard=last, silent=silent), [recovered]
         now = item.event_time
         started = state.clock_started or now
         faults = []
-        silent = set(state.silent)
+        silent = dict(state.silent)
         # Keyed per gauge (``…|watchdog|<station>``), a fold watches that gauge alone.
         own = key.rpartition("|")[2]
         for station in (own,) if own in self.stations else self.stations:
@@ -113,12 +118,12 @@ class GaugeWatchdog(Fold[WatchdogState, "Heartbeat | StreamControl", SensorFault
                 continue
             since = state.last_heard.get(station, started)
             if (now - since).total_seconds() >= self.silence_after_s:
-                silent.add(station)
+                silent[station] = now
                 heard = state.last_heard.get(station)
                 detail = (f"no reading for {(now - since).total_seconds() / 60:.0f} min"
                           if heard else "no reading since the stream began")
                 faults.append(fault(station, FaultKind.SILENT, now, since, detail, item.exercise, item.drill_id))
-        return WatchdogState(state.last_heard, frozenset(silent), started), faults
+        return WatchdogState(state.last_heard, silent, started), faults
 
 
 @dataclasses.dataclass

@@ -24,8 +24,8 @@ from collections.abc import Iterator, Mapping
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
-from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
+from apache_beam.io.iobase import WatermarkEstimator
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 
@@ -120,12 +120,50 @@ class _PartitionRestrictions(RestrictionProvider):
         return None  # On drain, an unbounded read stops where it is.
 
 
-class _WatermarkFromState(WatermarkEstimatorProvider):
-    def initial_estimator_state(self, element: PartitionSpec, restriction: OffsetRange) -> Timestamp:
-        return MIN_TIMESTAMP
+class StreamClock(WatermarkEstimator):
+    """A partition's watermark: the time its clock promised, reported one call late.
 
-    def create_watermark_estimator(self, estimator_state: Timestamp) -> ManualWatermarkEstimator:
-        return ManualWatermarkEstimator(estimator_state)
+    A tick read during a call is only *pending* until the next call on the
+    partition begins. The records read before the tick in the same call are
+    still on their way to the runner when the runner learns the watermark (from
+    a checkpoint or a split mid-call); reported at once, the watermark could
+    overtake them and they would arrive late downstream, folded out of order.
+    By the next call the bundle that carried them has completed.
+    """
+
+    def __init__(self, state: tuple[Timestamp, Timestamp]):
+        self._current, self._pending = state
+
+    def observe_timestamp(self, timestamp: Timestamp) -> None:
+        return None  # Record times say nothing about what may still follow.
+
+    def current_watermark(self) -> Timestamp:
+        return self._current
+
+    def get_estimator_state(self) -> tuple[Timestamp, Timestamp]:
+        return (self._current, self._pending)
+
+    def promised(self) -> Timestamp:
+        """The newest time the partition's clock has promised, reported or not."""
+        return max(self._current, self._pending)
+
+    def promise(self, timestamp: Timestamp) -> None:
+        """Nothing at or before ``timestamp`` follows on this partition."""
+        if timestamp > self._pending:
+            self._pending = timestamp
+
+    def begin_call(self) -> None:
+        """Reports what the previous call's clock promised."""
+        self._current = self.promised()
+
+
+class _ClockFromState(WatermarkEstimatorProvider):
+    def initial_estimator_state(self, element: PartitionSpec, restriction: OffsetRange
+                                ) -> tuple[Timestamp, Timestamp]:
+        return (MIN_TIMESTAMP, MIN_TIMESTAMP)
+
+    def create_watermark_estimator(self, estimator_state: tuple[Timestamp, Timestamp]) -> StreamClock:
+        return StreamClock(estimator_state)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,14 +235,15 @@ class _ReadPartitionFn(beam.DoFn):
         # watermark estimator by name, so the finaliser must come first.
         finalizer=beam.DoFn.BundleFinalizerParam,
         tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions()),  # noqa: B008
-        watermark=beam.DoFn.WatermarkEstimatorParam(_WatermarkFromState()),  # noqa: B008
+        watermark=beam.DoFn.WatermarkEstimatorParam(_ClockFromState()),  # noqa: B008
     ) -> Iterator[beam.window.TimestampedValue]:
+        watermark.begin_call()
         restriction = tracker.current_restriction()
         consumer, tp = self._consumer_for(spec.topic, spec.partition, restriction.start)
         deadline = time.monotonic() + 1.0
         read = 0
         next_offset = restriction.start
-        newest = watermark.current_watermark()
+        newest = watermark.promised()
         while read < self._config.max_records_per_call and time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=self._config.poll_timeout_ms, max_records=1000).get(tp, [])
             if not batch:
@@ -220,8 +259,7 @@ class _ReadPartitionFn(beam.DoFn):
                     self._controls.inc()
                     if self._config.end_source is not None and signal.source != self._config.end_source:
                         continue  # Another drill's clock says nothing about this one.
-                    if signal.event_time > watermark.current_watermark():
-                        watermark.set_watermark(signal.event_time)
+                    watermark.promise(signal.event_time)
                     if signal.is_end and signal.source == self._config.end_source:
                         self._commit_after_bundle(finalizer, tp, next_offset)
                         tracker.try_claim(tracker.current_restriction().stop - 1)
@@ -245,8 +283,8 @@ class _ReadPartitionFn(beam.DoFn):
         held_back = newest - Duration(seconds=self._config.max_disorder_s)
         # A drill's clock is its own ticks alone: records of other streams on the
         # same topics carry other times.
-        if self._config.end_source is None and held_back > watermark.current_watermark():
-            watermark.set_watermark(held_back)
+        if self._config.end_source is None:
+            watermark.promise(held_back)
         if next_offset > restriction.start:
             self._commit_after_bundle(finalizer, tp, next_offset)
         else:

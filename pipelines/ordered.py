@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
+import pickle
 from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -109,10 +110,14 @@ class _KeyState:
 
     One cell means one state read per key and bundle: the runner's state API is
     a round trip per access, which would otherwise dominate the cost of a fold.
+    Waiting events are kept already pickled: when a backlog is read far ahead of
+    the watermark, the cell is decoded and encoded once per bundle while the
+    watermark steps through the backlog, and copying bytes costs far less than
+    rebuilding every waiting event each time.
     """
 
     fold_state: Any = None
-    pending: list[tuple[float, int, Any]] = dataclasses.field(default_factory=list)
+    pending: list[tuple[float, int, bytes]] = dataclasses.field(default_factory=list)
     seen: dict[str, float] = dataclasses.field(default_factory=dict)
     folded_until: float | None = None
 
@@ -157,7 +162,7 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
                 self._duplicates.inc()
                 return
             current.seen[identity] = at
-        current.pending.append((at, self._fold.order(item), item))
+        current.pending.append((at, self._fold.order(item), pickle.dumps(item, pickle.HIGHEST_PROTOCOL)))
         cell.write(current)
         # One timer per event time (a dynamic tag): when the watermark jumps
         # ahead, as in a drill replayed at full speed, every due time of a key
@@ -177,8 +182,8 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
         if not ready:
             return  # An earlier timer of this bundle already folded these events.
         fold_state = self._fold.initial(key) if current.fold_state is None else current.fold_state
-        for _, _, item in ready:
-            fold_state, outputs = self._fold.step(key, fold_state, item)
+        for _, _, pickled in ready:
+            fold_state, outputs = self._fold.step(key, fold_state, pickle.loads(pickled))
             for output in outputs:
                 yield beam.window.TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))
         newest = ready[-1][0] if current.folded_until is None else max(current.folded_until, ready[-1][0])

@@ -40,6 +40,15 @@ def test_a_gauge_is_silent_after_ten_minutes_of_stream_time_and_recovers():
     ]
 
 
+def test_a_recovery_folded_late_never_comes_before_the_silence_it_ends():
+    fold = GaugeWatchdog(("RG-B",))
+    state, silent = run_fold(fold, "live|watchdog|RG-B", [beat("RG-B", 0), *(tick(m) for m in range(1, 12))])
+    assert [(f.kind, f.event_time) for f in silent] == [(FaultKind.SILENT, at(10))]
+    # A reading stamped before the declaration arrives after it (within the lateness bound).
+    _, recovered = fold.step("live|watchdog|RG-B", state, beat("RG-B", 9))
+    assert [(f.kind, f.event_time, f.since) for f in recovered] == [(FaultKind.RECOVERED, at(10), at(0))]
+
+
 def test_no_clock_no_silence():
     # At the end of a drill no tick follows, so nothing is declared silent.
     _, faults = run_fold(GaugeWatchdog(("RG-A",)), "k", [beat("RG-A", 0)])
