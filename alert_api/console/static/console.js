@@ -58,6 +58,13 @@ const num = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v)) ? "
 const chip = (level) => h("span", {class: `lvchip lv${level}`, title: LEVEL_TEXT[level]}, String(level));
 const sleep = (t) => new Promise((r) => setTimeout(r, t));
 
+// A request refused because the session ended: the login form already says so,
+// so requests still in flight when it happened end quietly.
+class SessionEnded extends Error {}
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason instanceof SessionEnded) event.preventDefault();
+});
+
 function toast(text, bad = false) {
   const node = $("toast");
   node.textContent = text;
@@ -75,7 +82,7 @@ async function api(path, {method = "GET", body, etag} = {}) {
                                       body: body === undefined ? undefined : JSON.stringify(body)});
   if (response.status === 401) {
     showLogin("Your session has ended; log in again.");
-    throw new Error("session ended");
+    throw new SessionEnded("session ended");
   }
   return response;
 }
