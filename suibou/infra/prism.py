@@ -250,4 +250,9 @@ def prism_pipeline_options(settings: Settings) -> list[str]:
         # The Python SDK harness runs inside this process, so no SDK container
         # image has to be pulled (PrismRunner's default too, made explicit).
         "--environment_type=LOOPBACK",
+        # Prism splits a bundle that makes no progress between two reports and
+        # hands the unprocessed rest back as new work. Done to the bundles of
+        # stateful stages (timer firings of the event-time folds) it lost some
+        # outputs and repeated others; the folds need every firing exactly once.
+        "--experiments=prism_disable_sdf_split",
     ]
