@@ -13,21 +13,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import http.server
 import json
 import os
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -202,38 +198,6 @@ def callers_for() -> Callable[[TestClient], Caller]:
 
 
 # --------------------------------------------------------------------------- real HTTP
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serves ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-
-
-@pytest.fixture
-def serve() -> Callable[[FastAPI], contextlib.AbstractContextManager[str]]:
-    """``serve(app)``: a context manager serving ``app`` on a free loopback port, yielding its URL."""
-    return serving
 
 
 class Receiver:

@@ -5,7 +5,7 @@
   readings by plain rules (levels against the gauges' thresholds, rolling rain
   totals, JMA's soil water index); scores and alerts follow the observed levels.
   It is test traffic shaped like the pipeline's, not the pipeline's output.
-- ``console_app`` / ``serving``: the alert API with a SQLite store and no Kafka,
+- ``console_app`` / ``console_server``: the alert API with a SQLite store and no Kafka,
   served by uvicorn on a free loopback port for the browser tests.
 - ``browser``: headless Chromium (Debian's package, installed by
   :mod:`suibou.infra.chromium` if missing) driven by Playwright.
@@ -17,16 +17,12 @@ import contextlib
 import dataclasses
 import datetime as dt
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from alert_api import create_app
@@ -219,31 +215,6 @@ def console_app(tmp_path: Path, storm_feed: StormFeed) -> Iterator[tuple[FastAPI
     store.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serves ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-
-
 def make_officer(base_url: str, username: str = "sato", role: str = "officer") -> None:
     response = httpx.post(f"{base_url}/v1/admin/officers", headers=ADMIN, json={
         "username": username, "display_name": username.title(), "password": PASSWORD, "role": role})
@@ -262,9 +233,10 @@ class Served:
 
 
 @pytest.fixture
-def console_server(console_app: tuple[FastAPI, SqlAlertStore]) -> Iterator[Served]:
+def console_server(console_app: tuple[FastAPI, SqlAlertStore],
+                   serve: Callable[[FastAPI], contextlib.AbstractContextManager[str]]) -> Iterator[Served]:
     app, store = console_app
-    with serving(app) as base_url:
+    with serve(app) as base_url:
         make_officer(base_url)
         yield Served(app, store, base_url)
 
