@@ -23,9 +23,9 @@ import time
 from collections.abc import Iterator, Mapping
 
 import apache_beam as beam
+from apache_beam.io.iobase import WatermarkEstimator
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.metrics import Metrics
-from apache_beam.io.iobase import WatermarkEstimator
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 
@@ -124,11 +124,11 @@ class StreamClock(WatermarkEstimator):
     """A partition's watermark: the time its clock promised, reported one call late.
 
     A tick read during a call is only *pending* until the next call on the
-    partition begins. The records read before the tick in the same call are
-    still on their way to the runner when the runner learns the watermark (from
-    a checkpoint or a split mid-call); reported at once, the watermark could
-    overtake them and they would arrive late downstream, folded out of order.
-    By the next call the bundle that carried them has completed.
+    partition begins. The records read before the tick in the same call may
+    still be on their way to the runner when it learns the watermark (from a
+    checkpoint or a progress report mid-call); reported at once, the watermark
+    could overtake them and they would arrive late downstream, folded out of
+    order. By the next call the bundle that carried them has completed.
     """
 
     def __init__(self, state: tuple[Timestamp, Timestamp]):
