@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
@@ -25,7 +23,7 @@ from apache_beam.metrics import Metrics
 from pipelines.batching import BatchPerBundle
 from pipelines.ordered import DEAD_LETTER, stream_key
 from replay_data.stations import Camera, StationCatalogue
-from suibou.contracts import CameraFrame, DeadLetter
+from suibou.contracts import CameraFrame, DeadLetter, local_path
 
 #: Stills from river cameras are a few tens of kilobytes; anything far larger is not one.
 MAX_FRAME_BYTES = 2 * 1024 * 1024
@@ -52,10 +50,7 @@ def fetch_frame(uri: str) -> bytes:
     Raises:
         ValueError: Another scheme, a missing file or an oversized one.
     """
-    parsed = urllib.parse.urlparse(uri)
-    if parsed.scheme not in ("", "file"):
-        raise ValueError(f"unsupported image_uri scheme {parsed.scheme!r}")
-    path = urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else uri
+    path = local_path(uri, "image_uri")
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_FRAME_BYTES + 1)

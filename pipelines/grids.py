@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 
 import apache_beam as beam
@@ -30,7 +28,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, stream_key
 from replay_data.stations import GridDefinition, StationCatalogue
-from suibou.contracts import AreaKind, DeadLetter, GridNotice
+from suibou.contracts import AreaKind, DeadLetter, GridNotice, local_path
 
 #: A 1 km grid over a basin with 13 lead times is a few hundred kilobytes; far larger is not one of ours.
 MAX_GRID_BYTES = 64 * 1024 * 1024
@@ -123,18 +121,6 @@ def sample_area(leads_min: np.ndarray, fields: np.ndarray, cells: tuple[Cell, ..
     )
 
 
-def local_path(uri: str) -> str:
-    """The file a ``file://`` URI or plain path names.
-
-    Raises:
-        ValueError: Another scheme.
-    """
-    parsed = urllib.parse.urlparse(uri)
-    if parsed.scheme not in ("", "file"):
-        raise ValueError(f"unsupported grid uri scheme {parsed.scheme!r}")
-    return urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else uri
-
-
 def read_grid(uri: str, variable: str, grid: GridDefinition) -> tuple[np.ndarray, np.ndarray]:
     """Lead times (minutes) and rain rates ``[lead, y, x]`` (mm/h) of one grid file.
 
@@ -144,7 +130,7 @@ def read_grid(uri: str, variable: str, grid: GridDefinition) -> tuple[np.ndarray
     """
     import xarray as xr
 
-    path = local_path(uri)
+    path = local_path(uri, "grid uri")
     try:
         size = os.path.getsize(path)
     except OSError as error:

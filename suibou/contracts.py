@@ -123,6 +123,34 @@ def parse_time(name: str, value: Any) -> dt.datetime:
     return parsed
 
 
+def local_path(uri: str, field: str = "uri") -> str:
+    """The local file a ``file://`` URI (or a plain path) names: how stills and grid
+    files are referenced by ``camera_frame/1``, ``drone_observation/1`` and ``grid_notice/1``.
+
+    Raises:
+        ValueError: Another scheme, or a file URI naming another host.
+
+    Examples:
+        >>> local_path("file:///data/storms/a%20b.nc"), local_path("/data/x.jpg")
+        ('/data/storms/a b.nc', '/data/x.jpg')
+        >>> local_path("https://example.invalid/x.jpg", "image_uri")
+        Traceback (most recent call last):
+        ...
+        ValueError: unsupported image_uri scheme 'https'
+    """
+    import urllib.parse
+    import urllib.request
+
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        raise ValueError(f"unsupported {field} scheme {parsed.scheme!r}")
+    if parsed.scheme == "":
+        return uri
+    if parsed.netloc not in ("", "localhost"):
+        raise ValueError(f"{field} names another host: {parsed.netloc!r}")
+    return urllib.request.url2pathname(parsed.path)
+
+
 def format_time(value: dt.datetime) -> str:
     """ISO 8601 in UTC with an explicit offset, to the second."""
     return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds")

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,9 @@ from alert_api.console.view import (
     area_key,
 )
 from alert_api.models import Alert
-from suibou.contracts import AlertLevel, CameraFrame, LevelStatus, RainStatus, RiskScore, SensorFault, format_time
+from suibou.contracts import (
+    AlertLevel, CameraFrame, LevelStatus, RainStatus, RiskScore, SensorFault, format_time, local_path,
+)
 
 #: How far ahead the trend line of a hydrograph reaches.
 TREND_HORIZON_MIN = 60
@@ -374,10 +374,10 @@ def frame_path(frame: CameraFrame, roots: Sequence[Path]) -> tuple[Path, str]:
     Raises:
         FrameError: 404 for a still that is not there or not allowed.
     """
-    parsed = urllib.parse.urlparse(frame.image_uri)
-    if parsed.scheme not in ("", "file") or (parsed.scheme == "file" and parsed.netloc not in ("", "localhost")):
-        raise FrameError("the still is not a local file")
-    raw = urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else frame.image_uri
+    try:
+        raw = local_path(frame.image_uri, "image_uri")
+    except ValueError:
+        raise FrameError("the still is not a local file") from None
     try:
         path = Path(raw).resolve(strict=True)
     except (OSError, RuntimeError):
