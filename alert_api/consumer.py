@@ -15,7 +15,6 @@ import dataclasses
 import datetime as dt
 import enum
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -23,6 +22,7 @@ from kafka import KafkaConsumer, KafkaProducer  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 from kafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
 
+from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
 from alert_api.store import AlertStore
 from suibou.contracts import MAX_MESSAGE_BYTES, AlertEvent, ContractError, DeadLetter, parse_event
@@ -167,7 +167,7 @@ class ConsumerStatus:
     last_commit_at: dt.datetime | None = None
 
 
-class AlertConsumer:
+class AlertConsumer(RetryingLoop[ConsumerStatus]):
     """Consumes the alerts topic into an :class:`AlertStore` on a background thread.
 
     Any Kafka or store error closes the Kafka clients without committing; after
@@ -182,6 +182,8 @@ class AlertConsumer:
         producer_factory: Builds the dead-letter producer (tests pass a fake).
     """
 
+    thread_name = "alert-consumer"
+
     def __init__(
         self,
         settings: Settings,
@@ -191,46 +193,13 @@ class AlertConsumer:
         consumer_factory: Callable[[], RecordConsumer] | None = None,
         producer_factory: Callable[[], RecordProducer] | None = None,
     ) -> None:
+        super().__init__(config or AlertApiSettings(), ConsumerStatus(ConsumerState.STOPPED))
         self._settings = settings
         self._store = store
-        self._config = config or AlertApiSettings()
         self._new_consumer = consumer_factory or self._kafka_consumer
         self._new_producer = producer_factory or self._kafka_producer
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._status = ConsumerStatus(ConsumerState.STOPPED)
 
-    @property
-    def status(self) -> ConsumerStatus:
-        with self._lock:
-            return self._status
-
-    def start(self) -> None:
-        """Starts the consumer thread; does nothing if it is already running."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self.run, name="alert-consumer", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Asks the thread to stop and waits for it to close its Kafka clients."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("alert consumer did not stop within %.0f s", timeout)
-            self._thread = None
-
-    def run(self) -> None:
-        """Consumes until :meth:`stop`, reconnecting after errors. The thread's body."""
-        while not self._stopping.is_set():
-            try:
-                self._consume()
-            except Exception as error:  # noqa: BLE001 - the thread must survive and retry
-                self._on_error(error)
-                self._stopping.wait(self._config.retry_backoff_s)
+    def _on_stopped(self) -> None:
         self._update(state=ConsumerState.STOPPED)
 
     def _on_error(self, error: Exception) -> None:
@@ -295,10 +264,6 @@ class AlertConsumer:
         }[outcome]
         with self._lock:
             self._status = dataclasses.replace(self._status, **{field: getattr(self._status, field) + 1})
-
-    def _update(self, **changes: Any) -> None:
-        with self._lock:
-            self._status = dataclasses.replace(self._status, **changes)
 
     def _kafka_consumer(self) -> RecordConsumer:
         consumer: RecordConsumer = KafkaConsumer(

@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
+from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
 from alert_api.console.view import StationView, StatusOutcome, ingest_status
 from suibou.settings import Settings
@@ -79,7 +79,7 @@ def console_topics(settings: Settings) -> list[str]:
     return [topics.rain_status, topics.level_status, topics.faults, topics.camera, topics.risk_scores]
 
 
-class StatusConsumer:
+class StatusConsumer(RetryingLoop[FeedStatus]):
     """Follows the console's topics into a :class:`StationView` on a background thread.
 
     Args:
@@ -89,47 +89,24 @@ class StatusConsumer:
         consumer_factory: Builds the Kafka consumer (tests pass a fake).
     """
 
+    thread_name = "console-status-consumer"
+
     def __init__(self, settings: Settings, view: StationView, config: AlertApiSettings | None = None, *,
                  consumer_factory: Callable[[], TopicSource] | None = None) -> None:
+        super().__init__(config or AlertApiSettings(), FeedStatus(FeedState.STOPPED))
         self._settings = settings
         self._view = view
-        self._config = config or AlertApiSettings()
         self._new_consumer = consumer_factory or self._kafka_consumer
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._status = FeedStatus(FeedState.STOPPED)
 
-    @property
-    def status(self) -> FeedStatus:
-        with self._lock:
-            return self._status
+    def _on_error(self, error: Exception) -> None:
+        backoff = self._config.retry_backoff_s
+        if isinstance(error, (KafkaError, MissingTopic)):
+            log.warning("console status consumer: %s; retrying in %.1f s", error, backoff)
+        else:
+            log.exception("console status consumer failed; retrying in %.1f s", backoff)
+        self._update(state=FeedState.RETRYING, last_error=f"{type(error).__name__}: {error}")
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self.run, name="console-status-consumer", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def run(self) -> None:
-        """Consumes until :meth:`stop`, reconnecting after errors. The thread's body."""
-        while not self._stopping.is_set():
-            try:
-                self._consume()
-            except Exception as error:  # noqa: BLE001 - the thread must survive and retry
-                if isinstance(error, (KafkaError, MissingTopic)):
-                    log.warning("console status consumer: %s; retrying in %.1f s", error, self._config.retry_backoff_s)
-                else:
-                    log.exception("console status consumer failed; retrying in %.1f s", self._config.retry_backoff_s)
-                self._update(state=FeedState.RETRYING, last_error=f"{type(error).__name__}: {error}")
-                self._stopping.wait(self._config.retry_backoff_s)
+    def _on_stopped(self) -> None:
         self._update(state=FeedState.STOPPED)
 
     def _consume(self) -> None:
@@ -162,10 +139,6 @@ class StatusConsumer:
                  StatusOutcome.INVALID: "invalid"}[outcome]
         with self._lock:
             self._status = dataclasses.replace(self._status, **{field: getattr(self._status, field) + 1})
-
-    def _update(self, **changes: Any) -> None:
-        with self._lock:
-            self._status = dataclasses.replace(self._status, **changes)
 
     def _kafka_consumer(self) -> TopicSource:
         consumer: TopicSource = KafkaConsumer(
