@@ -125,9 +125,10 @@ def consume_baseline(settings: Settings) -> tuple[int, float]:
     return count, elapsed
 
 
-def run_pipeline(settings: Settings, catalogue: StationCatalogue, drill_id: str) -> float:
+def run_pipeline(settings: Settings, catalogue: StationCatalogue, drill_id: str, fold_grain_s: float) -> float:
     config = JobConfig(catalogue=catalogue, topics=settings.topics, bootstrap_servers=settings.bootstrap_servers,
-                       end_source=drill_id, start_offsets=None, group_id=f"bench-{drill_id}")
+                       end_source=drill_id, start_offsets=None, group_id=f"bench-{drill_id}",
+                       fold_grain_s=fold_grain_s)
     pipeline = beam.Pipeline(options=PipelineOptions(runner_options(settings, "prism")))
     build(pipeline, config)
     started = time.perf_counter()
@@ -139,6 +140,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gauges", type=int, default=50, help="reaches (one level and one rain gauge each)")
     parser.add_argument("--minutes", type=int, default=120)
+    parser.add_argument("--fold-grain", type=float, default=0.0,
+                        help="JobConfig.fold_grain_s: 0 as live traffic, 600 as a drill at full speed")
     args = parser.parse_args()
 
     settings = Settings(topic_prefix=f"bench-{uuid.uuid4().hex[:8]}")
@@ -150,11 +153,11 @@ def main() -> None:
     publish_s = time.perf_counter() - started
     events = 2 * args.gauges * args.minutes
     count, consume_s = consume_baseline(settings)
-    pipeline_s = run_pipeline(settings, catalogue, drill_id)
+    pipeline_s = run_pipeline(settings, catalogue, drill_id, args.fold_grain)
     ceiling = count / consume_s
     pipeline_rate = events / pipeline_s
     print(json.dumps({
-        "gauges": args.gauges, "minutes": args.minutes, "readings": events, "records_incl_controls": sent,
+        "gauges": args.gauges, "minutes": args.minutes, "fold_grain_s": args.fold_grain, "readings": events, "records_incl_controls": sent,
         "publish_s": round(publish_s, 2),
         "baseline_kafka_python_consume_records_per_s": round(ceiling),
         "pipeline_s": round(pipeline_s, 2),

@@ -65,6 +65,10 @@ def corridor_polygon(line: tuple[tuple[float, float], ...], half_width_m: float 
     return tuple((round(x / kx, 6), round(y / ky, 6)) for x, y in area.exterior.coords)
 
 
+#: How long a landslide warning zone stays below its level before it is lowered.
+LANDSLIDE_HOLD_S = 3 * 3600.0
+
+
 @dataclasses.dataclass(frozen=True)
 class AreaAlertState:
     """What one area's alert is, as the fold remembers it."""
@@ -141,14 +145,19 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
     Attributes:
         areas: Area id -> names and polygon, carried on every alert message.
         seeds: Fold key -> open alert, for a resumed job (see :mod:`pipelines.recovery`).
-        hold_s: How long an area must stay below its level before it is lowered.
+        hold_s: How long a river reach must stay below its level before it is lowered.
         forecast_threshold: Probability at which the forecast raises to level 3.
+        landslide_hold_s: The same for a landslide warning zone. Slopes keep
+            failing after the rain eases (soil stays saturated for hours), and a
+            warning dropped when a squall passes and re-issued with the next
+            would teach people to ignore it, so it is held far longer.
     """
 
     areas: Mapping[str, AreaInfo]
     hold_s: float = 1800.0
     forecast_threshold: float = 0.5
     seeds: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
+    landslide_hold_s: float = LANDSLIDE_HOLD_S
     name: str = "alert_hysteresis"
 
     def initial(self, key: str) -> AreaAlertState:
@@ -174,7 +183,8 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
             # A faulty gauge is no evidence that the danger has passed: hold the level.
             return dataclasses.replace(state, below_since=None), []
         below_since = state.below_since or item.event_time
-        if (item.event_time - below_since).total_seconds() < self.hold_s:
+        hold_s = self.landslide_hold_s if item.hazard is Hazard.LANDSLIDE else self.hold_s
+        if (item.event_time - below_since).total_seconds() < hold_s:
             return dataclasses.replace(state, below_since=below_since), []
         msg_type = MsgType.CANCEL if wanted <= AlertLevel.NONE else MsgType.UPDATE
         return self._emit(state, item, wanted, msg_type)
@@ -236,20 +246,24 @@ class DecideAlerts(beam.PTransform):
     forecast_threshold: float = 0.5
     max_lateness_s: float = 600.0
     open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
+    landslide_hold_s: float = LANDSLIDE_HOLD_S
+    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
+    grain_s: float = 0.0
 
     def __post_init__(self) -> None:
         super().__init__()
-        if self.hold_s < 0 or not 0 < self.forecast_threshold <= 1:
-            raise ValueError("hold_s must be >= 0 and forecast_threshold in (0, 1]")
+        if self.hold_s < 0 or self.landslide_hold_s < 0 or not 0 < self.forecast_threshold <= 1:
+            raise ValueError("hold_s and landslide_hold_s must be >= 0 and forecast_threshold in (0, 1]")
 
     def expand(self, scores: beam.PCollection[RiskScore]):  # type: ignore[no-untyped-def]
-        fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold, dict(self.open_alerts))
+        fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold, dict(self.open_alerts),
+                               self.landslide_hold_s)
         return (
             scores
             | "KeyByArea" >> beam.Map(lambda s: (stream_key(s.drill_id, f"{s.area_id}|{s.hazard.value}"), s))
-            | "Decide" >> FoldInEventTime(fold, self.max_lateness_s)
+            | "Decide" >> FoldInEventTime(fold, self.max_lateness_s, grain_s=self.grain_s)
         )
 
 
-__all__ = ["AlertHysteresis", "AreaInfo", "DecideAlerts", "corridor_polygon", "headline", "reach_areas",
+__all__ = ["LANDSLIDE_HOLD_S", "AlertHysteresis", "AreaInfo", "DecideAlerts", "corridor_polygon", "headline", "reach_areas",
            "target_level"]

@@ -133,6 +133,8 @@ class WatchGauges(beam.PTransform):
     catalogue: StationCatalogue
     silence_after_s: float = SILENCE_AFTER_S
     max_lateness_s: float = 600.0
+    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
+    grain_s: float = 0.0
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -156,5 +158,6 @@ class WatchGauges(beam.PTransform):
         return (
             (keyed_beats, keyed_ticks)
             | "WithClock" >> beam.Flatten()
-            | "Watch" >> FoldInEventTime(GaugeWatchdog(stations, self.silence_after_s), self.max_lateness_s)
+            | "Watch" >> FoldInEventTime(GaugeWatchdog(stations, self.silence_after_s), self.max_lateness_s,
+                                           grain_s=self.grain_s)
         )

@@ -171,6 +171,8 @@ class AccumulateRainfall(beam.PTransform):
 
     max_lateness_s: float = 600.0
     seeds: dict[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
+    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
+    grain_s: float = 0.0
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -179,7 +181,8 @@ class AccumulateRainfall(beam.PTransform):
         return (
             readings
             | "KeyByGauge" >> beam.Map(lambda r: (stream_key(r.drill_id, r.station_id), r))
-            | "Accumulate" >> FoldInEventTime(RainfallFold(dict(self.seeds)), self.max_lateness_s)
+            | "Accumulate" >> FoldInEventTime(RainfallFold(dict(self.seeds)), self.max_lateness_s,
+                                                 grain_s=self.grain_s)
         )
 
 
@@ -310,6 +313,8 @@ class AssessWaterLevels(beam.PTransform):
 
     catalogue: StationCatalogue
     max_lateness_s: float = 600.0
+    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
+    grain_s: float = 0.0
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -318,7 +323,7 @@ class AssessWaterLevels(beam.PTransform):
         return (
             readings
             | "KeyByGauge" >> beam.Map(lambda r: (stream_key(r.drill_id, r.station_id), r))
-            | "Assess" >> FoldInEventTime(LevelFold(self.catalogue), self.max_lateness_s)
+            | "Assess" >> FoldInEventTime(LevelFold(self.catalogue), self.max_lateness_s, grain_s=self.grain_s)
         )
 
 

@@ -208,6 +208,8 @@ class SampleRainGrids(beam.PTransform):
 
     catalogue: StationCatalogue
     max_lateness_s: float = 600.0
+    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
+    grain_s: float = 0.0
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -216,7 +218,7 @@ class SampleRainGrids(beam.PTransform):
         first = (
             notices
             | "ByGrid" >> beam.Map(lambda n: (stream_key(n.drill_id, n.grid_id), n))
-            | "FirstNoticePerFile" >> FoldInEventTime(FirstNoticePerFile(), self.max_lateness_s)
+            | "FirstNoticePerFile" >> FoldInEventTime(FirstNoticePerFile(), self.max_lateness_s, grain_s=self.grain_s)
         )
         sampled = first.out | "Sample" >> beam.ParDo(_SampleGridFn(self.catalogue)).with_outputs(
             DEAD_LETTER, main="out")

@@ -411,8 +411,11 @@ class _WriteFn(beam.DoFn):
         from kafka import KafkaProducer
 
         # acks=all + idempotence: a retried send is not duplicated by the broker.
+        # Large batches: each new batch wakes the producer's network thread, and
+        # a bundle is flushed as a whole at its end anyway.
         self._producer = KafkaProducer(
             bootstrap_servers=self._bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5,
+            batch_size=512 * 1024,
         )
 
     def process(self, message: KafkaMessage) -> None:

@@ -200,6 +200,8 @@ class ScoreLandslideRisk(beam.PTransform):
     catalogue: StationCatalogue
     model: str = "landslide/1"
     max_lateness_s: float = 600.0
+    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
+    grain_s: float = 0.0
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -217,7 +219,7 @@ class ScoreLandslideRisk(beam.PTransform):
         rows = (
             (rain, grids, drones)
             | "Merge" >> beam.Flatten()
-            | "FuseZones" >> FoldInEventTime(ZoneFusion(lines, pacers), self.max_lateness_s)
+            | "FuseZones" >> FoldInEventTime(ZoneFusion(lines, pacers), self.max_lateness_s, grain_s=self.grain_s)
         )
         scores = rows.out | "Score" >> beam.ParDo(_ScoreZonesFn(self.model))
         return {"scores": scores, "dead_letter": rows.dead_letter}

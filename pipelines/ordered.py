@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
-import pickle
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +29,7 @@ from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
+    OrderedListStateSpec,
     ReadModifyWriteStateSpec,
     TimerSpec,
     on_timer,
@@ -106,42 +107,128 @@ def _epoch(value: dt.datetime) -> float:
 
 @dataclasses.dataclass
 class _KeyState:
-    """Everything one key remembers, kept in one state cell.
-
-    One cell means one state read per key and bundle: the runner's state API is
-    a round trip per access, which would otherwise dominate the cost of a fold.
-    Waiting events are kept already pickled: when a backlog is read far ahead of
-    the watermark, the cell is decoded and encoded once per bundle while the
-    watermark steps through the backlog, and copying bytes costs far less than
-    rebuilding every waiting event each time.
-    """
+    """What one key remembers between firings (its waiting events are kept apart)."""
 
     fold_state: Any = None
-    pending: list[tuple[float, int, bytes]] = dataclasses.field(default_factory=list)
+    #: Ids folded within the lateness bound, to drop a second copy.
     seen: dict[str, float] = dataclasses.field(default_factory=dict)
     folded_until: float | None = None
 
 
+def shard_of(key: str, shards: int) -> str:
+    """The state key holding ``key``: its stream and one of ``shards`` buckets.
+
+    Each state key costs the runner's state API a read and a write per bundle,
+    a round trip each, and on a portable runner such as Prism that round trip,
+    not the fold, is what a bundle spends its time on. So the keys of a stream
+    (gauges, reaches, zones) share a few state keys instead of one each; a
+    stream (live traffic or one drill) never shares one with another stream.
+    The bucket is a checksum of the key, the same in every process.
+
+    Examples:
+        >>> shard_of("drill-7|WL-1", 4)
+        'drill-7#1'
+        >>> shard_of("live|WL-1", 4).startswith("live#")
+        True
+    """
+    stream = key.partition("|")[0]
+    return f"{stream}#{zlib.crc32(key.encode()) % shards}"
+
+
+_BEFORE_ANY_TIME = Timestamp(micros=-(1 << 62))
+
+
+def set_timer_with_hold(timer: Any, fire_at: Timestamp, hold: Timestamp, tag: str) -> None:
+    """Sets an event-time timer that holds the output watermark at ``hold``, before it fires.
+
+    Java's ``Timer.withOutputTimestamp`` does this; Beam's Python SDK (2.77) always
+    holds at the firing time and has no API for another hold, though the Fn API
+    timer it writes carries one. Outputs of a firing are stamped with their own
+    event times, earlier than the firing; without the hold they could fall behind
+    the watermark downstream. So the timer is written as ``OutputTimer.set`` writes
+    it, with the hold given. Checked by tests/pipelines/test_ordered_folds.py.
+    """
+    from apache_beam.transforms.userstate import Timer
+
+    encoded = Timer(user_key=timer._key, dynamic_timer_tag=tag, windows=(timer._window,), clear_bit=False,
+                    fire_timestamp=fire_at, hold_timestamp=hold, paneinfo=timer._paneinfo)
+    timer._timer_coder_impl.encode_to_stream(encoded, timer._output_stream, True)
+    timer._output_stream.maybe_flush()
+
+
 class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
-    KEY_STATE = ReadModifyWriteStateSpec("key_state", PickleCoder())
+    """Folds the keys of one shard (see :func:`shard_of`) in event-time order.
+
+    Waiting events go into an ordered list keyed by event time, added without
+    reading anything, and a firing reads and clears only the span that is due.
+    A backlog read far ahead of the watermark (a drill at full speed) therefore
+    costs nothing per bundle while it waits; keeping it in a cell that each
+    bundle decodes and rewrites made the fold quadratic in the backlog. The
+    keys' fold states stay in one small cell per shard.
+    """
+
+    WAITING = OrderedListStateSpec("waiting", PickleCoder())
+    KEYS = ReadModifyWriteStateSpec("keys", PickleCoder())
     FIRE = TimerSpec("fire", TimeDomain.WATERMARK)
 
-    def __init__(self, fold: Fold[S, I, O], max_lateness_s: float):
+    def __init__(self, fold: Fold[S, I, O], max_lateness_s: float, grain_s: float = 0.0):
         self._fold = fold
         self._max_lateness_s = max_lateness_s
+        self._grain_us = round(grain_s * 1e6)
         self._late = Metrics.counter(fold.name, "late_events_folded")
         self._too_late = Metrics.counter(fold.name, "too_late_dead_lettered")
         self._duplicates = Metrics.counter(fold.name, "duplicates_dropped")
 
+    def start_bundle(self) -> None:
+        self._armed: set[tuple[str, int]] = set()
+
     def process(
         self,
-        element: tuple[str, I],
-        cell=beam.DoFn.StateParam(KEY_STATE),  # noqa: B008
+        element: tuple[str, tuple[str, I]],
+        waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
         fire=beam.DoFn.TimerParam(FIRE),  # noqa: B008
+    ) -> None:
+        shard, (key, item) = element
+        at = Timestamp(_epoch(self._fold.event_time(item))).micros
+        waiting.add((Timestamp(micros=at), (self._fold.order(item), key, item)))
+        # One timer per event time, or per grain (a dynamic tag): when the watermark
+        # jumps ahead, every due time of a shard fires in the same bundle instead of
+        # one bundle after another. Setting it again changes nothing.
+        if not self._grain_us:
+            if (shard, at) not in self._armed:
+                self._armed.add((shard, at))
+                fire.set(Timestamp(micros=at), dynamic_timer_tag=str(at))
+            return
+        # With a grain, the timer fires at the end of the event's grain and holds
+        # the output watermark at its start, so nothing it emits is late downstream.
+        due = -(-at // self._grain_us) * self._grain_us
+        if (shard, due) not in self._armed:
+            self._armed.add((shard, due))
+            set_timer_with_hold(fire, Timestamp(micros=due), Timestamp(micros=due - self._grain_us + 1), str(due))
+
+    @on_timer(FIRE)
+    def on_fire(
+        self,
+        fired_at=beam.DoFn.TimestampParam,  # noqa: B008
+        waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
+        cell=beam.DoFn.StateParam(KEYS),  # noqa: B008
     ) -> Iterator[Any]:
-        key, item = element
-        at = _epoch(self._fold.event_time(item))
-        current: _KeyState = cell.read() or _KeyState()
+        due_before = Timestamp(micros=fired_at.micros + 1)
+        due = list(waiting.read_range(_BEFORE_ANY_TIME, due_before))
+        if not due:
+            return  # An earlier timer of this bundle folded these events already.
+        waiting.clear_range(_BEFORE_ANY_TIME, due_before)
+        keys: dict[str, _KeyState] = cell.read() or {}
+        due.sort(key=lambda entry: (entry[0].micros, entry[1][0]))
+        for when, (_, key, item) in due:
+            yield from self._fold_one(key, keys.setdefault(key, _KeyState()), float(when.micros) / 1e6, item)
+        for current in keys.values():
+            if current.folded_until is not None:
+                horizon = current.folded_until - self._max_lateness_s
+                current.seen = {i: t for i, t in current.seen.items() if t >= horizon}
+        cell.write(keys)
+
+    def _fold_one(self, key: str, current: _KeyState, at: float, item: I) -> Iterator[Any]:
         if current.folded_until is not None and at < current.folded_until:
             if at < current.folded_until - self._max_lateness_s:
                 self._too_late.inc()
@@ -162,38 +249,11 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
                 self._duplicates.inc()
                 return
             current.seen[identity] = at
-        current.pending.append((at, self._fold.order(item), pickle.dumps(item, pickle.HIGHEST_PROTOCOL)))
-        cell.write(current)
-        # One timer per event time (a dynamic tag): when the watermark jumps
-        # ahead, as in a drill replayed at full speed, every due time of a key
-        # fires in the same bundle instead of one bundle after another.
-        fire.set(Timestamp(at), dynamic_timer_tag=repr(at))
-
-    @on_timer(FIRE)
-    def on_fire(
-        self,
-        key=beam.DoFn.KeyParam,  # noqa: B008
-        fired_at=beam.DoFn.TimestampParam,  # noqa: B008
-        cell=beam.DoFn.StateParam(KEY_STATE),  # noqa: B008
-    ) -> Iterator[Any]:
-        limit = float(fired_at.micros) / 1e6
-        current: _KeyState = cell.read() or _KeyState()
-        ready = sorted((e for e in current.pending if e[0] <= limit), key=lambda e: (e[0], e[1]))
-        if not ready:
-            return  # An earlier timer of this bundle already folded these events.
-        fold_state = self._fold.initial(key) if current.fold_state is None else current.fold_state
-        for _, _, pickled in ready:
-            fold_state, outputs = self._fold.step(key, fold_state, pickle.loads(pickled))
-            for output in outputs:
-                yield beam.window.TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))
-        newest = ready[-1][0] if current.folded_until is None else max(current.folded_until, ready[-1][0])
-        horizon = newest - self._max_lateness_s
-        cell.write(_KeyState(
-            fold_state=fold_state,
-            pending=[e for e in current.pending if e[0] > limit],
-            seen={i: t for i, t in current.seen.items() if t >= horizon},
-            folded_until=newest,
-        ))
+        state = self._fold.initial(key) if current.fold_state is None else current.fold_state
+        current.fold_state, outputs = self._fold.step(key, state, item)
+        current.folded_until = at if current.folded_until is None else max(current.folded_until, at)
+        for output in outputs:
+            yield beam.window.TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))
 
 
 @dataclasses.dataclass
@@ -207,17 +267,40 @@ class FoldInEventTime(beam.PTransform):
         fold: The pure state machine.
         max_lateness_s: How far behind already-folded time an event may arrive
             and still be folded (out of order) rather than dead-lettered.
+        shards: State keys per stream (see :func:`shard_of`); each key is still
+            folded on its own, in its own event-time order.
+        grain_s: 0 folds each event as soon as the watermark passes its time.
+            Otherwise events are folded a grain at a time, when the watermark
+            passes the end of their grain: the same results (each key still in
+            event-time order), later. Meant for drills replayed as fast as
+            possible, where nobody waits on a single event: a stage fed by two
+            stages (readings and the clock, rain and levels) gets one input's
+            events behind the timers the other's have set, and the runner never
+            puts data and timers of one key in the same bundle, so it would take
+            two bundles for every distinct event time instead of every grain.
     """
 
     fold: Fold[Any, Any, Any]
     max_lateness_s: float = 600.0
+    shards: int = 4
+    grain_s: float = 0.0
 
     def __post_init__(self) -> None:
         super().__init__()
         if self.max_lateness_s < 0:
             raise ValueError("max_lateness_s must be >= 0")
+        if self.shards < 1:
+            raise ValueError("shards must be >= 1")
+        if self.grain_s < 0:
+            raise ValueError("grain_s must be >= 0")
 
     def expand(self, keyed: beam.PCollection[tuple[str, Any]]) -> pvalue.DoOutputsTuple:
+        shards = self.shards
         # String keys, declared, so the runner keys state with a deterministic coder.
-        fold = beam.ParDo(_OrderedFoldFn(self.fold, self.max_lateness_s)).with_input_types(tuple[str, Any])
-        return keyed | "Fold" >> fold.with_outputs(DEAD_LETTER, main="out")
+        fold = beam.ParDo(_OrderedFoldFn(self.fold, self.max_lateness_s, self.grain_s)).with_input_types(
+            tuple[str, Any])
+        return (
+            keyed
+            | "Shard" >> beam.Map(lambda pair: (shard_of(pair[0], shards), pair))
+            | "Fold" >> fold.with_outputs(DEAD_LETTER, main="out")
+        )

@@ -254,6 +254,8 @@ class FuseReachFeatures(beam.PTransform):
     catalogue: StationCatalogue
     feature_names: tuple[str, ...]
     max_lateness_s: float = 600.0
+    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
+    grain_s: float = 0.0
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -271,7 +273,8 @@ class FuseReachFeatures(beam.PTransform):
         return (
             (rain, level, faults, cameras, grids, drones)
             | "Merge" >> beam.Flatten()
-            | "Fuse" >> FoldInEventTime(ReachFusion(self.feature_names, level_gauges), self.max_lateness_s)
+            | "Fuse" >> FoldInEventTime(ReachFusion(self.feature_names, level_gauges), self.max_lateness_s,
+                                          grain_s=self.grain_s)
         )
 
 

@@ -267,6 +267,7 @@ def publish_storm(
     progress: bool = True,
     producer: Any = None,
     start_at: dt.datetime | None = None,
+    wait_for: Callable[[dt.datetime], None] | None = None,
 ) -> PublishReport:
     """Replays a storm onto the observation topics as a drill.
 
@@ -281,6 +282,9 @@ def publish_storm(
         progress: Show a tqdm progress bar.
         producer: A producer to use instead of a new one (it is flushed, not closed).
         start_at: Start at this storm time instead of the storm's start.
+        wait_for: Called with the event time of each new storm minute before its
+            messages are sent; it may block to keep the publisher from running
+            too far ahead of the pipeline (see :class:`suibou.drill.PipelineProgress`).
 
     Returns:
         Counts of what was sent, per topic and per kind.
@@ -314,7 +318,11 @@ def publish_storm(
         counts = dict.fromkeys(("rain", "level", "camera", "grid", "drone", "tick", "end"), 0)
         wall0 = time.monotonic()
         with tqdm(total=total, disable=not progress, unit="msg", desc=f"drill {drill_id}") as bar:
+            gated_until = None
             for message in paced(plan, begin, speed):
+                if wait_for is not None and (gated_until is None or message.event_time >= gated_until):
+                    wait_for(message.event_time)
+                    gated_until = message.event_time + dt.timedelta(seconds=tick_every_s)
                 future = producer.send(message.topic, value=message.value, key=message.key,
                                        partition=message.partition, timestamp_ms=message.timestamp_ms)
                 future.add_errback(failures.append)

@@ -84,6 +84,10 @@ class LeadTime:
         return (self.crossing.time - self.alert_time).total_seconds() / 60.0
 
 
+def _minutes(value: float | None) -> str:
+    return "**not warned**" if value is None else f"{value:+.0f} min"
+
+
 def _jst(value: dt.datetime | None) -> str:
     return "—" if value is None else value.astimezone(JST).strftime("%m-%d %H:%M")
 
@@ -175,6 +179,36 @@ def lead_times(crossings: Sequence[Crossing], alerts: Sequence[AlertEvent]) -> l
         first = min(matching, key=lambda a: (a.event_time, a.sequence), default=None)
         out.append(LeadTime(crossing, None if first is None else first.event_time,
                             None if first is None else first.alert_id))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class FloodWarning:
+    """How long before a river flooded its people were warned (level 3) and told to evacuate (level 4)."""
+
+    flooded: Crossing
+    warned: dt.datetime | None
+    evacuate: dt.datetime | None
+
+    def lead(self, at: dt.datetime | None) -> float | None:
+        return None if at is None else (self.flooded.time - at).total_seconds() / 60.0
+
+
+def flood_warnings(crossings: Sequence[Crossing], alerts: Sequence[AlertEvent]) -> list[FloodWarning]:
+    """For each reach that reached bank-full (level 5): its first level-3 and level-4 alerts.
+
+    The per-threshold lead times above are zero whenever an alert follows the
+    gauge as it crosses; for the people along a river what counts is how long
+    before the flood they were warned and told to leave.
+    """
+    out = []
+    for flooded in (c for c in crossings if c.hazard == "flood" and c.level == 5):
+        firsts = {}
+        for level in (3, 4):
+            raised = [a.event_time for a in alerts if a.area_id == flooded.area_id and a.hazard.value == "flood"
+                      and int(a.level) >= level and a.msg_type is not MsgType.CANCEL]
+            firsts[level] = min(raised, default=None)
+        out.append(FloodWarning(flooded, firsts[3], firsts[4]))
     return out
 
 
@@ -347,6 +381,12 @@ def build_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo) ->
             "first_alert": None if lt.alert_time is None else lt.alert_time.isoformat(),
             "alert_id": lt.alert_id, "lead_min": lt.minutes,
         } for lt in leads],
+        "before_floods": [{
+            "area_id": w.flooded.area_id, "bank_full": w.flooded.time.isoformat(),
+            "level_3_from": None if w.warned is None else w.warned.isoformat(), "level_3_lead_min": w.lead(w.warned),
+            "level_4_from": None if w.evacuate is None else w.evacuate.isoformat(),
+            "level_4_lead_min": w.lead(w.evacuate),
+        } for w in flood_warnings(crossings, alerts)],
         "_objects": (crossings, leads, histories, snakes),
     }
 
@@ -395,15 +435,23 @@ def write_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo, pa
         lines += ["| area | threshold | crossed (JST) | first alert at or above (JST) | lead time |",
                   "|---|---|---|---|---|"]
         for lt in leads:
-            lead = "**not warned**" if lt.minutes is None else f"{lt.minutes:+.0f} min"
             lines.append(f"| {lt.crossing.area_id} | {lt.crossing.level}: {lt.crossing.what} | "
-                         f"{_jst(lt.crossing.time)} | {_jst(lt.alert_time)} | {lead} |")
+                         f"{_jst(lt.crossing.time)} | {_jst(lt.alert_time)} | {_minutes(lt.minutes)} |")
         early = sum(1 for lt in leads if lt.minutes is not None and lt.minutes > 0)
         on_time = sum(1 for lt in leads if lt.minutes == 0)
         late = sum(1 for lt in leads if lt.minutes is not None and lt.minutes < 0)
         missed = sum(1 for lt in leads if lt.minutes is None)
         lines += ["", f"{len(leads)} crossings: {early} warned early, {on_time} warned as it happened, "
                       f"{late} warned late, {missed} not warned.", ""]
+        warnings = flood_warnings(crossings, alerts)
+        if warnings:
+            lines += ["**Before each flood** (bank-full): how long before the river overflowed its people had "
+                      "a flood warning (level 3, 氾濫警戒情報) and were told to evacuate (level 4, 氾濫危険情報).", "",
+                      "| area | bank-full (JST) | level 3 from | lead | level 4 from | lead |", "|---|---|---|---|---|---|"]
+            for w in warnings:
+                lines.append(f"| {w.flooded.area_id} | {_jst(w.flooded.time)} | {_jst(w.warned)} | "
+                             f"{_minutes(w.lead(w.warned))} | {_jst(w.evacuate)} | {_minutes(w.lead(w.evacuate))} |")
+            lines.append("")
         crossed_areas = {c.area_id for c in crossings}
         extra = [h[0].area_id for h in histories if h[0].area_id not in crossed_areas]
         if extra:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +35,10 @@ class DrillResult:
     #: Messages sent per feed and control kind (rain, level, camera, grid, drone, tick, end).
     sent: dict[str, int] = dataclasses.field(default_factory=dict)
     publish_s: float = 0.0
+
+
+#: How much storm time the pipeline folds at once in a drill replayed as fast as possible.
+FULL_SPEED_FOLD_GRAIN_S = 600.0
 
 
 def _say(message: str) -> None:
@@ -60,6 +65,114 @@ def snapshot_end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[st
         return {(tp.topic, tp.partition): offset for tp, offset in consumer.end_offsets(partitions).items()}
     finally:
         consumer.close()
+
+
+class PipelineProgress:
+    """How far, in storm time, the pipeline has got with a drill: a progress bar, and a brake.
+
+    Every ``every_s`` this reads only the newest record of each partition of the
+    rain and level status and score topics (a seek to their end, not the streams:
+    reading every record would take CPU from the pipeline it is watching) and
+    takes, per topic, the newest time among this drill's records; the pipeline
+    has got as far as the slowest of them.
+
+    Publishing a storm at full speed takes seconds and the pipeline then works
+    through it for minutes. Read that far ahead, everything not yet folded waits
+    in the runner's state, and Prism copies and re-sorts a key's waiting events
+    for every bundle: the backlog made a 48-hour drill quadratic. So a drill at
+    full speed publishes no more than ``lead`` of storm time ahead of what the
+    pipeline has done (:meth:`wait_for`). A pipeline that shows no progress for
+    ``stall_s`` is not waited for any longer (a storm with no output, a failed
+    job): the drill then finds out how the job ended.
+    """
+
+    def __init__(self, settings: Settings, drill_id: str, start: dt.datetime, end: dt.datetime,
+                 show: bool = True, every_s: float = 0.5, lead: dt.timedelta = dt.timedelta(minutes=30),
+                 stall_s: float = 120.0):
+        self._settings = settings
+        self._drill_id = drill_id
+        self._start = start
+        self._minutes = max(1, round((end - start).total_seconds() / 60))
+        self._show = show
+        self._every_s = every_s
+        self._lead = lead
+        self._stall_s = stall_s
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.reached: dt.datetime | None = None
+
+    def __enter__(self) -> PipelineProgress:
+        self._thread = threading.Thread(target=self._follow, name="drill-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def note(self, reached: dt.datetime) -> None:
+        """Records that the pipeline has got to ``reached`` in storm time."""
+        with self._changed:
+            self.reached = reached
+            self._changed.notify_all()
+
+    def wait_for(self, event_time: dt.datetime) -> None:
+        """Blocks until the pipeline is within ``lead`` of ``event_time`` (or seems stalled)."""
+        last_move = time.monotonic()
+        with self._changed:
+            seen = self.reached
+            while self._start + self._lead < event_time and not self._stop.is_set():
+                if self.reached is not None and self.reached + self._lead >= event_time:
+                    return
+                if self.reached != seen:
+                    seen, last_move = self.reached, time.monotonic()
+                elif time.monotonic() - last_move > self._stall_s:
+                    return
+                self._changed.wait(timeout=self._every_s)
+
+    def _follow(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+        from tqdm import tqdm
+
+        from suibou.contracts import ContractError, parse_event
+
+        topics = self._settings.topics
+        consumer = KafkaConsumer(bootstrap_servers=self._settings.bootstrap_servers, enable_auto_commit=False)
+        try:
+            partitions = [TopicPartition(topic, p)
+                          for topic in (topics.rain_status, topics.level_status, topics.risk_scores)
+                          for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            consumer.assign(partitions)
+            newest: dict[str, dt.datetime] = {}
+            with tqdm(total=self._minutes, unit="storm min", desc="pipeline has done", disable=not self._show,
+                      position=1) as bar:
+                while not self._stop.wait(self._every_s):
+                    for tp, end in consumer.end_offsets(partitions).items():
+                        if end > 0:
+                            consumer.seek(tp, end - 1)
+                    for records in consumer.poll(timeout_ms=500).values():
+                        for record in records:
+                            try:
+                                event = parse_event(record.value)
+                            except ContractError:
+                                continue
+                            if event.drill_id == self._drill_id:
+                                newest[record.topic] = max(newest.get(record.topic, event.event_time),
+                                                           event.event_time)
+                    # The slowest of the stages that have written anything for this drill.
+                    reached = min(newest.values(), default=None)
+                    if reached is not None and reached != self.reached:
+                        self.note(reached)
+                        bar.n = min(self._minutes, round((reached - self._start).total_seconds() / 60))
+                        bar.refresh()
+        except Exception as error:  # noqa: BLE001 - following progress must never fail a drill
+            _say(f"pipeline progress display stopped: {error}")
+        finally:
+            consumer.close()
+            with self._changed:
+                self._changed.notify_all()
 
 
 def run_drill(
@@ -115,6 +228,9 @@ def run_drill(
         start_offsets=start_offsets,
         group_id="suibou-drill",
         hold_s=hold_minutes * 60,
+        # Nobody watches a drill replayed as fast as possible event by event;
+        # folding it ten storm minutes at a time gives the same results sooner.
+        fold_grain_s=FULL_SPEED_FOLD_GRAIN_S if speed is None else 0.0,
     )
     # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
     # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
@@ -126,10 +242,13 @@ def run_drill(
     result = pipeline.run()
     finished = False
     try:
-        report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id, progress=progress,
-                               start_at=start_at)
-        _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
-        state_name = str(result.wait_until_finish(duration=int(timeout_s * 1000)))
+        with PipelineProgress(settings, drill_id, replay_window(storm, start_at), storm.end,
+                              show=progress) as follower:
+            report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id,
+                                   progress=progress, start_at=start_at,
+                                   wait_for=follower.wait_for if speed is None else None)
+            _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
+            state_name = str(result.wait_until_finish(duration=int(timeout_s * 1000)))
         finished = "DONE" in state_name.upper()
         if not finished:
             raise RuntimeError(f"the drill pipeline ended in state {state_name}")

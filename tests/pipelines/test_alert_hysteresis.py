@@ -6,7 +6,7 @@ import datetime as dt
 
 from pipelines.alerts import AlertHysteresis, AreaInfo
 from pipelines.ordered import run_fold
-from suibou.contracts import AlertLevel, AreaKind, Hazard, MsgType, RiskScore
+from suibou.contracts import AlertLevel, AreaKind, Hazard, RiskScore
 
 T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
 FOLD = AlertHysteresis({"R-Z": AreaInfo("Zenpukuji River", "善福寺川", ((139.6, 35.7), (139.61, 35.7),
@@ -67,3 +67,18 @@ def test_alerts_carry_the_area_names_and_polygon():
     _, alerts = run_fold(FOLD, "R-Z|flood", [score(0, 2)])
     assert (alerts[0].area_name, alerts[0].area_name_ja) == ("Zenpukuji River", "善福寺川")
     assert alerts[0].polygon[0] == alerts[0].polygon[-1] and len(alerts[0].polygon) == 4
+
+
+def test_a_landslide_warning_outlasts_a_lull_in_the_rain():
+    """A zone whose criterion drops out between two squalls keeps its warning (one alert, not two)."""
+    def zone(minute: int, observed: int) -> RiskScore:
+        return RiskScore(
+            event_id=f"zone:{minute}", event_time=T0 + dt.timedelta(minutes=minute), exercise=True,
+            drill_id="d1", area_id="Z-1", area_kind=AreaKind.ZONE, hazard=Hazard.LANDSLIDE, probability=0.0,
+            observed_level=AlertLevel(observed), model="landslide/1", target="t", features={"x": 1.0},
+        )
+
+    fold = AlertHysteresis({"Z-1": AreaInfo("Zone", "区域")}, hold_s=1800, landslide_hold_s=3 * 3600)
+    squalls = [zone(m, 4 if m < 30 or 100 <= m < 130 else 1) for m in range(0, 400, 10)]
+    _, alerts = run_fold(fold, "Z-1|landslide", squalls)
+    assert summary(alerts) == [("Alert", 4, 0), ("Cancel", 1, 310)]

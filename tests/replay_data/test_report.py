@@ -88,3 +88,21 @@ def test_quiet_day_report_says_nothing_happened(tmp_path):
     text = write_report(storm, [], DrillInfo(DRILL, storm.name), tmp_path / "report.md").read_text()
     assert "No alert was raised." in text
     assert "No threshold was crossed" in text and "negative control" in text
+
+
+def test_before_each_flood_the_warning_and_the_evacuation_lead(suginami):
+    from replay_data.report import flood_warnings
+
+    crossings = threshold_crossings(suginami)
+    flooded = next(c for c in crossings if c.area_id == "R-ZENPUKUJI-UPPER" and c.level == 5)
+    alerts = [
+        alert("R-ZENPUKUJI-UPPER", 3, flooded.time - dt.timedelta(minutes=50)),
+        alert("R-ZENPUKUJI-UPPER", 4, flooded.time - dt.timedelta(minutes=20), 1, MsgType.UPDATE),
+        alert("R-MYOSHOJI-UPPER", 4, flooded.time - dt.timedelta(minutes=90)),  # another reach
+    ]
+    warnings = {w.flooded.area_id: w for w in flood_warnings(crossings, alerts)}
+    zen = warnings["R-ZENPUKUJI-UPPER"]
+    assert (zen.lead(zen.warned), zen.lead(zen.evacuate)) == (50, 20)
+    assert all(w.flooded.level == 5 for w in warnings.values())
+    unwarned = [w for area, w in warnings.items() if area != "R-ZENPUKUJI-UPPER"]
+    assert all(w.warned is None and w.evacuate is None for w in unwarned)
