@@ -100,6 +100,7 @@ class PipelineProgress:
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._braking = True
         self.reached: dt.datetime | None = None
 
     def __enter__(self) -> PipelineProgress:
@@ -123,12 +124,15 @@ class PipelineProgress:
         last_move = time.monotonic()
         with self._changed:
             seen = self.reached
-            while self._start + self._lead < event_time and not self._stop.is_set():
+            while self._braking and self._start + self._lead < event_time:
                 if self.reached is not None and self.reached + self._lead >= event_time:
                     return
                 if self.reached != seen:
                     seen, last_move = self.reached, time.monotonic()
                 elif time.monotonic() - last_move > self._stall_s:
+                    self._braking = False  # Once stalled, the rest is published at once.
+                    _say(f"the pipeline showed no progress for {self._stall_s:.0f}s; publishing the rest "
+                         "without waiting for it")
                     return
                 self._changed.wait(timeout=self._every_s)
 
@@ -172,6 +176,7 @@ class PipelineProgress:
         finally:
             consumer.close()
             with self._changed:
+                self._braking = False  # Nothing follows the job any more: stop waiting for it.
                 self._changed.notify_all()
 
 

@@ -45,3 +45,6 @@ def test_a_pipeline_that_shows_no_progress_is_not_waited_for_forever():
     started = time.monotonic()
     progress.wait_for(START + dt.timedelta(hours=10))
     assert 0.25 < time.monotonic() - started < 2.0
+    started = time.monotonic()
+    progress.wait_for(START + dt.timedelta(hours=11))  # and not once per minute after that
+    assert time.monotonic() - started < 0.1
