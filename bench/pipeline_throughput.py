@@ -157,7 +157,8 @@ def main() -> None:
     ceiling = count / consume_s
     pipeline_rate = events / pipeline_s
     print(json.dumps({
-        "gauges": args.gauges, "minutes": args.minutes, "fold_grain_s": args.fold_grain, "readings": events, "records_incl_controls": sent,
+        "gauges": args.gauges, "minutes": args.minutes, "fold_grain_s": args.fold_grain,
+        "readings": events, "records_incl_controls": sent,
         "publish_s": round(publish_s, 2),
         "baseline_kafka_python_consume_records_per_s": round(ceiling),
         "pipeline_s": round(pipeline_s, 2),

@@ -265,5 +265,5 @@ class DecideAlerts(beam.PTransform):
         )
 
 
-__all__ = ["LANDSLIDE_HOLD_S", "AlertHysteresis", "AreaInfo", "DecideAlerts", "corridor_polygon", "headline", "reach_areas",
-           "target_level"]
+__all__ = ["LANDSLIDE_HOLD_S", "AlertHysteresis", "AreaInfo", "DecideAlerts", "corridor_polygon", "headline",
+           "reach_areas", "target_level"]

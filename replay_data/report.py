@@ -170,13 +170,19 @@ def threshold_crossings(storm: Storm, snakes: Sequence[SnakeLine] | None = None)
     return sorted(crossings, key=lambda c: (c.time, c.area_id, c.level))
 
 
+def first_alert_at_or_above(alerts: Sequence[AlertEvent], area_id: str, hazard: str,
+                            level: int) -> AlertEvent | None:
+    """The first alert message (not a cancel) for an area and hazard at ``level`` or higher."""
+    matching = [a for a in alerts if a.area_id == area_id and a.hazard.value == hazard
+                and int(a.level) >= level and a.msg_type is not MsgType.CANCEL]
+    return min(matching, key=lambda a: (a.event_time, a.sequence), default=None)
+
+
 def lead_times(crossings: Sequence[Crossing], alerts: Sequence[AlertEvent]) -> list[LeadTime]:
     """For each crossing, the first alert message for its area and hazard at or above its level."""
     out = []
     for crossing in crossings:
-        matching = [a for a in alerts if a.area_id == crossing.area_id and a.hazard.value == crossing.hazard
-                    and int(a.level) >= crossing.level and a.msg_type is not MsgType.CANCEL]
-        first = min(matching, key=lambda a: (a.event_time, a.sequence), default=None)
+        first = first_alert_at_or_above(alerts, crossing.area_id, crossing.hazard, crossing.level)
         out.append(LeadTime(crossing, None if first is None else first.event_time,
                             None if first is None else first.alert_id))
     return out
@@ -203,12 +209,9 @@ def flood_warnings(crossings: Sequence[Crossing], alerts: Sequence[AlertEvent]) 
     """
     out = []
     for flooded in (c for c in crossings if c.hazard == "flood" and c.level == 5):
-        firsts = {}
-        for level in (3, 4):
-            raised = [a.event_time for a in alerts if a.area_id == flooded.area_id and a.hazard.value == "flood"
-                      and int(a.level) >= level and a.msg_type is not MsgType.CANCEL]
-            firsts[level] = min(raised, default=None)
-        out.append(FloodWarning(flooded, firsts[3], firsts[4]))
+        warned, evacuate = (first_alert_at_or_above(alerts, flooded.area_id, "flood", level) for level in (3, 4))
+        out.append(FloodWarning(flooded, None if warned is None else warned.event_time,
+                                None if evacuate is None else evacuate.event_time))
     return out
 
 
@@ -364,6 +367,7 @@ def build_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo) ->
     snakes = snake_lines(storm)
     crossings = threshold_crossings(storm, snakes)
     leads = lead_times(crossings, alerts)
+    warnings = flood_warnings(crossings, alerts)
     histories = alert_histories(alerts)
     return {
         "drill_id": info.drill_id, "storm": storm.name, "title": storm.title, "provenance": storm.provenance,
@@ -386,8 +390,8 @@ def build_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo) ->
             "level_3_from": None if w.warned is None else w.warned.isoformat(), "level_3_lead_min": w.lead(w.warned),
             "level_4_from": None if w.evacuate is None else w.evacuate.isoformat(),
             "level_4_lead_min": w.lead(w.evacuate),
-        } for w in flood_warnings(crossings, alerts)],
-        "_objects": (crossings, leads, histories, snakes),
+        } for w in warnings],
+        "_objects": (crossings, leads, warnings, histories, snakes),
     }
 
 
@@ -396,7 +400,7 @@ def write_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo, pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = build_report(storm, alerts, info)
-    crossings, leads, histories, snakes = data.pop("_objects")
+    crossings, leads, warnings, histories, snakes = data.pop("_objects")
     plots = _plots(storm, alerts, crossings, snakes, path.parent)
     (path.parent / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
@@ -443,14 +447,15 @@ def write_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo, pa
         missed = sum(1 for lt in leads if lt.minutes is None)
         lines += ["", f"{len(leads)} crossings: {early} warned early, {on_time} warned as it happened, "
                       f"{late} warned late, {missed} not warned.", ""]
-        warnings = flood_warnings(crossings, alerts)
         if warnings:
             lines += ["**Before each flood** (bank-full): how long before the river overflowed its people had "
-                      "a flood warning (level 3, 氾濫警戒情報) and were told to evacuate (level 4, 氾濫危険情報).", "",
-                      "| area | bank-full (JST) | level 3 from | lead | level 4 from | lead |", "|---|---|---|---|---|---|"]
+                      "a flood warning (level 3, 氾濫警戒情報) and were told to evacuate (level 4, 氾濫危険情報).",
+                      "", "| area | bank-full (JST) | level 3 from | lead | level 4 from | lead |",
+                      "|---|---|---|---|---|---|"]
             for w in warnings:
                 lines.append(f"| {w.flooded.area_id} | {_jst(w.flooded.time)} | {_jst(w.warned)} | "
-                             f"{_minutes(w.lead(w.warned))} | {_jst(w.evacuate)} | {_minutes(w.lead(w.evacuate))} |")
+                             f"{_minutes(w.lead(w.warned))} | {_jst(w.evacuate)} | "
+                             f"{_minutes(w.lead(w.evacuate))} |")
             lines.append("")
         crossed_areas = {c.area_id for c in crossings}
         extra = [h[0].area_id for h in histories if h[0].area_id not in crossed_areas]

@@ -40,6 +40,10 @@ class DrillResult:
 #: How much storm time the pipeline folds at once in a drill replayed as fast as possible.
 FULL_SPEED_FOLD_GRAIN_S = 600.0
 
+#: How far ahead of the pipeline such a drill publishes. More than a grain, or the
+#: job would wait for ticks the publisher holds back until the job moves.
+FULL_SPEED_LEAD = dt.timedelta(seconds=3 * FULL_SPEED_FOLD_GRAIN_S)
+
 
 def _say(message: str) -> None:
     print(f"[suibou] {message}", file=sys.stderr, flush=True)
@@ -87,7 +91,7 @@ class PipelineProgress:
     """
 
     def __init__(self, settings: Settings, drill_id: str, start: dt.datetime, end: dt.datetime,
-                 show: bool = True, every_s: float = 0.5, lead: dt.timedelta = dt.timedelta(minutes=30),
+                 show: bool = True, every_s: float = 0.5, lead: dt.timedelta = FULL_SPEED_LEAD,
                  stall_s: float = 120.0):
         self._settings = settings
         self._drill_id = drill_id
