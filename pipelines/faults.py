@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import zlib
+
 import apache_beam as beam
 
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
@@ -18,6 +21,34 @@ from suibou.contracts import FaultKind, LevelReading, RainReading, SensorFault, 
 
 #: A gauge reporting every minute is silent after this long without a reading.
 SILENCE_AFTER_S = 600.0
+
+#: Watchdog keys per stream: each watches the gauges of one bucket.
+WATCHDOG_BUCKETS = 4
+
+
+def watchdog_bucket(station_id: str, buckets: int = WATCHDOG_BUCKETS) -> int:
+    """The watchdog key that watches ``station_id``: a checksum, the same in every process.
+
+    Examples:
+        >>> [watchdog_bucket(s) for s in ("RG-A", "WL-1")]
+        [1, 2]
+    """
+    return zlib.crc32(station_id.encode()) % buckets
+
+
+@functools.lru_cache(maxsize=64)
+def _bucket_stations(stations: tuple[str, ...], buckets: int, bucket: int) -> tuple[str, ...]:
+    return tuple(s for s in stations if watchdog_bucket(s, buckets) == bucket)
+
+
+def watchdog_key(drill_id: str | None, bucket: int) -> str:
+    """The fold key of one bucket of a stream's gauges.
+
+    Examples:
+        >>> watchdog_key("drill-7", 2)
+        'drill-7|watchdog#2'
+    """
+    return stream_key(drill_id, f"watchdog#{bucket}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +63,11 @@ class Heartbeat:
 
 def heartbeat(reading: RainReading | LevelReading) -> Heartbeat:
     return Heartbeat(reading.station_id, reading.event_time, reading.exercise, reading.drill_id)
+
+
+def keyed_heartbeat(reading: RainReading | LevelReading) -> tuple[str, Heartbeat]:
+    """A reading's heartbeat, keyed to the watchdog of its gauge's bucket."""
+    return watchdog_key(reading.drill_id, watchdog_bucket(reading.station_id)), heartbeat(reading)
 
 
 class _DistinctTicks(beam.DoFn):
@@ -70,13 +106,23 @@ class GaugeWatchdog(Fold[WatchdogState, "Heartbeat | StreamControl", SensorFault
     """Reports every catalogued gauge that has been silent for ``silence_after_s``
     of stream time, and its recovery when it reports again.
 
-    The job keys it per gauge, sending every gauge its own copy of the clock,
-    so no single key carries the whole stream.
+    The job keys it per bucket of gauges (:func:`watchdog_key`), sending each
+    bucket one copy of the clock: no single key carries the whole stream, and a
+    tick costs a few elements rather than one per gauge (as many as all the
+    readings together). A key without a bucket watches every station.
     """
 
     stations: tuple[str, ...]
     silence_after_s: float = SILENCE_AFTER_S
+    buckets: int = WATCHDOG_BUCKETS
     name: str = "gauge_watchdog"
+
+    def watched(self, key: str) -> tuple[str, ...]:
+        """The stations the fold of ``key`` watches."""
+        _, hash_sign, bucket = key.rpartition("|")[2].partition("#")
+        if not hash_sign:
+            return self.stations
+        return _bucket_stations(self.stations, self.buckets, int(bucket))
 
     def initial(self, key: str) -> WatchdogState:
         return WatchdogState()
@@ -111,9 +157,7 @@ class GaugeWatchdog(Fold[WatchdogState, "Heartbeat | StreamControl", SensorFault
         started = state.clock_started or now
         faults = []
         silent = dict(state.silent)
-        # Keyed per gauge (``…|watchdog|<station>``), a fold watches that gauge alone.
-        own = key.rpartition("|")[2]
-        for station in (own,) if own in self.stations else self.stations:
+        for station in self.watched(key):
             if station in silent:
                 continue
             since = state.last_heard.get(station, started)
@@ -141,23 +185,14 @@ class WatchGauges(beam.PTransform):
 
     def expand(self, inputs: dict[str, beam.PCollection]):  # type: ignore[no-untyped-def]
         stations = tuple(g.station_id for g in (*self.catalogue.rain_gauges, *self.catalogue.level_gauges))
-        beats = (
-            (inputs["rain"], inputs["level"])
-            | "Readings" >> beam.Flatten()
-            | "Heartbeats" >> beam.Map(heartbeat)
-        )
+        rain_beats, level_beats = (
+            inputs[feed] | f"{feed.capitalize()}Heartbeats" >> beam.Map(keyed_heartbeat) for feed in ("rain", "level"))
         ticks = (
             inputs["clock"]
             | "Ticks" >> beam.Filter(lambda c: c.control.value == "tick")
             | "DistinctTicks" >> beam.ParDo(_DistinctTicks())
+            | "ClockToEveryBucket" >> beam.FlatMap(
+                lambda t: ((watchdog_key(t.drill_id, bucket), t) for bucket in range(WATCHDOG_BUCKETS)))
         )
-        keyed_beats = beats | "KeyByGauge" >> beam.Map(
-            lambda b: (stream_key(b.drill_id, f"watchdog|{b.station_id}"), b))
-        keyed_ticks = ticks | "ClockToEveryGauge" >> beam.FlatMap(
-            lambda t: ((stream_key(t.drill_id, f"watchdog|{s}"), t) for s in stations))
-        return (
-            (keyed_beats, keyed_ticks)
-            | "WithClock" >> beam.Flatten()
-            | "Watch" >> FoldInEventTime(GaugeWatchdog(stations, self.silence_after_s), self.max_lateness_s,
-                                           grain_s=self.grain_s)
-        )
+        return (rain_beats, level_beats, ticks) | "Watch" >> FoldInEventTime(
+            GaugeWatchdog(stations, self.silence_after_s), self.max_lateness_s, grain_s=self.grain_s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipelines.faults import GaugeWatchdog, Heartbeat
+from pipelines.faults import GaugeWatchdog, Heartbeat, watchdog_key
 from pipelines.gauges import LevelFold, LevelAssessment
 from pipelines.ordered import run_fold
 from pipelines.risk import ReachFusion
@@ -47,6 +47,17 @@ def test_a_recovery_folded_late_never_comes_before_the_silence_it_ends():
     # A reading stamped before the declaration arrives after it (within the lateness bound).
     _, recovered = fold.step("live|watchdog|RG-B", state, beat("RG-B", 9))
     assert [(f.kind, f.event_time, f.since) for f in recovered] == [(FaultKind.RECOVERED, at(10), at(0))]
+
+
+def test_each_watchdog_bucket_watches_its_own_gauges_and_together_they_watch_all():
+    stations = tuple(g.station_id for g in (*CATALOGUE.rain_gauges, *CATALOGUE.level_gauges))
+    fold = GaugeWatchdog(stations)
+    declared = []
+    for bucket in range(fold.buckets):
+        _, faults = run_fold(fold, watchdog_key(None, bucket), [tick(m) for m in range(0, 11)])
+        assert {f.station_id for f in faults} == set(fold.watched(watchdog_key(None, bucket)))
+        declared += [f.station_id for f in faults]
+    assert sorted(declared) == sorted(stations)  # each gauge once, by its own bucket
 
 
 def test_no_clock_no_silence():
