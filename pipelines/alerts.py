@@ -255,14 +255,15 @@ class DecideAlerts(beam.PTransform):
         if self.hold_s < 0 or self.landslide_hold_s < 0 or not 0 < self.forecast_threshold <= 1:
             raise ValueError("hold_s and landslide_hold_s must be >= 0 and forecast_threshold in (0, 1]")
 
-    def expand(self, scores: beam.PCollection[RiskScore]):  # type: ignore[no-untyped-def]
+    def expand(self, scores):  # type: ignore[no-untyped-def]
+        """``scores``: one PCollection of :class:`RiskScore`, or several (kept apart, see FoldInEventTime)."""
         fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold, dict(self.open_alerts),
                                self.landslide_hold_s)
-        return (
-            scores
-            | "KeyByArea" >> beam.Map(lambda s: (stream_key(s.drill_id, f"{s.area_id}|{s.hazard.value}"), s))
-            | "Decide" >> FoldInEventTime(fold, self.max_lateness_s, grain_s=self.grain_s)
-        )
+        parts = tuple(scores) if isinstance(scores, (tuple, list)) else (scores,)
+        keyed = tuple(
+            part | f"KeyByArea{index}" >> beam.Map(lambda s: (stream_key(s.drill_id, f"{s.area_id}|{s.hazard.value}"), s))
+            for index, part in enumerate(parts))
+        return keyed | "Decide" >> FoldInEventTime(fold, self.max_lateness_s, grain_s=self.grain_s)
 
 
 __all__ = ["LANDSLIDE_HOLD_S", "AlertHysteresis", "AreaInfo", "DecideAlerts", "corridor_polygon", "headline",

@@ -77,12 +77,20 @@ class JobConfig:
 
 @dataclasses.dataclass(frozen=True)
 class JobOutputs:
+    """What the job produces, each output as the PCollections of the stages that make it.
+
+    They are kept apart, not flattened: Prism (2.77) starts a new stage at the
+    consumer of every Flatten, so one Kafka writer behind a Flatten of all the
+    outputs would send every output message through the runner once more. Each
+    part gets its own writer, fused into the stage that produced it.
+    """
+
     rain_status: beam.PCollection
     level_status: beam.PCollection
-    scores: beam.PCollection
+    scores: tuple[beam.PCollection, ...]
     alerts: beam.PCollection
-    faults: beam.PCollection
-    dead_letters: beam.PCollection
+    faults: tuple[beam.PCollection, ...]
+    dead_letters: tuple[beam.PCollection, ...]
 
 
 def output_message(topic: str, event: Event) -> KafkaMessage:
@@ -124,20 +132,20 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     flood = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
     landslide = {"rain": rain.out, "grids": grids["out"], "drones": drones.out} | "ScoreLandslideRisk" >> (
         ScoreLandslideRisk(config.catalogue, max_lateness_s=config.max_lateness_s, grain_s=grain))
-    scores = (flood, landslide["scores"]) | "AllScores" >> beam.Flatten()
+    scores = (flood, landslide["scores"])
     alerts = scores | "DecideAlerts" >> DecideAlerts(
         reach_areas(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s,
         open_alerts=config.open_alerts, grain_s=grain,
     )
-    faults = (statuses.faults, watchdog.out, rows.faults) | "CollectFaults" >> beam.Flatten()
     dead_letters = (
         parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], watchdog[DEAD_LETTER], fused[DEAD_LETTER],
         landslide["dead_letter"], cameras[DEAD_LETTER], grids[DEAD_LETTER], drones[DEAD_LETTER], alerts[DEAD_LETTER],
-    ) | "CollectDeadLetters" >> beam.Flatten()
+    )
     return JobOutputs(
         rain_status=rain.out | "RainStatus" >> beam.Map(rain_status),
         level_status=statuses.out | "LevelStatus" >> beam.Map(level_status),
-        scores=scores, alerts=alerts.out, faults=faults, dead_letters=dead_letters,
+        scores=scores, alerts=alerts.out, faults=(statuses.faults, watchdog.out, rows.faults),
+        dead_letters=dead_letters,
     )
 
 
@@ -151,15 +159,19 @@ def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
     )
     outputs = build_stages(records, config)
     topics = config.topics
-    messages = (
-        outputs.rain_status | "RainStatusMessages" >> beam.Map(lambda s: output_message(topics.rain_status, s)),
-        outputs.level_status | "LevelStatusMessages" >> beam.Map(lambda s: output_message(topics.level_status, s)),
-        outputs.scores | "ScoreMessages" >> beam.Map(lambda s: output_message(topics.risk_scores, s)),
-        outputs.alerts | "AlertMessages" >> beam.Map(lambda a: output_message(topics.alerts, a)),
-        outputs.faults | "FaultMessages" >> beam.Map(lambda f: output_message(topics.faults, f)),
-        outputs.dead_letters | "DeadLetterMessages" >> beam.Map(lambda d: dead_letter_message(topics.dead_letter, d)),
-    ) | "AllOutputs" >> beam.Flatten()
-    messages | "WriteToKafka" >> WriteToKafka(config.bootstrap_servers, config.already_published)
+    writer = WriteToKafka(config.bootstrap_servers, config.already_published)
+
+    def write(label: str, parts: tuple[beam.PCollection, ...], to_message) -> None:  # type: ignore[no-untyped-def]
+        for index, part in enumerate(parts):
+            suffix = str(index) if len(parts) > 1 else ""
+            part | f"{label}Messages{suffix}" >> beam.Map(to_message) | f"Write{label}{suffix}" >> writer
+
+    write("RainStatus", (outputs.rain_status,), lambda s: output_message(topics.rain_status, s))
+    write("LevelStatus", (outputs.level_status,), lambda s: output_message(topics.level_status, s))
+    write("Score", outputs.scores, lambda s: output_message(topics.risk_scores, s))
+    write("Alert", (outputs.alerts,), lambda a: output_message(topics.alerts, a))
+    write("Fault", outputs.faults, lambda f: output_message(topics.faults, f))
+    write("DeadLetter", outputs.dead_letters, lambda d: dead_letter_message(topics.dead_letter, d))
     return outputs
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 
@@ -400,6 +401,45 @@ class KafkaMessage:
     event_id: str | None = None
 
 
+class _SharedProducers:
+    """One producer per cluster and process, shared by every writer of the job.
+
+    Each output is written by the stage that makes it, so a job has a dozen
+    writers; kafka-python's producer is thread-safe, and each one would bring
+    its own network thread and connections.
+    """
+
+    _lock = threading.Lock()
+    _producers: dict[str, list] = {}  # servers -> [producer, users]
+
+    @classmethod
+    def acquire(cls, bootstrap_servers: str):  # type: ignore[no-untyped-def]
+        from kafka import KafkaProducer
+
+        with cls._lock:
+            entry = cls._producers.get(bootstrap_servers)
+            if entry is None:
+                # acks=all + idempotence: a retried send is not duplicated by the broker.
+                # Large batches: each new batch wakes the producer's network thread, and
+                # a bundle is flushed as a whole at its end anyway.
+                producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True,
+                                         linger_ms=5, batch_size=512 * 1024)
+                entry = cls._producers[bootstrap_servers] = [producer, 0]
+            entry[1] += 1
+            return entry[0]
+
+    @classmethod
+    def release(cls, bootstrap_servers: str) -> None:
+        with cls._lock:
+            entry = cls._producers.get(bootstrap_servers)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] == 0:
+                del cls._producers[bootstrap_servers]
+                entry[0].close()
+
+
 class _WriteFn(beam.DoFn):
     def __init__(self, bootstrap_servers: str, already_published: frozenset[str]):
         self._bootstrap_servers = bootstrap_servers
@@ -408,15 +448,7 @@ class _WriteFn(beam.DoFn):
         self._fenced = Metrics.counter("kafka_write", "already_published_dropped")
 
     def setup(self) -> None:
-        from kafka import KafkaProducer
-
-        # acks=all + idempotence: a retried send is not duplicated by the broker.
-        # Large batches: each new batch wakes the producer's network thread, and
-        # a bundle is flushed as a whole at its end anyway.
-        self._producer = KafkaProducer(
-            bootstrap_servers=self._bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5,
-            batch_size=512 * 1024,
-        )
+        self._producer = _SharedProducers.acquire(self._bootstrap_servers)
 
     def process(self, message: KafkaMessage) -> None:
         if message.event_id is not None and message.event_id in self._already_published:
@@ -431,7 +463,8 @@ class _WriteFn(beam.DoFn):
 
     def finish_bundle(self) -> None:
         # The bundle is not done until Kafka has every record of it; a record
-        # Kafka refused fails the bundle, so the runner retries it.
+        # Kafka refused fails the bundle, so the runner retries it. (The flush
+        # also sends what other stages' writers have queued; that is harmless.)
         self._producer.flush()
         failed = [f.exception for f in self._pending if f.failed()]
         self._pending = []
@@ -439,9 +472,9 @@ class _WriteFn(beam.DoFn):
             raise RuntimeError(f"Kafka refused {len(failed)} record(s) of this bundle: {failed[0]!r}")
 
     def teardown(self) -> None:
-        producer = getattr(self, "_producer", None)
-        if producer is not None:
-            producer.close()
+        if getattr(self, "_producer", None) is not None:
+            self._producer = None
+            _SharedProducers.release(self._bootstrap_servers)
 
 
 @dataclasses.dataclass

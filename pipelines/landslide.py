@@ -216,10 +216,7 @@ class ScoreLandslideRisk(beam.PTransform):
                  | "GridsToZones" >> beam.Map(rainfall_to_area))
         drones = (inputs["drones"] | "ZoneSightings" >> beam.Filter(is_kind(AreaKind.ZONE))
                   | "SightingsToZones" >> beam.Map(sighting_to_area))
-        rows = (
-            (rain, grids, drones)
-            | "Merge" >> beam.Flatten()
-            | "FuseZones" >> FoldInEventTime(ZoneFusion(lines, pacers), self.max_lateness_s, grain_s=self.grain_s)
-        )
+        rows = (rain, grids, drones) | "FuseZones" >> FoldInEventTime(
+            ZoneFusion(lines, pacers), self.max_lateness_s, grain_s=self.grain_s)
         scores = rows.out | "Score" >> beam.ParDo(_ScoreZonesFn(self.model))
         return {"scores": scores, "dead_letter": rows.dead_letter}

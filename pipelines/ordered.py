@@ -20,7 +20,7 @@ import abc
 import dataclasses
 import datetime as dt
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import apache_beam as beam
@@ -260,8 +260,9 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
 class FoldInEventTime(beam.PTransform):
     """Applies a :class:`Fold` per key in event-time order.
 
-    Input: ``(key, item)`` pairs. Output: a PCollection of the fold's outputs,
-    plus a ``dead_letter`` output of events too late to fold.
+    Input: ``(key, item)`` pairs, as one PCollection or several (given apart,
+    not flattened first). Output: a PCollection of the fold's outputs, plus a
+    ``dead_letter`` output of events too late to fold.
 
     Attributes:
         fold: The pure state machine.
@@ -294,13 +295,27 @@ class FoldInEventTime(beam.PTransform):
         if self.grain_s < 0:
             raise ValueError("grain_s must be >= 0")
 
-    def expand(self, keyed: beam.PCollection[tuple[str, Any]]) -> pvalue.DoOutputsTuple:
+    def expand(self, keyed: beam.PCollection[tuple[str, Any]] | Sequence[beam.PCollection[tuple[str, Any]]]
+               ) -> pvalue.DoOutputsTuple:
+        # Several inputs are sharded apart and only then flattened into the fold:
+        # Prism (2.77) makes the consumer of a Flatten the start of a new stage,
+        # so a Flatten ahead of the sharding would send every event through the
+        # runner once more before the fold.
+        inputs = tuple(keyed) if isinstance(keyed, (tuple, list)) else (keyed,)
         shards = self.shards
+
+        def to_shard(pair: tuple[str, Any]) -> tuple[str, tuple[str, Any]]:
+            return shard_of(pair[0], shards), pair
+
+        # One declared type for every input: Prism puts an extra stage in front of
+        # a Flatten input whose coder differs from the Flatten's.
+        sharded = [
+            pcoll | (f"Shard{index}" if len(inputs) > 1 else "Shard") >> beam.Map(to_shard).with_output_types(
+                tuple[str, tuple[str, Any]])
+            for index, pcoll in enumerate(inputs)
+        ]
+        merged = sharded[0] if len(sharded) == 1 else tuple(sharded) | "Merge" >> beam.Flatten()
         # String keys, declared, so the runner keys state with a deterministic coder.
         fold = beam.ParDo(_OrderedFoldFn(self.fold, self.max_lateness_s, self.grain_s)).with_input_types(
             tuple[str, Any])
-        return (
-            keyed
-            | "Shard" >> beam.Map(lambda pair: (shard_of(pair[0], shards), pair))
-            | "Fold" >> fold.with_outputs(DEAD_LETTER, main="out")
-        )
+        return merged | "Fold" >> fold.with_outputs(DEAD_LETTER, main="out")

@@ -270,12 +270,8 @@ class FuseReachFeatures(beam.PTransform):
         drones = (inputs["drones"] | "ReachSightings" >> beam.Filter(is_kind(AreaKind.REACH))
                   | "SightingsToReaches" >> beam.Map(sighting_to_area))
         level_gauges = {r.reach_id: r.level_station_id for r in self.catalogue.reaches}
-        return (
-            (rain, level, faults, cameras, grids, drones)
-            | "Merge" >> beam.Flatten()
-            | "Fuse" >> FoldInEventTime(ReachFusion(self.feature_names, level_gauges), self.max_lateness_s,
-                                          grain_s=self.grain_s)
-        )
+        return (rain, level, faults, cameras, grids, drones) | "Fuse" >> FoldInEventTime(
+            ReachFusion(self.feature_names, level_gauges), self.max_lateness_s, grain_s=self.grain_s)
 
 
 def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: str, target: str,

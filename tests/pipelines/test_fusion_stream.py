@@ -76,12 +76,15 @@ def test_stages_turn_readings_into_alerts_and_bad_records_into_dead_letters():
     options = PipelineOptions([*prism_pipeline_options(Settings()), "--streaming"])
     with beam.Pipeline(options=options) as pipeline:
         outputs = build_stages(pipeline | stream, config)
+        all_scores = outputs.scores | "AllScores" >> beam.Flatten()
         alerts = outputs.alerts | beam.Map(
             lambda a: (a.area_id, a.msg_type.value, int(a.level), a.event_time.minute, a.cap_status))
-        scores = outputs.scores | beam.Map(lambda s: (s.event_time.minute, s.model, int(s.observed_level)))
-        reasons = outputs.dead_letters | beam.Map(lambda d: (d.source_offset, d.reason.split(":")[0]))
-        faults = outputs.faults | beam.Map(lambda f: (f.station_id, f.kind.value, f.event_time.minute))
-        flagged = (outputs.scores | beam.Filter(lambda s: s.faults)
+        scores = all_scores | beam.Map(lambda s: (s.event_time.minute, s.model, int(s.observed_level)))
+        reasons = (outputs.dead_letters | "AllDeadLetters" >> beam.Flatten()
+                   | beam.Map(lambda d: (d.source_offset, d.reason.split(":")[0])))
+        faults = (outputs.faults | "AllFaults" >> beam.Flatten()
+                  | beam.Map(lambda f: (f.station_id, f.kind.value, f.event_time.minute)))
+        flagged = (all_scores | beam.Filter(lambda s: s.faults)
                    | beam.Map(lambda s: (s.event_time.minute, int(s.observed_level),
                                          tuple(f.split()[0] + " " + f.split()[1] for f in s.faults))))
 
