@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from suibou.settings import Settings
@@ -43,6 +45,10 @@ FULL_SPEED_FOLD_GRAIN_S = 600.0
 #: How far ahead of the pipeline such a drill publishes. More than a grain, or the
 #: job would wait for ticks the publisher holds back until the job moves.
 FULL_SPEED_LEAD = dt.timedelta(seconds=3 * FULL_SPEED_FOLD_GRAIN_S)
+
+
+class PipelineEnded(RuntimeError):
+    """The drill's job ended (failed, most likely) while its storm was still being published."""
 
 
 def _say(message: str) -> None:
@@ -86,13 +92,18 @@ class PipelineProgress:
     for every bundle: the backlog made a 48-hour drill quadratic. So a drill at
     full speed publishes no more than ``lead`` of storm time ahead of what the
     pipeline has done (:meth:`wait_for`). A pipeline that shows no progress for
-    ``stall_s`` is not waited for any longer (a storm with no output, a failed
-    job): the drill then finds out how the job ended.
+    ``stall_s`` is not waited for any longer (a storm with no output): the drill
+    then finds out how the job ended.
+
+    Given ``job_ended``, :meth:`wait_for` also asks whether the job is still
+    running (at most every ``every_s``, braking or not) and raises
+    :class:`PipelineEnded` once it is not: a job that fails while the storm is
+    published stops the drill at once, not after the rest of the storm.
     """
 
     def __init__(self, settings: Settings, drill_id: str, start: dt.datetime, end: dt.datetime,
                  show: bool = True, every_s: float = 0.5, lead: dt.timedelta = FULL_SPEED_LEAD,
-                 stall_s: float = 120.0):
+                 stall_s: float = 120.0, brake: bool = True, job_ended: Callable[[], bool] | None = None):
         self._settings = settings
         self._drill_id = drill_id
         self._start = start
@@ -104,7 +115,9 @@ class PipelineProgress:
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._braking = True
+        self._braking = brake
+        self._job_ended = job_ended
+        self._job_checked_at = -math.inf
         self.reached: dt.datetime | None = None
 
     def __enter__(self) -> PipelineProgress:
@@ -123,12 +136,25 @@ class PipelineProgress:
             self.reached = reached
             self._changed.notify_all()
 
+    def _check_job(self) -> None:
+        if self._job_ended is None or time.monotonic() - self._job_checked_at < self._every_s:
+            return
+        self._job_checked_at = time.monotonic()
+        if self._job_ended():
+            raise PipelineEnded("the drill pipeline stopped before the storm was published")
+
     def wait_for(self, event_time: dt.datetime) -> None:
-        """Blocks until the pipeline is within ``lead`` of ``event_time`` (or seems stalled)."""
+        """Blocks until the pipeline is within ``lead`` of ``event_time`` (or seems stalled).
+
+        Raises:
+            PipelineEnded: The job is no longer running (see ``job_ended``).
+        """
+        self._check_job()
         last_move = time.monotonic()
         with self._changed:
             seen = self.reached
             while self._braking and self._start + self._lead < event_time:
+                self._check_job()
                 if self.reached is not None and self.reached + self._lead >= event_time:
                     return
                 if self.reached != seen:
@@ -215,6 +241,7 @@ def run_drill(
     """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.runner import PipelineState
 
     from pipelines.job import JobConfig, build, runner_options
     from replay_data import publish_storm
@@ -251,11 +278,18 @@ def run_drill(
     result = pipeline.run()
     finished = False
     try:
-        with PipelineProgress(settings, drill_id, replay_window(storm, start_at), storm.end,
-                              show=progress) as follower:
-            report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id,
-                                   progress=progress, start_at=start_at,
-                                   wait_for=follower.wait_for if speed is None else None)
+        with PipelineProgress(settings, drill_id, replay_window(storm, start_at), storm.end, show=progress,
+                              brake=speed is None,
+                              job_ended=lambda: PipelineState.is_terminal(result.state)) as follower:
+            try:
+                report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id,
+                                       progress=progress, start_at=start_at, wait_for=follower.wait_for)
+            except PipelineEnded:
+                finished = True  # nothing left to cancel
+                # The job's own error, if it failed; otherwise how it ended.
+                state_name = str(result.wait_until_finish(duration=10_000))
+                raise RuntimeError(f"the drill pipeline ended in state {state_name} before the storm "
+                                   "was published") from None
             _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
             state_name = str(result.wait_until_finish(duration=int(timeout_s * 1000)))
         finished = "DONE" in state_name.upper()
