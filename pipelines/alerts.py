@@ -237,6 +237,10 @@ def reach_areas(catalogue: StationCatalogue) -> dict[str, AreaInfo]:
     return areas
 
 
+def _keyed_by_area(score: RiskScore) -> tuple[str, RiskScore]:
+    return stream_key(score.drill_id, f"{score.area_id}|{score.hazard.value}"), score
+
+
 @dataclasses.dataclass
 class DecideAlerts(beam.PTransform):
     """Risk scores -> alert lifecycle events per area and hazard."""
@@ -260,9 +264,7 @@ class DecideAlerts(beam.PTransform):
         fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold, dict(self.open_alerts),
                                self.landslide_hold_s)
         parts = tuple(scores) if isinstance(scores, (tuple, list)) else (scores,)
-        keyed = tuple(
-            part | f"KeyByArea{index}" >> beam.Map(lambda s: (stream_key(s.drill_id, f"{s.area_id}|{s.hazard.value}"), s))
-            for index, part in enumerate(parts))
+        keyed = tuple(part | f"KeyByArea{index}" >> beam.Map(_keyed_by_area) for index, part in enumerate(parts))
         return keyed | "Decide" >> FoldInEventTime(fold, self.max_lateness_s, grain_s=self.grain_s)
 
 
