@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import apache_beam as beam
 
-from pipelines.ordered import Fold, FoldInEventTime, stream_key
+from pipelines.ordered import Fold, FoldInEventTime, as_parts, part_label, stream_key
 from replay_data.stations import StationCatalogue
 from suibou.contracts import AlertEvent, AlertLevel, Hazard, MsgType, RiskScore
 
@@ -263,8 +263,9 @@ class DecideAlerts(beam.PTransform):
         """``scores``: one PCollection of :class:`RiskScore`, or several (kept apart, see FoldInEventTime)."""
         fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold, dict(self.open_alerts),
                                self.landslide_hold_s)
-        parts = tuple(scores) if isinstance(scores, (tuple, list)) else (scores,)
-        keyed = tuple(part | f"KeyByArea{index}" >> beam.Map(_keyed_by_area) for index, part in enumerate(parts))
+        parts = as_parts(scores)
+        keyed = tuple(part | part_label("KeyByArea", index, parts) >> beam.Map(_keyed_by_area)
+                      for index, part in enumerate(parts))
         return keyed | "Decide" >> FoldInEventTime(fold, self.max_lateness_s, grain_s=self.grain_s)
 
 

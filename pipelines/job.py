@@ -24,7 +24,7 @@ from pipelines.drones import JoinDroneObservations
 from pipelines.grids import SampleRainGrids
 from pipelines.landslide import ScoreLandslideRisk
 from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
-from pipelines.ordered import DEAD_LETTER
+from pipelines.ordered import DEAD_LETTER, part_label
 from pipelines.recovery import ResumePlan
 from pipelines.risk import FuseReachFeatures, ScoreFloodRisk
 from replay_data.stations import StationCatalogue
@@ -163,8 +163,8 @@ def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
 
     def write(label: str, parts: tuple[beam.PCollection, ...], to_message) -> None:  # type: ignore[no-untyped-def]
         for index, part in enumerate(parts):
-            suffix = str(index) if len(parts) > 1 else ""
-            part | f"{label}Messages{suffix}" >> beam.Map(to_message) | f"Write{label}{suffix}" >> writer
+            (part | part_label(f"{label}Messages", index, parts) >> beam.Map(to_message)
+             | part_label(f"Write{label}", index, parts) >> writer)
 
     write("RainStatus", (outputs.rain_status,), lambda s: output_message(topics.rain_status, s))
     write("LevelStatus", (outputs.level_status,), lambda s: output_message(topics.level_status, s))

@@ -135,6 +135,24 @@ def shard_of(key: str, shards: int) -> str:
     return f"{stream}#{zlib.crc32(key.encode()) % shards}"
 
 
+def as_parts(pcolls: Any) -> tuple[Any, ...]:
+    """One PCollection, or a tuple or list of them, as a tuple.
+
+    Stages take several inputs apart rather than flattened (see :class:`FoldInEventTime`).
+    """
+    return tuple(pcolls) if isinstance(pcolls, (tuple, list)) else (pcolls,)
+
+
+def part_label(name: str, index: int, parts: tuple[Any, ...]) -> str:
+    """A transform label for the ``index``-th of ``parts``: numbered only when there are several.
+
+    Examples:
+        >>> part_label("Shard", 0, ("one",)), part_label("Shard", 1, ("a", "b"))
+        ('Shard', 'Shard1')
+    """
+    return f"{name}{index}" if len(parts) > 1 else name
+
+
 _BEFORE_ANY_TIME = Timestamp(micros=-(1 << 62))
 
 
@@ -301,7 +319,7 @@ class FoldInEventTime(beam.PTransform):
         # Prism (2.77) makes the consumer of a Flatten the start of a new stage,
         # so a Flatten ahead of the sharding would send every event through the
         # runner once more before the fold.
-        inputs = tuple(keyed) if isinstance(keyed, (tuple, list)) else (keyed,)
+        inputs = as_parts(keyed)
         shards = self.shards
 
         def to_shard(pair: tuple[str, Any]) -> tuple[str, tuple[str, Any]]:
@@ -310,7 +328,7 @@ class FoldInEventTime(beam.PTransform):
         # One declared type for every input: Prism puts an extra stage in front of
         # a Flatten input whose coder differs from the Flatten's.
         sharded = [
-            pcoll | (f"Shard{index}" if len(inputs) > 1 else "Shard") >> beam.Map(to_shard).with_output_types(
+            pcoll | part_label("Shard", index, inputs) >> beam.Map(to_shard).with_output_types(
                 tuple[str, tuple[str, Any]])
             for index, pcoll in enumerate(inputs)
         ]

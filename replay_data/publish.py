@@ -284,7 +284,8 @@ def publish_storm(
         start_at: Start at this storm time instead of the storm's start.
         wait_for: Called with the event time of each new storm minute before its
             messages are sent; it may block to keep the publisher from running
-            too far ahead of the pipeline (see :class:`suibou.drill.PipelineProgress`).
+            too far ahead of the pipeline, or raise to stop the replay (see
+            :class:`suibou.drill.PipelineProgress`).
 
     Returns:
         Counts of what was sent, per topic and per kind.
