@@ -210,18 +210,23 @@ def decode_start_offsets(text: str | None) -> dict[tuple[str, int], int] | None:
     return decoded
 
 
-def runner_options(settings: Settings, runner: str) -> list[str]:
-    """Beam options for a local streaming run on Prism (or Flink)."""
+def runner_options(settings: Settings, runner: str, worker_pool: str | None = None) -> list[str]:
+    """Beam options for a local streaming run on Prism (or Flink).
+
+    ``worker_pool``: see :func:`suibou.infra.prism.prism_pipeline_options`.
+    """
     if runner == "prism":
         from suibou.infra.prism import prism_pipeline_options
 
-        return [*prism_pipeline_options(settings), "--streaming"]
+        return [*prism_pipeline_options(settings, worker_pool), "--streaming"]
     raise ValueError(f"runner {runner!r} is not available yet")
 
 
 def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> None:
     """Runs the job until it is stopped, or until the drill named by --end-source ends."""
+    from pipelines.harness import spread_stages
     from pipelines.recovery import plan_resume
+    from suibou.infra.sdk_workers import sdk_worker_pool
     from suibou.settings import get_settings
 
     settings = settings or get_settings()
@@ -243,7 +248,9 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
             output_topics(topics), topics.alerts, topics.rain_status), **fields)
     else:
         config = JobConfig(start_offsets=start_offsets, **fields)
-    options = PipelineOptions([*runner_options(settings, known.runner), *beam_args])
-    options.view_as(StandardOptions).streaming = True
-    with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, config)
+    with sdk_worker_pool() as worker_pool:
+        options = PipelineOptions([*runner_options(settings, known.runner, worker_pool), *beam_args])
+        options.view_as(StandardOptions).streaming = True
+        with beam.Pipeline(options=options) as pipeline:
+            build(pipeline, config)
+            spread_stages(pipeline)

@@ -243,10 +243,12 @@ def run_drill(
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.runner import PipelineState
 
+    from pipelines.harness import spread_stages
     from pipelines.job import JobConfig, build, runner_options
     from replay_data import publish_storm
     from replay_data.library import prepare_storm
     from replay_data.publish import replay_window
+    from suibou.infra.sdk_workers import sdk_worker_pool
 
     started = time.monotonic()
     storm = prepare_storm(storm_name, settings, progress=progress)
@@ -270,36 +272,39 @@ def run_drill(
     )
     # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
     # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
-    options = PipelineOptions([*runner_options(settings, "prism"), f"--job_name={drill_id.lower()}",
-                               f"--job_server_timeout={int(timeout_s) + 120}"])
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, config)
-    _say("starting the fusion pipeline on Prism")
-    result = pipeline.run()
-    finished = False
-    try:
-        with PipelineProgress(settings, drill_id, replay_window(storm, start_at), storm.end, show=progress,
-                              brake=speed is None,
-                              job_ended=lambda: PipelineState.is_terminal(result.state)) as follower:
-            try:
-                report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id,
-                                       progress=progress, start_at=start_at, wait_for=follower.wait_for)
-            except PipelineEnded:
-                finished = True  # nothing left to cancel
-                # The job's own error, if it failed; otherwise how it ended.
-                state_name = str(result.wait_until_finish(duration=10_000))
-                raise RuntimeError(f"the drill pipeline ended in state {state_name} before the storm "
-                                   "was published") from None
-            _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
-            state_name = str(result.wait_until_finish(duration=int(timeout_s * 1000)))
-        finished = "DONE" in state_name.upper()
-        if not finished:
-            raise RuntimeError(f"the drill pipeline ended in state {state_name}")
-    finally:
-        if not finished:
-            # Without its end markers the job would read the topics forever.
-            _say("stopping the drill pipeline")
-            result.cancel()
+    # Each stateful stage runs in an SDK harness process of its own (pipelines.harness).
+    with sdk_worker_pool() as worker_pool:
+        options = PipelineOptions([*runner_options(settings, "prism", worker_pool), f"--job_name={drill_id.lower()}",
+                                   f"--job_server_timeout={int(timeout_s) + 120}"])
+        pipeline = beam.Pipeline(options=options)
+        build(pipeline, config)
+        spread_stages(pipeline)
+        _say("starting the fusion pipeline on Prism")
+        result = pipeline.run()
+        finished = False
+        try:
+            with PipelineProgress(settings, drill_id, replay_window(storm, start_at), storm.end, show=progress,
+                                  brake=speed is None,
+                                  job_ended=lambda: PipelineState.is_terminal(result.state)) as follower:
+                try:
+                    report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id,
+                                           progress=progress, start_at=start_at, wait_for=follower.wait_for)
+                except PipelineEnded:
+                    finished = True  # nothing left to cancel
+                    # The job's own error, if it failed; otherwise how it ended.
+                    state_name = str(result.wait_until_finish(duration=10_000))
+                    raise RuntimeError(f"the drill pipeline ended in state {state_name} before the storm "
+                                       "was published") from None
+                _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
+                state_name = str(result.wait_until_finish(duration=int(timeout_s * 1000)))
+            finished = "DONE" in state_name.upper()
+            if not finished:
+                raise RuntimeError(f"the drill pipeline ended in state {state_name}")
+        finally:
+            if not finished:
+                # Without its end markers the job would read the topics forever.
+                _say("stopping the drill pipeline")
+                result.cancel()
     elapsed = time.monotonic() - started
     _say(f"drill {drill_id} processed in {elapsed:.1f}s")
     return DrillResult(drill_id=drill_id, storm=storm_name, published=report.total,

@@ -231,25 +231,32 @@ def ensure_prism(settings: Settings) -> Path:
     return target
 
 
-def prism_pipeline_options(settings: Settings) -> list[str]:
+def prism_pipeline_options(settings: Settings, worker_pool: str | None = None) -> list[str]:
     """Beam pipeline options that run a pipeline on suibou's Prism binary.
 
     Builds Prism first if needed. Add ``--streaming`` for unbounded pipelines.
 
     Args:
         settings: Home folder, or the Prism override.
+        worker_pool: Address of a running :func:`suibou.infra.sdk_workers.sdk_worker_pool`:
+            each environment of the pipeline gets an SDK harness process of its
+            own. Without it the harness runs as threads of this process.
 
     Returns:
         Command-line style pipeline options.
     """
+    if worker_pool:
+        environment = ["--environment_type=EXTERNAL", f"--environment_config={worker_pool}"]
+    else:
+        # The Python SDK harness runs inside this process, so no SDK container
+        # image has to be pulled (PrismRunner's default too, made explicit).
+        environment = ["--environment_type=LOOPBACK"]
     return [
         "--runner=PrismRunner",
         # A local path is used as is; without it Beam would try to download a
         # Prism release archive.
         f"--prism_location={ensure_prism(settings)}",
-        # The Python SDK harness runs inside this process, so no SDK container
-        # image has to be pulled (PrismRunner's default too, made explicit).
-        "--environment_type=LOOPBACK",
+        *environment,
         # Prism splits a bundle that makes no progress between two reports and
         # hands the unprocessed rest back as new work. Done to the bundles of
         # stateful stages (timer firings of the event-time folds) it lost some
