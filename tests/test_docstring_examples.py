@@ -14,6 +14,7 @@ MODULES = [
     "pipelines.gauges",
     "pipelines.alerts",
     "pipelines.job",
+    "suibou.infra.kafka",
     "replay_data",
     "replay_data.stations",
     "models",

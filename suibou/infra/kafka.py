@@ -56,6 +56,8 @@ MIN_JAVA_VERSION = 17
 """Kafka 4.x brokers need Java 17 or newer."""
 
 READY_TIMEOUT_S = 60.0
+# The longest a start may take while the broker keeps writing to its log (recovering partitions).
+_LOADING_LIMIT_S = 900.0
 STOP_TIMEOUT_S = 30.0
 
 # Kafka's default heap (1 GiB) is sized for a production broker; a local broker
@@ -564,6 +566,22 @@ def _cluster_answers(bootstrap_servers: str, timeout_s: float) -> bool:
             admin.close()
 
 
+_LOADED_PARTITIONS = re.compile(r"\((\d+)/(\d+) completed in ")
+
+
+def _partitions_loaded(log_text: str) -> tuple[int, int] | None:
+    """How many partition logs the broker has loaded so far, of how many, from its log.
+
+    Examples:
+        >>> _partitions_loaded("... with 1 segments ... in 13ms (4626/4724 completed in /data) (kafka.log.LogManager)")
+        (4626, 4724)
+        >>> _partitions_loaded("[KafkaRaftServer nodeId=1] Kafka Server started") is None
+        True
+    """
+    found = _LOADED_PARTITIONS.findall(log_text)
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
+
+
 def _wait_ready(
     settings: Settings, paths: KafkaPaths, pid: int, timeout_s: float, log_start: int | None = None
 ) -> None:
@@ -573,7 +591,7 @@ def _wait_ready(
         settings: Ports.
         paths: Log and pid file.
         pid: The broker process.
-        timeout_s: How long to wait.
+        timeout_s: How long to wait after the broker's last log line.
         log_start: Byte offset in the log where this broker's output begins;
             by default the last 64 KiB are searched.
     """
@@ -581,7 +599,9 @@ def _wait_ready(
         with contextlib.suppress(OSError):
             log_start = max(0, paths.log.stat().st_size - 65536)
     log_start = log_start or 0
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    deadline = started + timeout_s
+    log_size, told = log_start, started
     while time.monotonic() < deadline:
         if not _pid_alive(pid):
             paths.pid_file.unlink(missing_ok=True)
@@ -596,9 +616,23 @@ def _wait_ready(
             settings.bootstrap_servers, 5.0
         ):
             return
+        # A broker that stopped uncleanly recovers every partition's log before it
+        # serves: minutes with thousands of partitions. While its log grows it is
+        # working, so the timeout counts from its last line, up to a hard limit.
+        with contextlib.suppress(OSError):
+            size = paths.log.stat().st_size
+            if size > log_size:
+                log_size = size
+                deadline = min(max(deadline, time.monotonic() + timeout_s), started + _LOADING_LIMIT_S)
+        if time.monotonic() - told > 10.0:
+            told = time.monotonic()
+            loading = _partitions_loaded(_tail(paths.log, lines=200, start=log_start))
+            if loading:
+                _say(f"the Kafka broker is recovering its logs: {loading[0]} of {loading[1]} partitions")
         time.sleep(0.25)
     raise KafkaInfraError(
-        f"the Kafka broker (pid {pid}) did not become ready within {timeout_s:.0f}s; "
+        f"the Kafka broker (pid {pid}) did not become ready "
+        f"(nothing new in its log for {timeout_s:.0f}s, or still starting after {_LOADING_LIMIT_S:.0f}s); "
         f"see {paths.log}:\n{_failure_excerpt(paths.log, log_start)}"
     )
 
@@ -615,7 +649,8 @@ def ensure_running(settings: Settings, timeout_s: float = READY_TIMEOUT_S) -> st
 
     Args:
         settings: Ports, home folder or external cluster address.
-        timeout_s: How long to wait for the broker to serve requests.
+        timeout_s: How long to wait for the broker to serve requests, counted
+            from its last log line while it is recovering its logs.
 
     Returns:
         The bootstrap servers string for Kafka clients.

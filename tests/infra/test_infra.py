@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import socket
+import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -108,6 +110,35 @@ def test_busy_port_is_reported_before_anything_is_installed(tmp_path: Path) -> N
         with pytest.raises(kafka.KafkaInfraError, match="already in use"):
             kafka.ensure_running(settings)
     assert not (tmp_path / "kafka" / "libs").exists()
+
+
+def test_a_broker_recovering_its_logs_is_given_time_while_it_writes(tmp_path: Path) -> None:
+    """The start-up timeout counts from the broker's last log line, not from its start."""
+    settings = _isolated_settings(tmp_path, kafka_port=_free_port())
+    paths = kafka.KafkaPaths.from_settings(settings)
+    paths.log.parent.mkdir(parents=True, exist_ok=True)
+    paths.log.write_text("")
+    stand_in = subprocess.Popen(["sleep", "30"])  # alive, but never serves
+
+    def recover() -> None:
+        for n in range(1, 11):
+            with open(paths.log, "a") as log:
+                log.write(f"INFO Completed load of Log ... ({n}/10 completed in /data) (kafka.log.LogManager)\n")
+            time.sleep(0.2)
+
+    writer = threading.Thread(target=recover)
+    started = time.monotonic()
+    writer.start()
+    try:
+        with pytest.raises(kafka.KafkaInfraError, match="nothing new in its log for 1s") as failure:
+            kafka._wait_ready(settings, paths, stand_in.pid, timeout_s=1.0, log_start=0)
+    finally:
+        writer.join()
+        stand_in.kill()
+        stand_in.wait()
+    waited = time.monotonic() - started
+    assert 2.5 < waited < 6.0  # two seconds of writing, then one quiet second
+    assert "10/10 completed" in str(failure.value)
 
 
 def test_external_cluster_is_only_checked(tmp_path: Path) -> None:
