@@ -14,7 +14,8 @@ In one run, on fresh topics, it measures:
 2. publish: the drill publisher alone (plan, exercise marker, ticks, ends, send);
 3. end to end: ``suibou.drill.run_drill`` (Prism pipeline + publisher, until the
    drill's end markers) and then until the alert API has stored every alert
-   message of the drill.
+   message of the drill; meanwhile the peak resident memory of the pipeline's
+   processes (driver and publisher, Prism, the SDK harnesses) and of the API.
 
 It prints the times, messages per second and the ratios to the baseline, and
 appends nothing anywhere: copy the figures into ``bench/drill.md``. Synthetic
@@ -32,6 +33,8 @@ import socket
 import sys
 import time
 import uuid
+
+from benchkit import PeakMemory, delete_topics
 
 from replay_data.library import materialise, open_storm, storm_cache
 from replay_data.publish import plan_messages, publish_storm
@@ -51,18 +54,6 @@ def _settings(tag: str, **extra) -> Settings:
     base = get_settings()
     return Settings(home=base.home, kafka_bootstrap=base.kafka_bootstrap, topic_prefix=f"bench-{tag}-{uuid.uuid4().hex[:6]}",
                     **extra)
-
-
-def _delete_topics(settings: Settings) -> None:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        admin.delete_topics(settings.topics.all_topics)
-    except Exception as error:  # a failed clean-up must not hide the figures
-        print(f"could not delete the benchmark topics: {error!r}", file=sys.stderr)
-    finally:
-        admin.close()
 
 
 def baseline(storm, settings: Settings) -> dict[str, float]:
@@ -145,7 +136,7 @@ def main() -> None:
     try:
         b = results["baseline"] = baseline(storm, base_settings)
     finally:
-        _delete_topics(base_settings)
+        delete_topics(base_settings)
     raw_s = b["produce_s"] + b["consume_s"]
     print(f"\n{name}: {b['messages']} messages", flush=True)
     print(f"  baseline kafka-python  produce {b['produce_s']:7.1f} s ({b['messages'] / b['produce_s']:8.0f} msg/s)"
@@ -157,7 +148,7 @@ def main() -> None:
         report = publish_storm(storm, pub_settings, drill_id=f"bench-pub-{uuid.uuid4().hex[:6]}", progress=False)
         p = results["publish"] = {"messages": report.total, "seconds": report.wall_seconds}
     finally:
-        _delete_topics(pub_settings)
+        delete_topics(pub_settings)
     results["ratio_publish_to_raw_produce"] = round(p["seconds"] / b["produce_s"], 2)
     print(f"  drill publisher alone  {p['seconds']:7.1f} s ({p['messages'] / p['seconds']:8.0f} msg/s)"
           f"  = {p['seconds'] / b['produce_s']:.1f}x the raw produce time", flush=True)
@@ -168,8 +159,10 @@ def main() -> None:
         infra.up(e2e_settings)
         api_server.ensure_running(e2e_settings)
         started = time.monotonic()
+        memory = PeakMemory()
         try:
-            result = run_drill(name, e2e_settings, progress=False, timeout_s=args.timeout)
+            with memory:
+                result = run_drill(name, e2e_settings, progress=False, timeout_s=args.timeout)
             produced = drill_alert_messages(e2e_settings, result.drill_id, result.alert_offsets, timeout_s=60)
             expected: dict[str, int] = {}
             for message in produced:
@@ -178,11 +171,15 @@ def main() -> None:
             e = results["end_to_end"] = {"messages": result.published, "drill_s": result.elapsed_s,
                                          "publish_s": result.publish_s, "api_wait_s": api_s,
                                          "total_s": result.elapsed_s + api_s, "alerts": len(expected),
-                                         "alert_messages": len(produced)}
+                                         "alert_messages": len(produced), "peak_rss_mib": memory.peak_mib}
             results["ratio_end_to_end_to_raw"] = round(e["total_s"] / raw_s, 2)
             print(f"  end to end             {e['total_s']:7.1f} s (drill {e['drill_s']:.1f} s incl. publishing "
                   f"{e['publish_s']:.1f} s, then API {e['api_wait_s']:.1f} s; {e['alerts']} alerts, "
                   f"{e['alert_messages']} messages)  = {e['total_s'] / raw_s:.1f}x raw produce+consume")
+            peaks = memory.peak_mib
+            print(f"  peak memory            pipeline {peaks['pipeline']:.0f} MiB (driver and publisher "
+                  f"{peaks['driver']:.0f}, Prism {peaks['prism']:.0f}, SDK harnesses {peaks['sdk_harnesses']:.0f}); "
+                  f"alert API {peaks['alert_api']:.0f} MiB")
         except Exception as error:  # report the failure with the figures measured so far
             failed_s = time.monotonic() - started
             results["end_to_end"] = {"failed_after_s": failed_s, "error": f"{type(error).__name__}: {error}"[:500]}
@@ -190,7 +187,7 @@ def main() -> None:
                   f"{str(error)[:200]}")
         finally:
             api_server.stop(e2e_settings)
-            _delete_topics(e2e_settings)
+            delete_topics(e2e_settings)
     print(json.dumps(results, default=float))
 
 

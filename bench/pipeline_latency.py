@@ -16,8 +16,8 @@ Measured in the same run, on fresh topics:
 
 It reports p50/p90/p99/max latency of both after a warm-up, the pipeline's p99
 as a multiple of the baseline's, and the peak resident memory of the job
-(Python process with the SDK harness, plus the Prism runner) sampled every
-0.25 s. Synthetic data only.
+(this process, the Prism runner and the SDK harness processes; see
+``benchkit.PeakMemory``) sampled every 0.5 s. Synthetic data only.
 
     python bench/pipeline_latency.py --gauges 50 --rate 500 --seconds 60
 """
@@ -31,15 +31,14 @@ import threading
 import time
 import uuid
 
-import apache_beam as beam
 import numpy as np
-import psutil
-from apache_beam.options.pipeline_options import PipelineOptions
+from benchkit import PeakMemory, delete_topics
 from pipeline_throughput import T0, _controls, readings, synthetic_basin
 
-from pipelines.job import JobConfig, build, runner_options
+from pipelines.job import JobConfig, fusion_pipeline
 from suibou import infra
 from suibou.contracts import ControlKind, LevelReading, RainReading, RiskScore, parse_event
+from suibou.infra.sdk_workers import sdk_worker_pool
 from suibou.settings import Settings
 
 
@@ -121,29 +120,6 @@ def summary(values: np.ndarray) -> dict[str, float]:
             "max_ms": round(float(values.max()), 1)}
 
 
-class PeakMemory(threading.Thread):
-    """Peak resident memory of this process and its children (the Prism runner)."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stop = threading.Event()
-        self.peak_self = self.peak_children = self.peak_total = 0
-
-    def run(self) -> None:
-        me = psutil.Process()
-        while not self.stop.wait(0.25):
-            own = me.memory_info().rss
-            children = 0
-            for child in me.children(recursive=True):
-                try:
-                    children += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak_self = max(self.peak_self, own)
-            self.peak_children = max(self.peak_children, children)
-            self.peak_total = max(self.peak_total, own + children)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gauges", type=int, default=50)
@@ -166,35 +142,34 @@ def main() -> None:
     time.sleep(2.0)
     stop.set()
     reader.join()
+    delete_topics(settings)
     baseline = summary(latencies(sent, got, args.warmup))
 
-    # 2. The pipeline, reading the same paced stream on its own topics.
+    # 2. The pipeline, reading the same paced stream on its own topics, run as
+    # drills and the live job run it (a harness process per stateful stage).
     settings = Settings(topic_prefix=f"bench-lat-{uuid.uuid4().hex[:8]}")
     infra.up(settings)
     drill_id = f"bench-{uuid.uuid4().hex[:6]}"
     config = JobConfig(catalogue=catalogue, topics=settings.topics, bootstrap_servers=settings.bootstrap_servers,
                        end_source=drill_id, group_id=f"bench-{drill_id}")
-    memory = PeakMemory()
-    memory.start()
-    pipeline = beam.Pipeline(options=PipelineOptions(runner_options(settings, "prism")))
-    build(pipeline, config)
-    result = pipeline.run()
     sent, got, stop = {}, {}, threading.Event()
-    level_station_of = {g.reach_id: g.station_id for g in catalogue.level_gauges}
-    reader = threading.Thread(target=arrivals, args=(settings, [settings.topics.risk_scores], stop, got,
-                                                     _score_key(level_station_of)))
-    reader.start()
-    time.sleep(8.0)  # Prism start-up and the readers' first polls
-    rate = paced_send(settings, catalogue, minutes, drill_id, args.rate, sent)
-    result.wait_until_finish()
-    time.sleep(1.0)
-    stop.set()
-    reader.join()
-    memory.stop.set()
-    memory.join()
+    try:
+        with PeakMemory() as memory, sdk_worker_pool() as worker_pool:
+            result = fusion_pipeline(settings, config, worker_pool).run()
+            level_station_of = {g.reach_id: g.station_id for g in catalogue.level_gauges}
+            reader = threading.Thread(target=arrivals, args=(settings, [settings.topics.risk_scores], stop, got,
+                                                             _score_key(level_station_of)))
+            reader.start()
+            time.sleep(8.0)  # Prism start-up, the harnesses' and the readers' first polls
+            rate = paced_send(settings, catalogue, minutes, drill_id, args.rate, sent)
+            result.wait_until_finish()
+            time.sleep(1.0)
+            stop.set()
+            reader.join()
+    finally:
+        delete_topics(settings)
     scored = {k: t for k, t in sent.items() if k[0].startswith("WL-")}
     pipeline_latency = summary(latencies(scored, got, args.warmup))
-    mib = 1024 * 1024
     counters = {f"{c.key.metric.namespace}.{c.key.metric.name}": c.committed
                 for c in result.metrics().query()["counters"] if c.key.metric.namespace != "beam" and c.committed}
     print(json.dumps({
@@ -207,8 +182,7 @@ def main() -> None:
         "pipeline_p99_over_baseline_p99": (round(pipeline_latency["p99_ms"] / baseline["p99_ms"], 1)
                                            if pipeline_latency.get("n") and baseline.get("n") else None),
         "pipeline_counters": dict(sorted(counters.items())),
-        "peak_rss_mib": {"python_and_sdk_harness": round(memory.peak_self / mib), "prism": round(memory.peak_children / mib),
-                         "total": round(memory.peak_total / mib)},
+        "peak_rss_mib": memory.peak_mib,
     }, indent=2))
 
 

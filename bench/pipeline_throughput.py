@@ -7,7 +7,9 @@ publisher's clock ticks and end markers. Then, in the same run:
 1. baseline: kafka-python reads the same records back (assign + seek, JSON
    decode), the ceiling any Python consumer on this machine starts from;
 2. pipeline: the whole fusion job (read, parse, rainfall, levels, fusion, ONNX
-   scoring, alerts, write) works through the backlog until the end markers.
+   scoring, alerts, write) works through the backlog until the end markers,
+   run as drills and the live job run it (each stateful stage in an SDK
+   harness process of its own).
 
 It prints events per second for both and the pipeline's ratio to the ceiling.
 Synthetic data only; nothing here is a measurement of a real storm.
@@ -24,13 +26,13 @@ import math
 import time
 import uuid
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from benchkit import delete_topics
 
-from pipelines.job import JobConfig, build, runner_options
+from pipelines.job import JobConfig, fusion_pipeline
 from replay_data.stations import LevelGauge, RainGauge, Reach, StationCatalogue
 from suibou import infra
 from suibou.contracts import ControlKind, LevelReading, RainReading, StreamControl
+from suibou.infra.sdk_workers import sdk_worker_pool
 from suibou.settings import Settings
 
 T0 = dt.datetime(2019, 10, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -129,11 +131,11 @@ def run_pipeline(settings: Settings, catalogue: StationCatalogue, drill_id: str,
     config = JobConfig(catalogue=catalogue, topics=settings.topics, bootstrap_servers=settings.bootstrap_servers,
                        end_source=drill_id, start_offsets=None, group_id=f"bench-{drill_id}",
                        fold_grain_s=fold_grain_s)
-    pipeline = beam.Pipeline(options=PipelineOptions(runner_options(settings, "prism")))
-    build(pipeline, config)
-    started = time.perf_counter()
-    pipeline.run().wait_until_finish()
-    return time.perf_counter() - started
+    with sdk_worker_pool() as worker_pool:
+        pipeline = fusion_pipeline(settings, config, worker_pool)
+        started = time.perf_counter()
+        pipeline.run().wait_until_finish()
+        return time.perf_counter() - started
 
 
 def main() -> None:
@@ -148,12 +150,15 @@ def main() -> None:
     infra.up(settings)
     catalogue = synthetic_basin(args.gauges)
     drill_id = f"bench-{uuid.uuid4().hex[:6]}"
-    started = time.perf_counter()
-    sent = publish(settings, catalogue, args.minutes, drill_id)
-    publish_s = time.perf_counter() - started
+    try:
+        started = time.perf_counter()
+        sent = publish(settings, catalogue, args.minutes, drill_id)
+        publish_s = time.perf_counter() - started
+        count, consume_s = consume_baseline(settings)
+        pipeline_s = run_pipeline(settings, catalogue, drill_id, args.fold_grain)
+    finally:
+        delete_topics(settings)
     events = 2 * args.gauges * args.minutes
-    count, consume_s = consume_baseline(settings)
-    pipeline_s = run_pipeline(settings, catalogue, drill_id, args.fold_grain)
     ceiling = count / consume_s
     pipeline_rate = events / pipeline_s
     print(json.dumps({

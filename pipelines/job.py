@@ -222,9 +222,33 @@ def runner_options(settings: Settings, runner: str, worker_pool: str | None = No
     raise ValueError(f"runner {runner!r} is not available yet")
 
 
+def fusion_pipeline(settings: Settings, config: JobConfig, worker_pool: str, runner: str = "prism",
+                    options: Sequence[str] = ()) -> beam.Pipeline:
+    """The fusion job for ``config``, built and ready to run, as drills and the live job run it.
+
+    Each stateful stage is given an SDK harness process of its own from
+    ``worker_pool`` (see :mod:`pipelines.harness`), which must serve until the
+    job has ended.
+
+    Args:
+        settings: Kafka and the runner binaries.
+        config: What the job reads, writes and knows.
+        worker_pool: Address of a running :func:`suibou.infra.sdk_workers.sdk_worker_pool`.
+        runner: ``"prism"`` (the only one available here).
+        options: Further Beam options, such as ``--job_name``.
+    """
+    from pipelines.harness import spread_stages
+
+    pipeline_options = PipelineOptions([*runner_options(settings, runner, worker_pool), *options])
+    pipeline_options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(options=pipeline_options)
+    build(pipeline, config)
+    spread_stages(pipeline)
+    return pipeline
+
+
 def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> None:
     """Runs the job until it is stopped, or until the drill named by --end-source ends."""
-    from pipelines.harness import spread_stages
     from pipelines.recovery import plan_resume
     from suibou.infra.sdk_workers import sdk_worker_pool
     from suibou.settings import get_settings
@@ -249,8 +273,4 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
     else:
         config = JobConfig(start_offsets=start_offsets, **fields)
     with sdk_worker_pool() as worker_pool:
-        options = PipelineOptions([*runner_options(settings, known.runner, worker_pool), *beam_args])
-        options.view_as(StandardOptions).streaming = True
-        with beam.Pipeline(options=options) as pipeline:
-            build(pipeline, config)
-            spread_stages(pipeline)
+        fusion_pipeline(settings, config, worker_pool, known.runner, beam_args).run().wait_until_finish()

@@ -239,12 +239,9 @@ def run_drill(
     Raises:
         RuntimeError: The pipeline failed or did not finish in time.
     """
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.runner import PipelineState
 
-    from pipelines.harness import spread_stages
-    from pipelines.job import JobConfig, build, runner_options
+    from pipelines.job import JobConfig, fusion_pipeline
     from replay_data import publish_storm
     from replay_data.library import prepare_storm
     from replay_data.publish import replay_window
@@ -274,11 +271,8 @@ def run_drill(
     # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
     # Each stateful stage runs in an SDK harness process of its own (pipelines.harness).
     with sdk_worker_pool() as worker_pool:
-        options = PipelineOptions([*runner_options(settings, "prism", worker_pool), f"--job_name={drill_id.lower()}",
-                                   f"--job_server_timeout={int(timeout_s) + 120}"])
-        pipeline = beam.Pipeline(options=options)
-        build(pipeline, config)
-        spread_stages(pipeline)
+        pipeline = fusion_pipeline(settings, config, worker_pool, options=[
+            f"--job_name={drill_id.lower()}", f"--job_server_timeout={int(timeout_s) + 120}"])
         _say("starting the fusion pipeline on Prism")
         result = pipeline.run()
         finished = False

@@ -12,16 +12,15 @@ import datetime as dt
 import time
 import uuid
 
-import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.job import JobConfig, build, output_topics, runner_options
+from pipelines.job import JobConfig, fusion_pipeline, output_topics
 from pipelines.recovery import plan_resume
 from replay_data import load_storm, plan_messages
 from suibou import infra
 from suibou.contracts import AlertEvent, ContractError, RainStatus, RiskScore, parse_event
 from suibou.drill import snapshot_end_offsets
+from suibou.infra.sdk_workers import sdk_worker_pool
 from suibou.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +38,13 @@ def settings():
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     admin.delete_topics(settings.topics.all_topics)
     admin.close()
+
+
+@pytest.fixture(scope="module")
+def worker_pool():
+    """The harness processes of every job of this module; a stopped job's die with it."""
+    with sdk_worker_pool() as address:
+        yield address
 
 
 def _producer(settings):
@@ -59,13 +65,11 @@ def _send(producer, messages):
     producer.flush()
 
 
-def _start(settings, drill_id, group_id, start_offsets, resume=None):
+def _start(settings, worker_pool, drill_id, group_id, start_offsets, resume=None):
     fields = dict(catalogue=load_storm(STORM).catalogue, topics=settings.topics,
                   bootstrap_servers=settings.bootstrap_servers, end_source=drill_id, group_id=group_id)
     config = JobConfig.resumed(resume, **fields) if resume else JobConfig(start_offsets=start_offsets, **fields)
-    pipeline = beam.Pipeline(options=PipelineOptions(runner_options(settings, "prism")))
-    build(pipeline, config)
-    return pipeline.run()
+    return fusion_pipeline(settings, config, worker_pool).run()
 
 
 def _outputs(settings, drill_id):
@@ -103,13 +107,13 @@ def _summary(events, drill_id):
     return scores, alerts, statuses
 
 
-def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings):
+def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings, worker_pool):
     producer = _producer(settings)
     observation_topics = list(settings.topics.observation_topics.values())
 
     # The reference: the whole storm, no stop.
     reference = f"ref-{uuid.uuid4().hex[:6]}"
-    result = _start(settings, reference, f"g-{reference}", snapshot_end_offsets(settings, observation_topics))
+    result = _start(settings, worker_pool, reference, f"g-{reference}", snapshot_end_offsets(settings, observation_topics))
     _send(producer, _plan(settings, producer, reference))
     result.wait_until_finish()
 
@@ -119,7 +123,7 @@ def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings):
     storm = load_storm(STORM)
     cut = storm.start + (storm.end - storm.start) * 0.6
     group = f"g-{drill}"
-    first = _start(settings, drill, group, snapshot_end_offsets(settings, observation_topics))
+    first = _start(settings, worker_pool, drill, group, snapshot_end_offsets(settings, observation_topics))
     _send(producer, [m for m in plan if m.event_time <= cut and m.kind != "end"])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -133,7 +137,7 @@ def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings):
     resume = plan_resume(settings.bootstrap_servers, group, observation_topics, output_topics(settings.topics),
                          settings.topics.alerts, settings.topics.rain_status)
     assert resume.published_ids, "the stopped job had published nothing to fence"
-    second = _start(settings, drill, group, resume.start_offsets, resume)
+    second = _start(settings, worker_pool, drill, group, resume.start_offsets, resume)
     _send(producer, [m for m in plan if m.event_time > cut or m.kind == "end"])
     second.wait_until_finish()
     producer.close()

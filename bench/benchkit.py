@@ -1,0 +1,89 @@
+"""What the benchmarks share: peak memory of the job's processes, and clean-up of their topics.
+
+The benchmarks run as scripts (``python bench/<name>.py``), so this module is
+imported by its bare name from the script's folder.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import psutil
+
+from suibou.settings import Settings
+
+_MIB = 1024 * 1024
+
+
+def process_role(command_line: list[str]) -> str:
+    """Which part of a local job a process of this benchmark's tree is.
+
+    Examples:
+        >>> process_role(["/home/x/.suibou/bin/prism-2.77.0", "--job_port", "8073"])
+        'prism'
+        >>> process_role(["/usr/bin/python3", "-m", "suibou.infra.sdk_workers", "--worker-id", "3"])
+        'sdk_harnesses'
+        >>> process_role(["/usr/bin/python3", "-m", "suibou", "api"])
+        'alert_api'
+        >>> process_role(["/usr/bin/java", "kafka.Kafka", "server.properties"])
+        'other'
+    """
+    if command_line and "prism-" in command_line[0].rsplit("/", 1)[-1]:
+        return "prism"
+    if "suibou.infra.sdk_workers" in command_line:
+        return "sdk_harnesses"
+    if command_line[-3:] == ["-m", "suibou", "api"]:
+        return "alert_api"
+    return "other"
+
+
+class PeakMemory(threading.Thread):
+    """Samples the resident memory of this process and of every process it started.
+
+    ``peak_mib`` holds the highest value seen of each role (``driver``: this
+    process, the pipeline's launcher and, without a worker pool, its only SDK
+    harness; ``prism``; ``sdk_harnesses``, summed; ``alert_api``; ``other``)
+    and of ``pipeline``, the sum of driver, Prism and harnesses at one sample.
+    Peaks of different roles may come from different moments.
+    """
+
+    def __init__(self, every_s: float = 0.5) -> None:
+        super().__init__(daemon=True, name="peak-memory")
+        self.every_s = every_s
+        self.stop = threading.Event()
+        self.peak_mib: dict[str, float] = {}
+
+    def run(self) -> None:
+        me = psutil.Process()
+        while not self.stop.wait(self.every_s):
+            sample = {"driver": me.memory_info().rss, "prism": 0, "sdk_harnesses": 0, "alert_api": 0, "other": 0}
+            for child in me.children(recursive=True):
+                try:
+                    sample[process_role(child.cmdline())] += child.memory_info().rss
+                except psutil.Error:
+                    pass  # ended between the listing and the reading
+            sample["pipeline"] = sample["driver"] + sample["prism"] + sample["sdk_harnesses"]
+            for role, rss in sample.items():
+                self.peak_mib[role] = max(self.peak_mib.get(role, 0.0), round(rss / _MIB, 1))
+
+    def __enter__(self) -> PeakMemory:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join()
+
+
+def delete_topics(settings: Settings) -> None:
+    """Deletes a benchmark's topics, so that benchmarks do not pile partitions onto the broker."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        admin.delete_topics(settings.topics.all_topics)
+    except Exception as error:  # a failed clean-up must not hide the figures
+        print(f"could not delete the benchmark topics: {error!r}", file=sys.stderr)
+    finally:
+        admin.close()
