@@ -159,9 +159,8 @@ def main() -> None:
         infra.up(e2e_settings)
         api_server.ensure_running(e2e_settings)
         started = time.monotonic()
-        memory = PeakMemory()
         try:
-            with memory:
+            with PeakMemory() as memory:
                 result = run_drill(name, e2e_settings, progress=False, timeout_s=args.timeout)
             produced = drill_alert_messages(e2e_settings, result.drill_id, result.alert_offsets, timeout_s=60)
             expected: dict[str, int] = {}

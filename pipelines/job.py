@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.alerts import AreaAlertState, DecideAlerts, reach_areas
 from pipelines.faults import WatchGauges
@@ -239,9 +239,7 @@ def fusion_pipeline(settings: Settings, config: JobConfig, worker_pool: str, run
     """
     from pipelines.harness import spread_stages
 
-    pipeline_options = PipelineOptions([*runner_options(settings, runner, worker_pool), *options])
-    pipeline_options.view_as(StandardOptions).streaming = True
-    pipeline = beam.Pipeline(options=pipeline_options)
+    pipeline = beam.Pipeline(options=PipelineOptions([*runner_options(settings, runner, worker_pool), *options]))
     build(pipeline, config)
     spread_stages(pipeline)
     return pipeline

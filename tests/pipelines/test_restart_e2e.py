@@ -42,7 +42,7 @@ def settings():
 
 @pytest.fixture(scope="module")
 def worker_pool():
-    """The harness processes of every job of this module; a stopped job's die with it."""
+    """Starts the harness processes of every job of this module; stops any left when the module ends."""
     with sdk_worker_pool() as address:
         yield address
 
@@ -113,7 +113,8 @@ def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings, worker_p
 
     # The reference: the whole storm, no stop.
     reference = f"ref-{uuid.uuid4().hex[:6]}"
-    result = _start(settings, worker_pool, reference, f"g-{reference}", snapshot_end_offsets(settings, observation_topics))
+    result = _start(settings, worker_pool, reference, f"g-{reference}",
+                    snapshot_end_offsets(settings, observation_topics))
     _send(producer, _plan(settings, producer, reference))
     result.wait_until_finish()
 
