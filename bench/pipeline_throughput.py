@@ -29,7 +29,7 @@ import uuid
 from benchkit import delete_topics
 
 from pipelines.job import JobConfig, fusion_pipeline
-from replay_data.stations import LevelGauge, RainGauge, Reach, StationCatalogue
+from suibou.catalogue import LevelGauge, RainGauge, Reach, StationCatalogue
 from suibou import infra
 from suibou.contracts import ControlKind, LevelReading, RainReading, StreamControl
 from suibou.infra.sdk_workers import sdk_worker_pool

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from replay_data.stations import LevelGauge
+    from suibou.catalogue import LevelGauge
     from suibou.contracts import AlertLevel
 
 #: Model input size (width, height) in pixels.
@@ -98,7 +98,7 @@ def read_frames(scorer: Any, frames: Sequence[Any], gauges: Sequence[LevelGauge]
         frames: JPEG/PNG bytes or PIL images.
         gauges: The level gauge each frame's camera looks at (same length).
     """
-    from replay_data.stations import level_for
+    from suibou.catalogue import level_for
 
     if len(frames) != len(gauges):
         raise ValueError("one gauge per frame")

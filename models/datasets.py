@@ -36,7 +36,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from replay_data.stations import LevelGauge, StationCatalogue
+from suibou.catalogue import LevelGauge, StationCatalogue
 from replay_data.synth import RainCell, Simulation, Storm, StormParams, rain_rate, simulate, tipping_bucket
 from suibou.contracts import LevelReading, RainReading
 from suibou.hydrology import (

@@ -120,7 +120,7 @@ FLOOD2_FEATURES: tuple[str, ...] = (
     "nowcast_rain_30min_mm",
     "nowcast_rain_60min_mm",
 )
-#: Threshold attribute of :class:`replay_data.stations.LevelGauge` for each target threshold.
+#: Threshold attribute of :class:`suibou.catalogue.LevelGauge` for each target threshold.
 FLOOD2_THRESHOLDS: dict[str, str] = {"caution": "caution_m", "evacuation": "evacuation_m", "danger": "danger_m"}
 #: Look-aheads of ``flood/2``, minutes.
 FLOOD2_HORIZONS_MIN: tuple[int, ...] = (30, 60)

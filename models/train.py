@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from replay_data.synth import random_storm_params, simulate
 
 from .features import FLOOD_FEATURES, FLOOD_TARGET, HORIZON_MIN, RISE_WINDOW_MIN, flood_feature_matrix

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from replay_data.camera import encode_jpeg, render_frame
-from replay_data.stations import LevelGauge
+from suibou.catalogue import LevelGauge
 
 from .artifacts_io import fmt, onnx_outputs, table, write_artifacts
 from .camera import CAMERA_FEATURES, CAMERA_SIZE, CAMERA_TARGET, CAMERA_TARGETS, camera_input

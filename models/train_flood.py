@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from replay_data.synth import Storm
 
 from .artifacts_io import fmt, onnx_outputs, table, write_artifacts

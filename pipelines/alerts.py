@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import apache_beam as beam
 
 from pipelines.ordered import Fold, FoldInEventTime, as_parts, part_label, stream_key
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertEvent, AlertLevel, Hazard, MsgType, RiskScore
 
 

@@ -22,7 +22,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines.batching import BatchPerBundle
 from pipelines.ordered import DEAD_LETTER, stream_key
-from replay_data.stations import Camera, StationCatalogue
+from suibou.catalogue import Camera, StationCatalogue
 from suibou.contracts import CameraFrame, DeadLetter, local_path
 
 #: Stills from river cameras are a few tens of kilobytes; anything far larger is not one.

@@ -21,7 +21,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from pipelines.ordered import DEAD_LETTER, stream_key
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import AreaKind, DeadLetter, DroneFinding, DroneObservation
 
 #: Inundation this close to a reach's line counts for the reach (the flood plain beside the channel).

@@ -16,7 +16,7 @@ import zlib
 import apache_beam as beam
 
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import FaultKind, LevelReading, RainReading, SensorFault, StreamControl, format_time
 
 #: A gauge reporting every minute is silent after this long without a reading.

@@ -15,7 +15,7 @@ import apache_beam as beam
 
 from pipelines.faults import fault
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
-from replay_data.stations import LevelGauge, StationCatalogue, level_for
+from suibou.catalogue import LevelGauge, StationCatalogue, level_for
 from suibou import contracts
 from suibou.contracts import AlertLevel, FaultKind, LevelReading, RainReading, SensorFault
 from suibou.hydrology import TankState, soil_water_index, step_tanks
@@ -236,7 +236,7 @@ def minutes_to_thresholds(gauge: LevelGauge, level_m: float, rise_m_per_h: float
     """Minutes until each threshold not yet reached, at the current rate of rise.
 
     Examples:
-        >>> from replay_data.stations import StationCatalogue
+        >>> from suibou.catalogue import StationCatalogue
         >>> gauge = StationCatalogue.load("kanda-basin").level_gauge("WL-ZENPUKUJI-NARITA")
         >>> minutes_to_thresholds(gauge, gauge.danger_m - 0.5, 1.0)
         (('evacuation_m', 6.0), ('danger_m', 30.0), ('bank_full_m', 60.0))

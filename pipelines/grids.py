@@ -27,7 +27,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, stream_key
-from replay_data.stations import GridDefinition, StationCatalogue
+from suibou.catalogue import GridDefinition, StationCatalogue
 from suibou.contracts import AreaKind, DeadLetter, GridNotice, local_path
 
 #: A 1 km grid over a basin with 13 lead times is a few hundred kilobytes; far larger is not one of ours.

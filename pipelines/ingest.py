@@ -16,7 +16,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines.kafka_io import KafkaRecord
 from pipelines.ordered import DEAD_LETTER
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import (
     CameraFrame,
     ContractError,

@@ -27,7 +27,7 @@ from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, Wri
 from pipelines.ordered import DEAD_LETTER, part_label
 from pipelines.recovery import ResumePlan
 from pipelines.risk import FuseReachFeatures, ScoreFloodRisk
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import DeadLetter, Event
 from suibou.settings import Settings, Topics
 

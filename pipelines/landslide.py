@@ -26,7 +26,7 @@ from pipelines.drones import DroneSighting, fresh_sighting, sighting_features, s
 from pipelines.gauges import RainfallTotals
 from pipelines.grids import AreaRainfall, fresh_grid, grid_features, is_kind, rainfall_to_area
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel, AreaKind, Hazard, RiskScore, format_time
 from suibou.hydrology import CriticalLine, TankState
 

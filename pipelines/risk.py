@@ -18,7 +18,7 @@ from pipelines.faults import fault
 from pipelines.gauges import LevelAssessment, RainfallTotals
 from pipelines.grids import AreaRainfall, fresh_grid, grid_features, is_kind, rainfall_to_area
 from pipelines.ordered import Fold, FoldInEventTime, stream_key
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel, AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
 
 

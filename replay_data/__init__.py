@@ -1,9 +1,9 @@
-"""Storms for drills and tests: station catalogues, the synthesiser, the storm library
+"""Storms for drills and tests: the synthesiser, the storm library
 (built-in reconstructions, storms on disk, imports), the drill publisher and the
 drill report. ``docs/storms.md`` describes them.
 
 Examples:
-    >>> from replay_data import load_storm, level_for
+    >>> from replay_data import load_storm
     >>> storm = load_storm("suginami-2005-mini")
     >>> storm.provenance
     'synthetic reconstruction'
@@ -11,36 +11,20 @@ Examples:
 
 from .library import StormImportError, import_storm, materialise, open_storm
 from .publish import PlannedMessage, PublishError, PublishReport, plan_messages, publish_storm
-from .stations import (
-    LevelGauge,
-    RainGauge,
-    Reach,
-    ReachHydrology,
-    StationCatalogue,
-    bundled_catalogues,
-    level_for,
-)
 from .storms import export_csv, list_storms, load_storm
 from .synth import RainCell, Simulation, Storm, StormParams, simulate, synthesise
 
 __all__ = [
-    "LevelGauge",
     "PlannedMessage",
     "PublishError",
     "PublishReport",
     "RainCell",
-    "RainGauge",
     "StormImportError",
-    "Reach",
-    "ReachHydrology",
     "Simulation",
-    "StationCatalogue",
     "Storm",
     "StormParams",
-    "bundled_catalogues",
     "export_csv",
     "import_storm",
-    "level_for",
     "list_storms",
     "load_storm",
     "materialise",

@@ -25,7 +25,7 @@ the frame time. The camera id also fixes a small per-camera shift of the view.
 
 Examples:
     >>> import datetime as dt
-    >>> from replay_data.stations import LevelGauge
+    >>> from suibou.catalogue import LevelGauge
     >>> gauge = LevelGauge(station_id="WL-X", name="X", name_ja="X", lon=139.6, lat=35.7,
     ...     reach_id="R-X", standby_m=1.0, caution_m=1.5, evacuation_m=2.0, danger_m=2.5,
     ...     bank_full_m=3.0)
@@ -50,7 +50,7 @@ import zlib
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .stations import LevelGauge
+from suibou.catalogue import LevelGauge
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 

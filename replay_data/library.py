@@ -54,7 +54,7 @@ from suibou.contracts import (
 )
 
 from . import media
-from .stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from .synth import Damage, Storm
 
 STORM_FORMAT = "suibou_storm/1"

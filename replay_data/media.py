@@ -47,7 +47,7 @@ from PIL import Image, ImageDraw
 
 from suibou.contracts import DroneFinding, DroneObservation
 
-from .stations import GridDefinition, StationCatalogue
+from suibou.catalogue import GridDefinition, StationCatalogue
 from .synth import Damage, StormParams, local_km, nowcast_rate, rain_rate
 
 GRID_EVERY_S = 300

@@ -60,7 +60,7 @@ import numpy as np
 from suibou.contracts import RainReading, format_time
 from suibou.hydrology import CriticalLine
 
-from .stations import (
+from suibou.catalogue import (
     Camera,
     GridDefinition,
     LandslideZone,

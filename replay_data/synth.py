@@ -39,7 +39,7 @@ stations; the only randomness comes from ``numpy.random.default_rng(seed)``, so
 a seed always yields the same storm.
 
 Examples:
-    >>> from replay_data.stations import StationCatalogue
+    >>> from suibou.catalogue import StationCatalogue
     >>> import datetime as dt
     >>> cat = StationCatalogue.load("kanda-basin")
     >>> params = StormParams(start=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc),
@@ -68,7 +68,7 @@ from suibou.contracts import (
     RainReading,
 )
 
-from .stations import ReachHydrology, StationCatalogue
+from suibou.catalogue import ReachHydrology, StationCatalogue
 
 _KM_PER_DEG_LAT = 110.574
 _KM_PER_DEG_LON_EQUATOR = 111.320

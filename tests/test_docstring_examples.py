@@ -16,7 +16,7 @@ MODULES = [
     "pipelines.job",
     "suibou.infra.kafka",
     "replay_data",
-    "replay_data.stations",
+    "suibou.catalogue",
     "models",
 ]
 

@@ -1,9 +1,9 @@
 """The console's map: gauges, cameras, river reaches and landslide zones, read from station catalogues.
 
 The map is drawn from ``station_catalogue/1`` and ``/2`` files (the documented
-format of ``replay_data/catalogues/*.json`` and of every stored or imported
-storm's ``catalogue.json``). They are read here as data: the alert API does not
-import the storm library. Everything the page needs is in one JSON document
+format of ``suibou/catalogues/*.json`` and of every stored or imported
+storm's ``catalogue.json``). They are read here as data, drawn as the console
+needs them. Everything the page needs is in one JSON document
 served by the API, so the console works with no network beyond the API (no map
 tiles, no scripts from elsewhere).
 
@@ -30,7 +30,6 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import logging
 import math
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shapely.geometry import LineString  # type: ignore[import-untyped]
+
+from suibou.catalogue import CATALOGUE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -295,19 +296,9 @@ def corridor_polygon(line: Sequence[Position], half_width_m: float = REACH_CORRI
     return tuple((round(x / kx, 6), round(y / ky, 6)) for x, y in area.exterior.coords)
 
 
-def bundled_catalogue_dir() -> Path | None:
-    """The folder of the catalogues shipped with suibou's storm library, found without importing it."""
-    spec = importlib.util.find_spec("replay_data")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "catalogues"
-    return folder if folder.is_dir() else None
-
-
 def default_catalogue_paths(home: Path) -> list[Path]:
     """The bundled catalogues, then the storm cache (stored and imported storms)."""
-    bundled = bundled_catalogue_dir()
-    return [*([bundled] if bundled else []), home / "cache" / "storms"]
+    return [CATALOGUE_DIR, home / "cache" / "storms"]
 
 
 def catalogue_files(paths: Sequence[Path]) -> list[Path]:

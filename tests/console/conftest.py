@@ -29,7 +29,8 @@ from alert_api import create_app
 from alert_api.config import AlertApiSettings
 from alert_api.console.stations import corridor_polygon
 from alert_api.store import SqlAlertStore
-from replay_data import load_storm, level_for
+from replay_data import load_storm
+from suibou.catalogue import level_for
 from suibou.contracts import (
     AlertEvent,
     AlertLevel,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alert_api.console.stations import StationMap, default_catalogue_paths
 from pipelines.alerts import corridor_polygon as pipeline_corridor
-from replay_data.stations import StationCatalogue, bundled_catalogues
+from suibou.catalogue import StationCatalogue, bundled_catalogues
 
 
 def test_the_bundled_catalogues_give_every_gauge_camera_reach_and_zone() -> None:

@@ -13,7 +13,7 @@ from models import CAMERA_FEATURES, ModelLoadError, camera_input, camera_inputs,
 from models.runtime import ARTIFACTS_DIR
 from models.train_camera import render_frames, train_camera
 from replay_data.camera import JST, encode_jpeg, render_frame
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel
 
 

@@ -20,7 +20,7 @@ from models.datasets import (
 from models.evaluation import lead_times
 from models.runtime import ARTIFACTS_DIR
 from models.train_flood import train_flood2
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from replay_data.synth import Storm, simulate
 from suibou.contracts import LevelReading, RainReading
 

@@ -17,7 +17,7 @@ from models.datasets import (
 )
 from models.runtime import ARTIFACTS_DIR
 from models.train_landslide import train_landslide
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from replay_data.synth import Storm
 from suibou.contracts import RainReading
 from suibou.hydrology import DEFAULT_CRITICAL_LINE, CriticalLine, TankState, soil_water_index_series, step_tanks

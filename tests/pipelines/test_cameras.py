@@ -12,7 +12,7 @@ from pipelines.cameras import MAX_FRAME_BYTES, CameraEstimate, fetch_frame
 from pipelines.gauges import LevelAssessment
 from pipelines.ordered import run_fold
 from pipelines.risk import ReachFusion, to_risk_score
-from replay_data import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel
 
 SAMPLES = Path(__file__).resolve().parents[2] / "replay_data" / "samples" / "suginami-2005-mini" / "frames"

@@ -9,7 +9,7 @@ from pipelines.gauges import LevelFold, LevelAssessment
 from pipelines.ordered import run_fold
 from pipelines.risk import ReachFusion
 from pipelines.gauges import RainfallTotals
-from replay_data import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import ControlKind, FaultKind, LevelReading, SensorFault, StreamControl
 
 T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)

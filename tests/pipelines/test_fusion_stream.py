@@ -17,7 +17,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.job import JobConfig, build_stages
 from pipelines.kafka_io import KafkaRecord
-from replay_data import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import ControlKind, LevelReading, RainReading, StreamControl
 from suibou.infra.prism import prism_pipeline_options
 from suibou.settings import Settings, Topics

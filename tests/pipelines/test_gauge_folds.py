@@ -6,7 +6,7 @@ import datetime as dt
 
 from pipelines.gauges import LevelFold, RainfallFold
 from pipelines.ordered import run_fold
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel, LevelReading, RainReading
 
 T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)

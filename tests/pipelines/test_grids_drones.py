@@ -16,7 +16,7 @@ from pipelines.grids import AreaRainfall, area_cells, read_grid, sample_area
 from pipelines.landslide import ZoneFusion, criterion_level
 from pipelines.ordered import run_fold
 from pipelines.risk import ReachFusion, to_risk_score
-from replay_data import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from replay_data.media import GRID_VARIABLE, NOWCAST_LEADS_MIN, grid_dataset, write_grid
 from suibou.contracts import AlertLevel, AreaKind, DeadLetter, DroneFinding, DroneObservation
 

@@ -9,7 +9,7 @@ from apache_beam.portability.api import metrics_pb2
 
 from pipelines.harness import _is_stateful, _runner_implemented, harness_process, spread_stages
 from pipelines.job import JobConfig, build
-from replay_data import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.infra.sdk_workers import _PrefixedShortIds
 from suibou.settings import Settings
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from replay_data.camera import JST, LAYOUT, THRESHOLD_COLOURS, daylight, encode_jpeg, render_frame, surface_y
-from replay_data.stations import LevelGauge
+from suibou.catalogue import LevelGauge
 
 GAUGE = LevelGauge(station_id="WL-TEST", name="Test", name_ja="テスト", lon=139.6, lat=35.7, reach_id="R-TEST",
                    standby_m=1.5, caution_m=2.0, evacuation_m=2.6, danger_m=3.0, bank_full_m=3.5)

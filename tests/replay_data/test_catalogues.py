@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from replay_data import StationCatalogue, bundled_catalogues
-from replay_data.stations import MESH3_DLAT, MESH3_DLON, Camera, GridDefinition, LandslideZone
+from suibou.catalogue import StationCatalogue, bundled_catalogues
+from suibou.catalogue import MESH3_DLAT, MESH3_DLON, Camera, GridDefinition, LandslideZone
 from suibou.hydrology import CriticalLine
 
 # Rough bounding boxes (lon, lat) of the real places each catalogue covers.

@@ -8,7 +8,7 @@ import pytest
 
 from replay_data import export_csv, load_storm
 from replay_data.library import StormImportError, import_storm, imported_storms, open_storm, read_readings
-from replay_data.stations import StationCatalogue
+from suibou.catalogue import StationCatalogue
 from suibou.cli import main
 
 HEADER = "time,station_id,kind,value\n"

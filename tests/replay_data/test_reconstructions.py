@@ -11,7 +11,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from replay_data import level_for, list_storms, load_storm
+from replay_data import list_storms, load_storm
+from suibou.catalogue import level_for
 from replay_data.storms import OSHIMA_1H_MM, OSHIMA_24H_MM
 from replay_data.synth import rolling_sum
 from suibou.contracts import AlertLevel

@@ -9,17 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from replay_data import (
-    LevelGauge,
-    RainCell,
-    StationCatalogue,
-    StormParams,
-    export_csv,
-    level_for,
-    list_storms,
-    load_storm,
-    simulate,
-)
+from replay_data import RainCell, StormParams, export_csv, list_storms, load_storm, simulate
+from suibou.catalogue import LevelGauge, StationCatalogue, level_for
 from replay_data.synth import drain, scs_effective_rain, tipping_bucket
 from suibou.contracts import AlertLevel, parse_event
 

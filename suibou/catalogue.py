@@ -6,7 +6,7 @@ management uses for each level gauge (水防団待機水位 standby, 氾濫注�
 flood caution, 避難判断水位 evacuation judgement, 氾濫危険水位 flood danger)
 and the bank-full level above which the river is flooding.
 
-Catalogues are JSON files (``replay_data/catalogues/*.json``), documented in
+Catalogues are JSON files (``suibou/catalogues/*.json``), documented in
 ``docs/storms.md``. Format ``station_catalogue/2`` adds, to the rain gauges,
 level gauges and reaches of ``station_catalogue/1`` (still read):
 
@@ -684,5 +684,5 @@ class StationCatalogue:
 
 
 def bundled_catalogues() -> Iterable[str]:
-    """Names of the catalogues shipped in ``replay_data/catalogues``."""
+    """Names of the catalogues shipped in ``suibou/catalogues``."""
     return sorted(p.stem for p in CATALOGUE_DIR.glob("*.json"))
