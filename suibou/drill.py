@@ -375,3 +375,41 @@ def drill_alert_messages(
 ) -> list:
     """Every alert message the pipeline wrote for ``drill_id``, read back from Kafka."""
     return drill_messages(settings, drill_id, settings.topics.alerts, from_offsets, timeout_s)
+
+
+def alert_chain(alerts: list, drill_id: str | None = None) -> list[dict]:
+    """A drill's alert messages as plain rows, independent of its drill id and of arrival order.
+
+    Two runs of the same storm (another drill id, another runner, a resumed
+    job) give the same chain when they raised the same alerts: the same areas,
+    levels, times and message chains (``sequence`` and ``references``).
+
+    Examples:
+        >>> import datetime as dt
+        >>> from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
+        >>> first = AlertEvent(event_id="d1:R-X:flood:0:0", alert_id="d1:R-X:flood:0", sequence=0,
+        ...     event_time=dt.datetime(2005, 9, 4, 12, tzinfo=dt.timezone.utc), msg_type=MsgType.ALERT,
+        ...     area_id="R-X", area_kind=AreaKind.REACH, hazard=Hazard.FLOOD, level=AlertLevel.WARNING,
+        ...     headline="x", exercise=True, drill_id="d1")
+        >>> alert_chain([first], "d1")[0]["alert_id"], alert_chain([first], "d1")[0]["level"]
+        ('DRILL:R-X:flood:0', 3)
+    """
+
+    def plain(text: str) -> str:
+        return text.replace(drill_id, "DRILL") if drill_id else text
+
+    rows = [
+        {
+            "alert_id": plain(a.alert_id),
+            "sequence": a.sequence,
+            "msg_type": a.msg_type.value,
+            "area_id": a.area_id,
+            "hazard": a.hazard.value,
+            "level": int(a.level),
+            "previous_level": int(a.previous_level),
+            "event_time": a.event_time.isoformat(),
+            "references": [plain(r) for r in a.references],
+        }
+        for a in alerts
+    ]
+    return sorted(rows, key=lambda r: (r["event_time"], r["area_id"], r["hazard"], r["sequence"]))
