@@ -751,6 +751,58 @@ class AlertEvent(Event):
         return hash(self.event_id)
 
 
+class JobState(str, enum.Enum):
+    """What the live fusion job is doing, as its supervisor (``suibou pipeline``) sees it."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    STOPPED = "stopped"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobStatus(Event):
+    """A heartbeat of the live fusion job, published by its supervisor every few seconds.
+
+    ``event_time`` is the wall-clock time of the heartbeat. ``behind_s`` is how
+    far the job's slowest observation topic is behind the wall clock (its
+    watermark, or None before the job has reported one); ``consumer_lag`` is how
+    many observation records the job has not yet committed. The alert API shows
+    the newest heartbeat in ``/healthz`` and the console: a job whose heartbeats
+    stop is reported as not seen, never as fine.
+    """
+
+    SCHEMA: ClassVar[str] = "job_status/1"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("event_id", "event_time", "job", "state", "since")
+
+    job: str
+    state: JobState
+    since: dt.datetime
+    restarts: int = 0
+    last_restart_reason: str = ""
+    behind_s: float | None = None
+    consumer_lag: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.job
+
+    @classmethod
+    def _fields_from(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        behind = data.get("behind_s")
+        lag = data.get("consumer_lag")
+        return {
+            **super()._fields_from(data),
+            "job": _require_id("job", data["job"]),
+            "state": _choice("state", data["state"], JobState),
+            "since": parse_time("since", data["since"]),
+            "restarts": int(_require_number("restarts", data.get("restarts", 0), 0, 1e9)),
+            "last_restart_reason": _text("last_restart_reason", data.get("last_restart_reason", ""), 512),
+            "behind_s": None if behind is None else _require_number("behind_s", behind, -1e9, 1e10),
+            "consumer_lag": None if lag is None else int(_require_number("consumer_lag", lag, 0, 1e15)),
+        }
+
+
 @dataclasses.dataclass(frozen=True)
 class DeadLetter:
     """A message that could not be used, with the reason and where it came from."""
@@ -776,7 +828,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.SCHEMA: cls
     for cls in (
         RainReading, LevelReading, CameraFrame, DroneObservation, GridNotice, StreamControl,
-        RiskScore, AlertEvent, SensorFault, RainStatus, LevelStatus,
+        RiskScore, AlertEvent, SensorFault, RainStatus, LevelStatus, JobStatus,
     )
 }
 

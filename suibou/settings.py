@@ -114,6 +114,11 @@ class Topics:
         return f"{self.prefix}.dead-letter"
 
     @property
+    def job_status(self) -> str:
+        """Heartbeats of the live fusion job (:class:`suibou.contracts.JobStatus`)."""
+        return f"{self.prefix}.job.status"
+
+    @property
     def observation_topics(self) -> dict[str, str]:
         """Feed name -> topic, for every observation feed."""
         return {
@@ -127,7 +132,7 @@ class Topics:
     @property
     def all_topics(self) -> list[str]:
         return [*self.observation_topics.values(), self.rain_status, self.level_status, self.risk_scores,
-                self.alerts, self.faults, self.dead_letter]
+                self.alerts, self.faults, self.dead_letter, self.job_status]
 
 
 @functools.lru_cache(maxsize=1)
