@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import apache_beam as beam
 
-from pipelines.ordered import Fold, FoldInEventTime, as_parts, part_label, stream_key
+from pipelines.ordered import Fold, FoldInEventTime, FoldPace, as_parts, part_label, stream_key
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertEvent, AlertLevel, Hazard, MsgType, RiskScore
 
@@ -251,8 +251,8 @@ class DecideAlerts(beam.PTransform):
     max_lateness_s: float = 600.0
     open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
     landslide_hold_s: float = LANDSLIDE_HOLD_S
-    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
-    grain_s: float = 0.0
+    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
+    pace: FoldPace = FoldPace()
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -266,7 +266,7 @@ class DecideAlerts(beam.PTransform):
         parts = as_parts(scores)
         keyed = tuple(part | part_label("KeyByArea", index, parts) >> beam.Map(_keyed_by_area)
                       for index, part in enumerate(parts))
-        return keyed | "Decide" >> FoldInEventTime(fold, self.max_lateness_s, grain_s=self.grain_s)
+        return keyed | "Decide" >> FoldInEventTime(fold, self.max_lateness_s, pace=self.pace)
 
 
 __all__ = ["LANDSLIDE_HOLD_S", "AlertHysteresis", "AreaInfo", "DecideAlerts", "corridor_polygon", "headline",

@@ -15,7 +15,7 @@ import zlib
 
 import apache_beam as beam
 
-from pipelines.ordered import Fold, FoldInEventTime, stream_key
+from pipelines.ordered import Fold, FoldInEventTime, FoldPace, stream_key
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import FaultKind, LevelReading, RainReading, SensorFault, StreamControl, format_time
 
@@ -177,8 +177,8 @@ class WatchGauges(beam.PTransform):
     catalogue: StationCatalogue
     silence_after_s: float = SILENCE_AFTER_S
     max_lateness_s: float = 600.0
-    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
-    grain_s: float = 0.0
+    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
+    pace: FoldPace = FoldPace()
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -195,4 +195,4 @@ class WatchGauges(beam.PTransform):
                 lambda t: ((watchdog_key(t.drill_id, bucket), t) for bucket in range(WATCHDOG_BUCKETS)))
         )
         return (rain_beats, level_beats, ticks) | "Watch" >> FoldInEventTime(
-            GaugeWatchdog(stations, self.silence_after_s), self.max_lateness_s, grain_s=self.grain_s)
+            GaugeWatchdog(stations, self.silence_after_s), self.max_lateness_s, pace=self.pace)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import apache_beam as beam
 
 from pipelines.faults import fault
-from pipelines.ordered import Fold, FoldInEventTime, stream_key
+from pipelines.ordered import Fold, FoldInEventTime, FoldPace, stream_key
 from suibou.catalogue import LevelGauge, StationCatalogue, level_for
 from suibou import contracts
 from suibou.contracts import AlertLevel, FaultKind, LevelReading, RainReading, SensorFault
@@ -171,8 +171,8 @@ class AccumulateRainfall(beam.PTransform):
 
     max_lateness_s: float = 600.0
     seeds: dict[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
-    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
-    grain_s: float = 0.0
+    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
+    pace: FoldPace = FoldPace()
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -182,7 +182,7 @@ class AccumulateRainfall(beam.PTransform):
             readings
             | "KeyByGauge" >> beam.Map(lambda r: (stream_key(r.drill_id, r.station_id), r))
             | "Accumulate" >> FoldInEventTime(RainfallFold(dict(self.seeds)), self.max_lateness_s,
-                                                 grain_s=self.grain_s)
+                                                 pace=self.pace)
         )
 
 
@@ -313,8 +313,8 @@ class AssessWaterLevels(beam.PTransform):
 
     catalogue: StationCatalogue
     max_lateness_s: float = 600.0
-    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
-    grain_s: float = 0.0
+    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
+    pace: FoldPace = FoldPace()
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -323,7 +323,7 @@ class AssessWaterLevels(beam.PTransform):
         return (
             readings
             | "KeyByGauge" >> beam.Map(lambda r: (stream_key(r.drill_id, r.station_id), r))
-            | "Assess" >> FoldInEventTime(LevelFold(self.catalogue), self.max_lateness_s, grain_s=self.grain_s)
+            | "Assess" >> FoldInEventTime(LevelFold(self.catalogue), self.max_lateness_s, pace=self.pace)
         )
 
 

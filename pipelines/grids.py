@@ -26,7 +26,7 @@ import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, stream_key
+from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, FoldPace, stream_key
 from suibou.catalogue import GridDefinition, StationCatalogue
 from suibou.contracts import AreaKind, DeadLetter, GridNotice, local_path
 
@@ -208,8 +208,8 @@ class SampleRainGrids(beam.PTransform):
 
     catalogue: StationCatalogue
     max_lateness_s: float = 600.0
-    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
-    grain_s: float = 0.0
+    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
+    pace: FoldPace = FoldPace()
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -218,7 +218,7 @@ class SampleRainGrids(beam.PTransform):
         first = (
             notices
             | "ByGrid" >> beam.Map(lambda n: (stream_key(n.drill_id, n.grid_id), n))
-            | "FirstNoticePerFile" >> FoldInEventTime(FirstNoticePerFile(), self.max_lateness_s, grain_s=self.grain_s)
+            | "FirstNoticePerFile" >> FoldInEventTime(FirstNoticePerFile(), self.max_lateness_s, pace=self.pace)
         )
         sampled = first.out | "Sample" >> beam.ParDo(_SampleGridFn(self.catalogue)).with_outputs(
             DEAD_LETTER, main="out")

@@ -8,6 +8,7 @@ partition and offset. Nothing is dropped silently.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterator, Mapping
 
 import apache_beam as beam
@@ -33,6 +34,11 @@ from suibou.contracts import (
 #: Output of the stream's clock ticks.
 CLOCK = "clock"
 
+#: Live: how far ahead of the wall clock an observation may be stamped. A gateway
+#: whose clock runs fast would otherwise move its gauge's folded time into the
+#: future, and every true reading after it would be too late to fold.
+MAX_AHEAD_S = 300.0
+
 #: Feed name -> the one contract its topic carries.
 FEED_TYPES: Mapping[str, type[Event]] = {
     "rain": RainReading,
@@ -45,13 +51,14 @@ FEED_TYPES: Mapping[str, type[Event]] = {
 
 def parse_record(
     feed: str, record: KafkaRecord, catalogue: StationCatalogue, only_drill: str | None = None,
-    known: Mapping[type[Event], frozenset[str]] | None = None,
+    known: Mapping[type[Event], frozenset[str]] | None = None, not_after: dt.datetime | None = None,
 ) -> Event | DeadLetter | None:
     """Validates one record of ``feed``.
 
     Args:
         only_drill: For a drill's own job: events of other streams (live
             traffic, other drills) are skipped; they are valid, just not ours.
+        not_after: Live: observations stamped later than this are dead letters.
 
     Returns:
         The typed event (stream-control ticks included: they are the stream's
@@ -79,6 +86,9 @@ def parse_record(
     expected = FEED_TYPES[feed]
     if not isinstance(event, expected):
         return dead(f"topic {record.topic!r} carries {expected.SCHEMA}, got {event.SCHEMA}")
+    if not_after is not None and event.event_time > not_after:
+        return dead(f"event_time {event.event_time.isoformat()} is in the future (more than {MAX_AHEAD_S:g}s "
+                    "ahead of the clock of the pipeline)")
     known = known or known_stations(catalogue)
     station = getattr(event, "station_id", None)
     if isinstance(event, RainReading) and station not in known[RainReading]:
@@ -115,7 +125,9 @@ class _ParseFn(beam.DoFn):
                 source_offset=record.offset, payload=record.value[:4096].decode("utf-8", "replace"),
             ))
             return
-        result = parse_record(feed, record, self._catalogue, self._only_drill, self._known)
+        # A drill replays the past; live, an observation cannot come from the future.
+        not_after = None if self._only_drill else dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=MAX_AHEAD_S)
+        result = parse_record(feed, record, self._catalogue, self._only_drill, self._known, not_after)
         if result is None:
             return
         if isinstance(result, DeadLetter):

@@ -16,15 +16,15 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.alerts import AreaAlertState, DecideAlerts, reach_areas
-from pipelines.faults import WatchGauges
-from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, level_status, rain_status, split_faults
-from pipelines.ingest import CLOCK, ParseObservations
 from pipelines.cameras import ReadRiverCameras
 from pipelines.drones import JoinDroneObservations
+from pipelines.faults import SILENCE_AFTER_S, WatchGauges
+from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, level_status, rain_status, split_faults
 from pipelines.grids import SampleRainGrids
-from pipelines.landslide import ScoreLandslideRisk
+from pipelines.ingest import CLOCK, ParseObservations
 from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
-from pipelines.ordered import DEAD_LETTER, part_label
+from pipelines.landslide import ScoreLandslideRisk
+from pipelines.ordered import DEAD_LETTER, FoldPace, part_label
 from pipelines.recovery import ResumePlan
 from pipelines.risk import FuseReachFeatures, ScoreFloodRisk
 from suibou.catalogue import StationCatalogue
@@ -50,7 +50,13 @@ class JobConfig:
         fold_grain_s: 0 (live, paced drills): every stage folds an event as soon
             as the watermark passes it. A drill replayed as fast as possible
             folds a grain of event time at a time instead: the same results, in
-            far fewer bundles (:class:`pipelines.ordered.FoldInEventTime`).
+            far fewer bundles (:class:`pipelines.ordered.FoldPace`).
+        fold_on_arrival_s: Live: readings stamped within this many seconds of
+            the wall clock are folded as they arrive, in order per key, rather
+            than when the watermark passes them (0: always wait, as drills do).
+            The gauge watchdog always follows the watermark.
+        silence_after_s: A catalogued gauge not heard from for this long of
+            stream time is reported silent.
     """
 
     catalogue: StationCatalogue
@@ -62,6 +68,8 @@ class JobConfig:
     hold_s: float = 1800.0
     max_lateness_s: float = 600.0
     fold_grain_s: float = 0.0
+    fold_on_arrival_s: float = 0.0
+    silence_after_s: float = SILENCE_AFTER_S
     model_name: str = "flood"
     model_version: str = "2"
     already_published: frozenset[str] = frozenset()
@@ -109,33 +117,35 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     from models import FLOOD2_FEATURES
 
     topic_feeds = {topic: feed for feed, topic in config.topics.observation_topics.items()}
-    grain = config.fold_grain_s
+    pace = FoldPace(config.fold_grain_s, config.fold_on_arrival_s)
     parsed = records | "ParseObservations" >> ParseObservations(topic_feeds, config.catalogue, config.end_source)
     rain = parsed.rain | "AccumulateRainfall" >> AccumulateRainfall(
-        config.max_lateness_s, dict(config.tank_seeds), grain_s=grain)
+        config.max_lateness_s, dict(config.tank_seeds), pace=pace)
     level = parsed.level | "AssessWaterLevels" >> AssessWaterLevels(
-        config.catalogue, config.max_lateness_s, grain_s=grain)
+        config.catalogue, config.max_lateness_s, pace=pace)
     statuses = split_faults(level.out, "LevelFaults")
+    # Silence is judged on the stream's clock, never on arrival: a gauge is
+    # silent only once the watermark says nothing older can still come.
     watchdog = {"rain": parsed.rain, "level": parsed.level, "clock": parsed[CLOCK]} | "WatchGauges" >> WatchGauges(
-        config.catalogue, max_lateness_s=config.max_lateness_s, grain_s=grain
-    )
+        config.catalogue, silence_after_s=config.silence_after_s, max_lateness_s=config.max_lateness_s,
+        pace=FoldPace(grain_s=config.fold_grain_s))
     cameras = parsed.camera | "ReadRiverCameras" >> ReadRiverCameras(config.catalogue)
     grids = parsed.grid | "SampleRainGrids" >> SampleRainGrids(
-        config.catalogue, config.max_lateness_s, grain_s=grain)
+        config.catalogue, config.max_lateness_s, pace=pace)
     drones = parsed.drone | "JoinDroneObservations" >> JoinDroneObservations(config.catalogue)
     fusion_inputs = {"rain": rain.out, "level": statuses.out, "faults": watchdog.out, "cameras": cameras.out,
                      "grids": grids["out"], "drones": drones.out}
     fused = fusion_inputs | "FuseReachFeatures" >> FuseReachFeatures(
-        config.catalogue, tuple(FLOOD2_FEATURES), config.max_lateness_s, grain_s=grain
+        config.catalogue, tuple(FLOOD2_FEATURES), config.max_lateness_s, pace=pace
     )
     rows = split_faults(fused.out, "FrozenGauges")
     flood = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
     landslide = {"rain": rain.out, "grids": grids["out"], "drones": drones.out} | "ScoreLandslideRisk" >> (
-        ScoreLandslideRisk(config.catalogue, max_lateness_s=config.max_lateness_s, grain_s=grain))
+        ScoreLandslideRisk(config.catalogue, max_lateness_s=config.max_lateness_s, pace=pace))
     scores = (flood, landslide["scores"])
     alerts = scores | "DecideAlerts" >> DecideAlerts(
         reach_areas(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s,
-        open_alerts=config.open_alerts, grain_s=grain,
+        open_alerts=config.open_alerts, pace=pace,
     )
     dead_letters = (
         parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], watchdog[DEAD_LETTER], fused[DEAD_LETTER],
@@ -210,20 +220,21 @@ def decode_start_offsets(text: str | None) -> dict[tuple[str, int], int] | None:
     return decoded
 
 
-def runner_options(settings: Settings, runner: str, worker_pool: str | None = None) -> list[str]:
+def runner_options(settings: Settings, runner: str, worker_pool: str | None = None,
+                   job_endpoint: str | None = None) -> list[str]:
     """Beam options for a local streaming run on Prism (or Flink).
 
-    ``worker_pool``: see :func:`suibou.infra.prism.prism_pipeline_options`.
+    ``worker_pool``, ``job_endpoint``: see :func:`suibou.infra.prism.prism_pipeline_options`.
     """
     if runner == "prism":
         from suibou.infra.prism import prism_pipeline_options
 
-        return [*prism_pipeline_options(settings, worker_pool), "--streaming"]
+        return [*prism_pipeline_options(settings, worker_pool, job_endpoint), "--streaming"]
     raise ValueError(f"runner {runner!r} is not available yet")
 
 
 def fusion_pipeline(settings: Settings, config: JobConfig, worker_pool: str, runner: str = "prism",
-                    options: Sequence[str] = ()) -> beam.Pipeline:
+                    options: Sequence[str] = (), job_endpoint: str | None = None) -> beam.Pipeline:
     """The fusion job for ``config``, built and ready to run, as drills and the live job run it.
 
     Each stateful stage is given an SDK harness process of its own from
@@ -236,10 +247,12 @@ def fusion_pipeline(settings: Settings, config: JobConfig, worker_pool: str, run
         worker_pool: Address of a running :func:`suibou.infra.sdk_workers.sdk_worker_pool`.
         runner: ``"prism"`` (the only one available here).
         options: Further Beam options, such as ``--job_name``.
+        job_endpoint: A job service already running (the live job's own Prism).
     """
     from pipelines.harness import spread_stages
 
-    pipeline = beam.Pipeline(options=PipelineOptions([*runner_options(settings, runner, worker_pool), *options]))
+    pipeline = beam.Pipeline(options=PipelineOptions(
+        [*runner_options(settings, runner, worker_pool, job_endpoint), *options]))
     build(pipeline, config)
     spread_stages(pipeline)
     return pipeline

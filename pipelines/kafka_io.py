@@ -3,11 +3,14 @@
 Reading is a splittable DoFn with one restriction per topic partition (an
 offset range), so every portable runner (Prism, Flink, Dataflow) can checkpoint
 and resume it. Event time is the Kafka record timestamp, which suibou's
-producers set to the observation time. The watermark of a partition follows
-the ``stream_control/1`` ticks its publisher writes (and, for partitions
-without ticks, the newest record time less a disorder bound). Offsets are
-committed to the consumer group only from the bundle finaliser, i.e. after the
-runner has durably taken the bundle's output.
+producers set to the observation time. In a drill, the watermark of a
+partition follows the ``stream_control/1`` ticks its publisher writes. Live,
+it follows the newest record time less a disorder bound while the partition
+has a backlog, and the wall clock less a short delay once it is caught up, so
+a topic or partition with no traffic never holds the job back; the reader
+then also writes the stream's clock ticks itself. Offsets are committed to the
+consumer group only from the bundle finaliser, i.e. after the runner has
+durably taken the bundle's output.
 
 A bounded run (a drill) ends each partition at its publisher's ``end`` control
 message; a live run never ends.
@@ -29,6 +32,8 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
+
+from suibou.kafka_offsets import list_offsets
 
 _LOG = logging.getLogger(__name__)
 _UNBOUNDED = sys.maxsize
@@ -177,8 +182,16 @@ class KafkaReadConfig:
         end_source: When set, a partition's read ends at an ``end`` control
             message from this source (a drill id), and only this source's
             ticks advance the watermark; otherwise reads never end.
-        max_disorder_s: For partitions without control ticks, how far behind
-            the newest record time the watermark stays.
+        max_disorder_s: Live, while a partition has a backlog: how far behind
+            its newest record time the watermark stays.
+        live_delay_s: Live, once a partition is caught up: how far behind the
+            wall clock its watermark stays. A reading that reaches Kafka later
+            than this after it was made is behind the watermark: the folds
+            still take it (on arrival, or late within their bound), the gauge
+            watchdog counts it late.
+        live_tick_s: Live: the reader writes a clock tick on this grid of
+            event time whenever a partition's watermark crosses it, for the
+            stages that follow the stream's clock (the gauge watchdog).
         poll_timeout_ms: How long the first poll of a call waits for records
             (later polls of the call take only what has already arrived).
         max_records_per_call: Records read before handing back to the runner.
@@ -188,8 +201,50 @@ class KafkaReadConfig:
     group_id: str = "suibou-pipeline"
     end_source: str | None = None
     max_disorder_s: float = 60.0
+    live_delay_s: float = 15.0
+    live_tick_s: float = 10.0
     poll_timeout_ms: int = 50
     max_records_per_call: int = 5000
+
+
+#: ``source`` of the clock ticks a live reader writes itself.
+LIVE_CLOCK_SOURCE = "live-clock"
+
+
+def live_tick(topic: str, partition: int, at: Timestamp) -> KafkaRecord:
+    """A clock tick at ``at`` as if read from ``topic``/``partition`` (offset -1: not from Kafka).
+
+    Examples:
+        >>> tick = live_tick("suibou.obs.rain", 2, Timestamp(1_700_000_000))
+        >>> control_signal(tick.value).source, tick.offset
+        ('live-clock', -1)
+    """
+    from suibou.contracts import ControlKind, StreamControl
+
+    when = at.to_utc_datetime(has_tz=True)
+    tick = StreamControl(event_id=f"{LIVE_CLOCK_SOURCE}:{when:%Y%m%dT%H%M%SZ}", event_time=when,
+                         control=ControlKind.TICK, source=LIVE_CLOCK_SOURCE)
+    return KafkaRecord(topic, partition, -1, None, tick.to_json(), at.micros // 1000)
+
+
+def live_watermark(newest: Timestamp, caught_up: bool, now: Timestamp, config: KafkaReadConfig) -> Timestamp:
+    """What a live partition may promise after a read: nothing older is expected to follow.
+
+    Records stamped ahead of the wall clock (a gateway's clock running fast)
+    never pull it past the wall clock.
+
+    Examples:
+        >>> config = KafkaReadConfig("k:9092")
+        >>> now = Timestamp(1000)
+        >>> live_watermark(Timestamp(990), False, now, config), live_watermark(Timestamp(990), True, now, config)
+        (Timestamp(930), Timestamp(985))
+        >>> live_watermark(Timestamp(5000), False, now, config)
+        Timestamp(940)
+    """
+    newest = min(newest, now)
+    if caught_up:
+        return max(newest - Duration(seconds=config.max_disorder_s), now - Duration(seconds=config.live_delay_s))
+    return newest - Duration(seconds=config.max_disorder_s)
 
 
 class _ReadPartitionFn(beam.DoFn):
@@ -198,11 +253,13 @@ class _ReadPartitionFn(beam.DoFn):
     def __init__(self, config: KafkaReadConfig):
         self._config = config
         self._consumers: dict[tuple[str, int], object] = {}
+        self._last_tick: dict[tuple[str, int], Timestamp] = {}
         self._records = Metrics.counter("kafka_read", "records")
         self._controls = Metrics.counter("kafka_read", "control_messages")
 
     def setup(self) -> None:
         self._consumers = {}
+        self._last_tick = {}
 
     def teardown(self) -> None:
         for consumer in self._consumers.values():
@@ -246,10 +303,12 @@ class _ReadPartitionFn(beam.DoFn):
         read = 0
         next_offset = restriction.start
         newest = watermark.promised()
+        caught_up = False
         while read < self._config.max_records_per_call and time.monotonic() < deadline:
             timeout_ms = self._config.poll_timeout_ms if read == 0 else 0
             batch = consumer.poll(timeout_ms=timeout_ms, max_records=1000).get(tp, [])
             if not batch:
+                caught_up = True
                 break
             for record in batch:
                 if not tracker.try_claim(record.offset):
@@ -283,11 +342,13 @@ class _ReadPartitionFn(beam.DoFn):
                                 record.timestamp),
                     event_time,
                 )
-        held_back = newest - Duration(seconds=self._config.max_disorder_s)
         # A drill's clock is its own ticks alone: records of other streams on the
         # same topics carry other times.
         if self._config.end_source is None:
-            watermark.promise(held_back)
+            watermark.promise(live_watermark(newest, caught_up, Timestamp.now(), self._config))
+            tick = self._due_tick(tp, watermark)
+            if tick is not None:
+                yield beam.window.TimestampedValue(live_tick(spec.topic, spec.partition, tick), tick)
         if next_offset > restriction.start:
             self._commit_after_bundle(finalizer, tp, next_offset)
         else:
@@ -301,6 +362,20 @@ class _ReadPartitionFn(beam.DoFn):
         # and its next records could arrive behind the watermark. The poll above
         # already waits for records, so an idle partition does not spin.
         tracker.defer_remainder(Duration(seconds=0))
+
+    def _due_tick(self, tp, watermark: StreamClock) -> Timestamp | None:  # type: ignore[no-untyped-def]
+        """The next tick of the live clock's grid, once this partition's promise has reached it.
+
+        Never behind what the partition has already reported: the tick is an
+        element, and it must not arrive late.
+        """
+        grid_us = round(self._config.live_tick_s * 1e6)
+        at = Timestamp(micros=watermark.promised().micros // grid_us * grid_us)
+        last = self._last_tick.get((tp.topic, tp.partition))
+        if (last is not None and at <= last) or at < watermark.current_watermark():
+            return None
+        self._last_tick[(tp.topic, tp.partition)] = at
+        return at
 
     def _commit_after_bundle(self, finalizer, tp, next_offset: int) -> None:  # type: ignore[no-untyped-def]
         consumer = self._consumers[(tp.topic, tp.partition)]
@@ -338,7 +413,7 @@ class _DiscoverPartitions(beam.DoFn):
         try:
             partitions = _wait_for_partitions(consumer, topic)
             tps = [TopicPartition(topic, p) for p in partitions]
-            earliest = consumer.beginning_offsets(tps)
+            earliest = list_offsets(consumer, tps, "beginning")
             for tp in tps:
                 explicit = self._start_offsets.get((topic, tp.partition))
                 committed = consumer.committed(tp)

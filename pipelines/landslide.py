@@ -25,7 +25,7 @@ from pipelines.batching import BatchPerBundle
 from pipelines.drones import DroneSighting, fresh_sighting, sighting_features, sighting_to_area
 from pipelines.gauges import RainfallTotals
 from pipelines.grids import AreaRainfall, fresh_grid, grid_features, is_kind, rainfall_to_area
-from pipelines.ordered import Fold, FoldInEventTime, stream_key
+from pipelines.ordered import Fold, FoldInEventTime, FoldPace, stream_key
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel, AreaKind, Hazard, RiskScore, format_time
 from suibou.hydrology import CriticalLine, TankState
@@ -200,8 +200,8 @@ class ScoreLandslideRisk(beam.PTransform):
     catalogue: StationCatalogue
     model: str = "landslide/1"
     max_lateness_s: float = 600.0
-    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
-    grain_s: float = 0.0
+    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
+    pace: FoldPace = FoldPace()
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -217,6 +217,6 @@ class ScoreLandslideRisk(beam.PTransform):
         drones = (inputs["drones"] | "ZoneSightings" >> beam.Filter(is_kind(AreaKind.ZONE))
                   | "SightingsToZones" >> beam.Map(sighting_to_area))
         rows = (rain, grids, drones) | "FuseZones" >> FoldInEventTime(
-            ZoneFusion(lines, pacers), self.max_lateness_s, grain_s=self.grain_s)
+            ZoneFusion(lines, pacers), self.max_lateness_s, pace=self.pace)
         scores = rows.out | "Score" >> beam.ParDo(_ScoreZonesFn(self.model))
         return {"scores": scores, "dead_letter": rows.dead_letter}

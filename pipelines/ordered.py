@@ -12,6 +12,12 @@ runner (Prism, Flink, Dataflow) executes the same way.
 Events that arrive after their time was already folded are folded late if they
 are within ``max_lateness`` of the newest folded time, and otherwise go to the
 dead-letter output with the reason: never silently dropped.
+
+Live traffic does not wait for the watermark (:class:`FoldPace`): an event
+stamped within ``on_arrival_s`` of the wall clock, for a key with nothing
+waiting, is folded as it arrives. Waiting for the watermark would make every
+score as late as the slowest partition's clock; a backlog (a restarted job
+catching up, a drill) is still put in order by the watermark first.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
@@ -113,6 +120,54 @@ class _KeyState:
     #: Ids folded within the lateness bound, to drop a second copy.
     seen: dict[str, float] = dataclasses.field(default_factory=dict)
     folded_until: float | None = None
+    #: Events of this key waiting for the watermark (counted only when folding on arrival).
+    waiting: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldPace:
+    """When a fold folds the events it is given.
+
+    Attributes:
+        grain_s: 0 folds each event as soon as the watermark passes its time.
+            Otherwise events are folded a grain at a time, when the watermark
+            passes the end of their grain: the same results (each key still in
+            event-time order), later. Meant for drills replayed as fast as
+            possible, where nobody waits on a single event: a stage fed by two
+            stages (readings and the clock, rain and levels) gets one input's
+            events behind the timers the other's have set, and the runner never
+            puts data and timers of one key in the same bundle, so it would take
+            two bundles for every distinct event time instead of every grain.
+        on_arrival_s: 0 waits for the watermark. Otherwise (live traffic) an
+            event stamped no more than this many seconds before the wall clock
+            is folded as soon as it arrives, provided no earlier event of its
+            key is still waiting: in order per key, without the watermark's
+            delay. One that arrives behind its key's folded time is folded late
+            or dead-lettered exactly as under the watermark. Older events (a
+            backlog) wait for the watermark, which puts the inputs of a key in
+            order first.
+
+    Examples:
+        >>> FoldPace(on_arrival_s=300).live
+        True
+        >>> FoldPace(grain_s=600, on_arrival_s=300)
+        Traceback (most recent call last):
+        ...
+        ValueError: a fold is paced by a grain (drills) or on arrival (live), not both
+    """
+
+    grain_s: float = 0.0
+    on_arrival_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.grain_s < 0 or self.on_arrival_s < 0:
+            raise ValueError("grain_s and on_arrival_s must be >= 0")
+        if self.grain_s and self.on_arrival_s:
+            raise ValueError("a fold is paced by a grain (drills) or on arrival (live), not both")
+
+    @property
+    def live(self) -> bool:
+        return self.on_arrival_s > 0
 
 
 def shard_of(key: str, shards: int) -> str:
@@ -189,10 +244,12 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
     KEYS = ReadModifyWriteStateSpec("keys", PickleCoder())
     FIRE = TimerSpec("fire", TimeDomain.WATERMARK)
 
-    def __init__(self, fold: Fold[S, I, O], max_lateness_s: float, grain_s: float = 0.0):
+    def __init__(self, fold: Fold[S, I, O], max_lateness_s: float, pace: FoldPace = FoldPace()):  # noqa: B008
         self._fold = fold
         self._max_lateness_s = max_lateness_s
-        self._grain_us = round(grain_s * 1e6)
+        self._grain_us = round(pace.grain_s * 1e6)
+        self._on_arrival_us = round(pace.on_arrival_s * 1e6)
+        self._on_arrival = Metrics.counter(fold.name, "folded_on_arrival")
         self._late = Metrics.counter(fold.name, "late_events_folded")
         self._too_late = Metrics.counter(fold.name, "too_late_dead_lettered")
         self._duplicates = Metrics.counter(fold.name, "duplicates_dropped")
@@ -204,10 +261,24 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
         self,
         element: tuple[str, tuple[str, I]],
         waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
+        cell=beam.DoFn.StateParam(KEYS),  # noqa: B008
         fire=beam.DoFn.TimerParam(FIRE),  # noqa: B008
-    ) -> None:
+    ) -> Iterator[Any]:
         shard, (key, item) = element
-        at = Timestamp(_epoch(self._fold.event_time(item))).micros
+        # Whole milliseconds: runners keep timers to the millisecond (Prism does), and a
+        # timer reported earlier than the event it was set for would never fold it.
+        at = Timestamp(_epoch(self._fold.event_time(item))).micros // 1000 * 1000
+        if self._on_arrival_us:
+            keys: dict[str, _KeyState] = cell.read() or {}
+            current = keys.setdefault(key, _KeyState())
+            if current.waiting == 0 and at >= time.time_ns() // 1000 - self._on_arrival_us:
+                self._on_arrival.inc()
+                yield from self._fold_one(key, current, at / 1e6, item)
+                self._forget_old_ids(current)
+                cell.write(keys)
+                return
+            current.waiting += 1
+            cell.write(keys)
         waiting.add((Timestamp(micros=at), (self._fold.order(item), key, item)))
         # One timer per event time, or per grain (a dynamic tag): when the watermark
         # jumps ahead, every due time of a shard fires in the same bundle instead of
@@ -239,12 +310,17 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
         keys: dict[str, _KeyState] = cell.read() or {}
         due.sort(key=lambda entry: (entry[0].micros, entry[1][0]))
         for when, (_, key, item) in due:
-            yield from self._fold_one(key, keys.setdefault(key, _KeyState()), float(when.micros) / 1e6, item)
+            current = keys.setdefault(key, _KeyState())
+            current.waiting = max(0, current.waiting - 1)
+            yield from self._fold_one(key, current, float(when.micros) / 1e6, item)
         for current in keys.values():
-            if current.folded_until is not None:
-                horizon = current.folded_until - self._max_lateness_s
-                current.seen = {i: t for i, t in current.seen.items() if t >= horizon}
+            self._forget_old_ids(current)
         cell.write(keys)
+
+    def _forget_old_ids(self, current: _KeyState) -> None:
+        if current.folded_until is not None:
+            horizon = current.folded_until - self._max_lateness_s
+            current.seen = {i: t for i, t in current.seen.items() if t >= horizon}
 
     def _fold_one(self, key: str, current: _KeyState, at: float, item: I) -> Iterator[Any]:
         if current.folded_until is not None and at < current.folded_until:
@@ -288,21 +364,14 @@ class FoldInEventTime(beam.PTransform):
             and still be folded (out of order) rather than dead-lettered.
         shards: State keys per stream (see :func:`shard_of`); each key is still
             folded on its own, in its own event-time order.
-        grain_s: 0 folds each event as soon as the watermark passes its time.
-            Otherwise events are folded a grain at a time, when the watermark
-            passes the end of their grain: the same results (each key still in
-            event-time order), later. Meant for drills replayed as fast as
-            possible, where nobody waits on a single event: a stage fed by two
-            stages (readings and the clock, rain and levels) gets one input's
-            events behind the timers the other's have set, and the runner never
-            puts data and timers of one key in the same bundle, so it would take
-            two bundles for every distinct event time instead of every grain.
+        pace: When events are folded: as the watermark passes them, a grain at
+            a time, or on arrival (:class:`FoldPace`).
     """
 
     fold: Fold[Any, Any, Any]
     max_lateness_s: float = 600.0
     shards: int = 4
-    grain_s: float = 0.0
+    pace: FoldPace = FoldPace()
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -310,8 +379,6 @@ class FoldInEventTime(beam.PTransform):
             raise ValueError("max_lateness_s must be >= 0")
         if self.shards < 1:
             raise ValueError("shards must be >= 1")
-        if self.grain_s < 0:
-            raise ValueError("grain_s must be >= 0")
 
     def expand(self, keyed: beam.PCollection[tuple[str, Any]] | Sequence[beam.PCollection[tuple[str, Any]]]
                ) -> pvalue.DoOutputsTuple:
@@ -334,6 +401,6 @@ class FoldInEventTime(beam.PTransform):
         ]
         merged = sharded[0] if len(sharded) == 1 else tuple(sharded) | "Merge" >> beam.Flatten()
         # String keys, declared, so the runner keys state with a deterministic coder.
-        fold = beam.ParDo(_OrderedFoldFn(self.fold, self.max_lateness_s, self.grain_s)).with_input_types(
+        fold = beam.ParDo(_OrderedFoldFn(self.fold, self.max_lateness_s, self.pace)).with_input_types(
             tuple[str, Any])
         return merged | "Fold" >> fold.with_outputs(DEAD_LETTER, main="out")

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pipelines.alerts import AreaAlertState
 from pipelines.ordered import stream_key
 from suibou.contracts import AlertEvent, AlertLevel, ContractError, MsgType, RainStatus, parse_event
+from suibou.kafka_offsets import list_offsets
 
 #: How much event time a resumed job re-reads to rebuild its state: the longest
 #: look-back of any stage (24-hour rain totals) with an hour to spare. The soil
@@ -84,7 +85,7 @@ def resume_offsets(bootstrap_servers: str, group_id: str, topics: Iterable[str],
     consumer = _consumer(bootstrap_servers, group_id)
     try:
         tps = _partitions(consumer, topics)
-        beginnings = consumer.beginning_offsets(tps)
+        beginnings = list_offsets(consumer, tps, "beginning")
         committed = {tp: consumer.committed(tp) for tp in tps}
         # The record time just before each committed position says where the job had got to.
         reached: dict = {}
@@ -96,7 +97,7 @@ def resume_offsets(bootstrap_servers: str, group_id: str, topics: Iterable[str],
             return {(tp.topic, tp.partition): beginnings[tp] for tp in tps}, None
         since_ms = int(min(reached.values()) - warm_up_s * 1000)
         found = consumer.offsets_for_times({tp: since_ms for tp in tps})
-        ends = consumer.end_offsets(tps)
+        ends = list_offsets(consumer, tps)
         starts = {}
         for tp in tps:
             hit = found.get(tp)
@@ -112,7 +113,7 @@ def published_since(bootstrap_servers: str, topics: Iterable[str], since_ms: int
     try:
         tps = _partitions(consumer, topics)
         found = consumer.offsets_for_times({tp: since_ms for tp in tps})
-        ends = consumer.end_offsets(tps)
+        ends = list_offsets(consumer, tps)
         starts = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
         ids = set()
         for record in _records(consumer, starts, ends):
@@ -133,7 +134,7 @@ def open_alerts(bootstrap_servers: str, alerts_topic: str) -> dict[str, AreaAler
     try:
         tps = _partitions(consumer, [alerts_topic])
         latest: dict[str, AlertEvent] = {}
-        for record in _records(consumer, consumer.beginning_offsets(tps), consumer.end_offsets(tps)):
+        for record in _records(consumer, list_offsets(consumer, tps, "beginning"), list_offsets(consumer, tps)):
             try:
                 event = parse_event(record.value)
             except ContractError:
@@ -163,10 +164,10 @@ def tank_seeds(bootstrap_servers: str, rain_status_topic: str, before_ms: int
     try:
         tps = _partitions(consumer, [rain_status_topic])
         found = consumer.offsets_for_times({tp: before_ms for tp in tps})
-        ends = consumer.end_offsets(tps)
+        ends = list_offsets(consumer, tps)
         stops = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
         latest: dict[str, RainStatus] = {}
-        for record in _records(consumer, consumer.beginning_offsets(tps), stops):
+        for record in _records(consumer, list_offsets(consumer, tps, "beginning"), stops):
             try:
                 status = parse_event(record.value)
             except ContractError:

@@ -17,7 +17,7 @@ from pipelines.drones import DroneSighting, fresh_sighting, sighting_features, s
 from pipelines.faults import fault
 from pipelines.gauges import LevelAssessment, RainfallTotals
 from pipelines.grids import AreaRainfall, fresh_grid, grid_features, is_kind, rainfall_to_area
-from pipelines.ordered import Fold, FoldInEventTime, stream_key
+from pipelines.ordered import Fold, FoldInEventTime, FoldPace, stream_key
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel, AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
 
@@ -254,8 +254,8 @@ class FuseReachFeatures(beam.PTransform):
     catalogue: StationCatalogue
     feature_names: tuple[str, ...]
     max_lateness_s: float = 600.0
-    #: Fold a grain at a time (see :class:`pipelines.ordered.FoldInEventTime`).
-    grain_s: float = 0.0
+    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
+    pace: FoldPace = FoldPace()
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -271,7 +271,7 @@ class FuseReachFeatures(beam.PTransform):
                   | "SightingsToReaches" >> beam.Map(sighting_to_area))
         level_gauges = {r.reach_id: r.level_station_id for r in self.catalogue.reaches}
         return (rain, level, faults, cameras, grids, drones) | "Fuse" >> FoldInEventTime(
-            ReachFusion(self.feature_names, level_gauges), self.max_lateness_s, grain_s=self.grain_s)
+            ReachFusion(self.feature_names, level_gauges), self.max_lateness_s, pace=self.pace)
 
 
 def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: str, target: str,

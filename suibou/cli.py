@@ -4,9 +4,9 @@
     suibou drill STORM          replay a stored storm through Kafka and the pipeline, then report
     suibou storms               list the stored storms
     suibou import CSV ...       register a recorded storm so that `suibou drill NAME` replays it
-    suibou infra up|down|status local Kafka broker, Prism runner, alert API
+    suibou infra up|down|status local Kafka broker, Prism runner, alert API (and --live: the live job)
     suibou api                  serve the alert API in the foreground
-    suibou pipeline [...]       run the fusion job on live topics
+    suibou pipeline [...]       run the live fusion job, supervised, until stopped
     suibou models train         train and export the ONNX models
 """
 
@@ -57,8 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("--skip-bad-rows", action="store_true",
                           help="import the good rows; list the bad ones (with line numbers) in rejected.csv")
     importer.add_argument("--replace", action="store_true", help="overwrite an imported storm of the same name")
-    infra = commands.add_parser("infra", help="manage the local Kafka broker, Prism runner and alert API")
+    infra = commands.add_parser("infra", help="manage the local Kafka broker, Prism runner, alert API and live job")
     infra.add_argument("action", choices=("up", "down", "status"))
+    infra.add_argument("--live", action="store_true",
+                       help="with up: also run the live fusion job, supervised, beside the API")
+    infra.add_argument("--catalogue", default="kanda-basin", help="with --live: the station catalogue it watches")
     commands.add_parser("api", help="serve the alert API in the foreground")
     commands.add_parser("pipeline", help="run the fusion job on live topics (Beam options may follow)",
                         add_help=False)
@@ -217,16 +220,25 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_QuietBeamImport())
+    # kafka-python logs every coordinator move, slow poll and refused connection
+    # (one a second while a broker is away); the clients here retry on their own,
+    # and their callers report what matters (a broker that stays away) in
+    # suibou's own words.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["pipeline"]:
-        from pipelines.job import run
+        if any(a.split("=")[0] in ("--end-source", "--start-offsets") for a in argv[1:]):
+            from pipelines.job import run
 
-        run(argv[1:])
-        return 0
+            run(argv[1:])  # a bounded or explicitly placed run, once
+            return 0
+        from suibou.live import main as live_main
+
+        return live_main(argv[1:], get_settings())
     args = _parser().parse_args(argv)
     settings = get_settings()
     if args.command == "demo":
@@ -246,17 +258,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _import(args)
     elif args.command == "infra":
         from suibou import infra
-        from suibou.infra import api_server
+        from suibou.infra import api_server, live_job
 
         if args.action == "up":
             infra.up(settings)
             api_server.ensure_running(settings)
+            if args.live:
+                live_job.ensure_running(settings, args.catalogue)
         elif args.action == "down":
+            live_job.stop(settings)
             api_server.stop(settings)
             infra.down(settings)
         else:
             state = infra.status(settings)
             state["api"] = "answering" if api_server.health(settings) else "stopped"
+            state["live"] = live_job.status(settings)
             for name, value in state.items():
                 print(f"{name:<6} {value}")
     elif args.command == "api":

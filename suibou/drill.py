@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from suibou.kafka_offsets import list_offsets
 from suibou.settings import Settings
 
 
@@ -72,7 +73,7 @@ def snapshot_end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[st
             for topic in topics
             for partition in sorted(consumer.partitions_for_topic(topic) or ())
         ]
-        return {(tp.topic, tp.partition): offset for tp, offset in consumer.end_offsets(partitions).items()}
+        return {(tp.topic, tp.partition): offset for tp, offset in list_offsets(consumer, partitions).items()}
     finally:
         consumer.close()
 
@@ -183,7 +184,7 @@ class PipelineProgress:
             with tqdm(total=self._minutes, unit="storm min", desc="pipeline has done", disable=not self._show,
                       position=1) as bar:
                 while not self._stop.wait(self._every_s):
-                    for tp, end in consumer.end_offsets(partitions).items():
+                    for tp, end in list_offsets(consumer, partitions).items():
                         if end > 0:
                             consumer.seek(tp, end - 1)
                     for records in consumer.poll(timeout_ms=500).values():
@@ -270,7 +271,7 @@ def run_drill(
     # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
     # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
     # Each stateful stage runs in an SDK harness process of its own (pipelines.harness).
-    with sdk_worker_pool() as worker_pool:
+    with sdk_worker_pool(settings.home / "logs" / "drill-harness.log") as worker_pool:
         pipeline = fusion_pipeline(settings, config, worker_pool, options=[
             f"--job_name={drill_id.lower()}", f"--job_server_timeout={int(timeout_s) + 120}"])
         _say("starting the fusion pipeline on Prism")
@@ -350,7 +351,7 @@ def drill_messages(
         for tp in partitions:
             if from_offsets and (tp.topic, tp.partition) in from_offsets:
                 consumer.seek(tp, from_offsets[(tp.topic, tp.partition)])
-        ends = consumer.end_offsets(partitions)
+        ends = list_offsets(consumer, partitions)
         found = []
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:

@@ -17,6 +17,8 @@ MODULES = [
     "suibou.infra.kafka",
     "replay_data",
     "suibou.catalogue",
+    "suibou.drill",
+    "suibou.live",
     "models",
 ]
 

@@ -13,10 +13,13 @@ point Beam at that binary so that it neither downloads nor builds anything.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -231,7 +234,80 @@ def ensure_prism(settings: Settings) -> Path:
     return target
 
 
-def prism_pipeline_options(settings: Settings, worker_pool: str | None = None) -> list[str]:
+@dataclasses.dataclass(frozen=True)
+class PrismServer:
+    """A Prism job service run by suibou itself (see :func:`prism_job_server`)."""
+
+    endpoint: str
+    process: subprocess.Popen
+
+    def exit_code(self) -> int | None:
+        """None while Prism runs."""
+        return self.process.poll()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stop_process_group(process: subprocess.Popen, grace_s: float) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextlib.contextmanager
+def prism_job_server(settings: Settings, log_path: Path, start_timeout_s: float = 30.0) -> Iterator[PrismServer]:
+    """Runs Prism as a job service of its own for as long as the block runs.
+
+    Beam's ``PrismRunner`` starts Prism itself and stops it when the driver stops
+    watching the job: for a live job that was after ``--job_server_timeout``
+    (300 s), when the job's state stream reaches its gRPC deadline. Run this way
+    (``--runner=PortableRunner --job_endpoint=...``, :func:`prism_pipeline_options`
+    with ``job_endpoint``), the job lives as long as this Prism process, and the
+    caller watches it with short unary calls instead of a stream with a deadline.
+
+    Yields:
+        The running server. On leaving, Prism gets SIGTERM, then SIGKILL after 5 s.
+
+    Raises:
+        PrismBuildError: Prism is missing and could not be built.
+        RuntimeError: Prism did not listen within ``start_timeout_s``.
+    """
+    binary = ensure_prism(settings)
+    port = _free_port()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [str(binary), "--job_port", str(port), "--serve_http=false", "--log_level", "warn"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"Prism exited with code {process.returncode} at start; see {log_path}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Prism did not listen on port {port} within {start_timeout_s:.0f}s; see {log_path}")
+            time.sleep(0.1)
+        yield PrismServer(f"localhost:{port}", process)
+    finally:
+        _stop_process_group(process, 5.0)
+
+
+def prism_pipeline_options(settings: Settings, worker_pool: str | None = None,
+                           job_endpoint: str | None = None) -> list[str]:
     """Beam pipeline options that run a pipeline on suibou's Prism binary.
 
     Builds Prism first if needed. Add ``--streaming`` for unbounded pipelines.
@@ -241,10 +317,18 @@ def prism_pipeline_options(settings: Settings, worker_pool: str | None = None) -
         worker_pool: Address of a running :func:`suibou.infra.sdk_workers.sdk_worker_pool`:
             each environment of the pipeline gets an SDK harness process of its
             own. Without it the harness runs as threads of this process.
+        job_endpoint: A Prism already serving (:func:`prism_job_server`); without
+            it Beam starts Prism for the pipeline and stops it with the driver.
 
     Returns:
         Command-line style pipeline options.
     """
+    if job_endpoint:
+        runner = ["--runner=PortableRunner", f"--job_endpoint={job_endpoint}"]
+    else:
+        # A local path is used as is; without it Beam would try to download a
+        # Prism release archive.
+        runner = ["--runner=PrismRunner", f"--prism_location={ensure_prism(settings)}"]
     if worker_pool:
         environment = ["--environment_type=EXTERNAL", f"--environment_config={worker_pool}"]
     else:
@@ -252,10 +336,7 @@ def prism_pipeline_options(settings: Settings, worker_pool: str | None = None) -
         # image has to be pulled (PrismRunner's default too, made explicit).
         environment = ["--environment_type=LOOPBACK"]
     return [
-        "--runner=PrismRunner",
-        # A local path is used as is; without it Beam would try to download a
-        # Prism release archive.
-        f"--prism_location={ensure_prism(settings)}",
+        *runner,
         *environment,
         # Prism splits a bundle that makes no progress between two reports and
         # hands the unprocessed rest back as new work. Done to the bundles of

@@ -14,7 +14,7 @@ from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.timestamp import Timestamp
 
-from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, run_fold, shard_of
+from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, FoldPace, run_fold, shard_of
 from suibou.infra.prism import prism_pipeline_options
 from suibou.settings import Settings
 
@@ -131,7 +131,7 @@ def test_folding_a_grain_at_a_time_holds_the_watermark_for_what_it_has_not_folde
     options = PipelineOptions([*prism_pipeline_options(Settings()), "--streaming"])
     with beam.Pipeline(options=options) as pipeline:
         readings = pipeline | stream
-        first = readings | "ByGrain" >> FoldInEventTime(History(), max_lateness_s=0.0, grain_s=600.0)
+        first = readings | "ByGrain" >> FoldInEventTime(History(), max_lateness_s=0.0, pace=FoldPace(grain_s=600.0))
         derived = first.out | beam.Map(lambda s: (s.key, Reading(s.key, s.minute, -len(s.values))))
         second = ((readings, derived) | beam.Flatten()
                   | "EachMinute" >> FoldInEventTime(EveryReading(), max_lateness_s=0.0))
@@ -140,3 +140,29 @@ def test_folding_a_grain_at_a_time_holds_the_watermark_for_what_it_has_not_folde
         assert_that(in_order, equal_to([tuple(range(1, 31))]), label="in order")
         assert_that(folded, equal_to([60]), label="every reading folded downstream")
         assert_that(second[DEAD_LETTER], equal_to([]), label="nothing late downstream")
+
+
+def test_live_readings_are_folded_as_they_arrive_and_a_backlog_waits_for_the_watermark():
+    """Folded on arrival, a live key is folded in the order its readings come, without
+    waiting for a watermark that never moves here; an hour-old backlog still waits
+    for the watermark and is put in event-time order first."""
+    now = (dt.datetime.now(dt.timezone.utc) - T0).total_seconds() / 60
+    stream = EventStream().advance_watermark_to(at(0))
+    # Live: the newest first, then one made 30 s earlier, which therefore comes late.
+    stream = stream.add_elements([timestamped(Reading("L", now, 1))])
+    # (A watermark step, far behind either reading, so that the runner hands them over one by one.)
+    stream = stream.advance_watermark_to(at(1))
+    stream = stream.add_elements([timestamped(Reading("L", now - 0.5, 2))])
+    # A backlog from an hour ago, newest first, stamped to the microsecond as gateways may.
+    stream = stream.add_elements([timestamped(Reading("B", now - 60 + m + 1e-6 / 7, m)) for m in (3, 2, 1)])
+    stream = stream.advance_watermark_to_infinity()
+
+    options = PipelineOptions([*prism_pipeline_options(Settings()), "--streaming"])
+    with beam.Pipeline(options=options) as pipeline:
+        folded = (pipeline | stream
+                  | FoldInEventTime(History(), max_lateness_s=300.0, shards=1, pace=FoldPace(on_arrival_s=120.0)))
+        seen = folded.out | beam.Map(lambda s: (s.key.partition("|")[2], s.values))
+        assert_that(seen, equal_to([
+            ("L", (1,)), ("L", (1, 2)),                      # as they arrived
+            ("B", (1,)), ("B", (1, 2)), ("B", (1, 2, 3)),    # in event-time order
+        ]))
