@@ -9,7 +9,7 @@ Every label takes a bounded set of values: feeds and rejection reasons are
 fixed lists, routes are the app's route templates (``/v1/alerts/{alert_id}``,
 never the path asked for; ``unmatched`` for anything else), statuses are
 classes (``2xx``). ``GET /metrics`` serves :meth:`ApiMetrics.render` (text
-format 0.0.4) to the admin key and to partner keys with the ``metrics:read``
+exposition format) to the admin key and to partner keys with the ``metrics:read``
 scope.
 
 Examples:

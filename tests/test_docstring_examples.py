@@ -18,6 +18,10 @@ MODULES = [
     "replay_data",
     "suibou.catalogue",
     "models",
+    "alert_api.metrics",
+    "alert_api.jobs",
+    "alert_api.ingest",
+    "alert_api.accounts",
 ]
 
 
