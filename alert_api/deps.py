@@ -34,7 +34,7 @@ from alert_api.consumer import AlertConsumer
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
 from alert_api.ingest import IngestService
-from alert_api.jobs import JobBoard
+from alert_api.jobs import JobBoard, JobHealth, describe_job
 from alert_api.limits import RateLimiter
 from alert_api.metrics import ApiMetrics
 from alert_api.security import GATEWAY_KEY_PREFIX
@@ -102,6 +102,14 @@ def get_jobs(request: Request) -> JobBoard:
     return jobs
 
 
+def get_live_job(request: Request) -> JobHealth:
+    """The live fusion job judged now, by the app's clock and the configured bounds."""
+    config: AlertApiSettings = request.app.state.api_settings
+    jobs: JobBoard = request.app.state.jobs
+    return describe_job(jobs.latest(), request.app.state.clock(), not_seen_after_s=config.job_not_seen_s,
+                        behind_after_s=config.job_behind_s)
+
+
 StoreDep = Annotated[AlertStore, Depends(get_store)]
 ConsumerDep = Annotated[AlertConsumer | None, Depends(get_consumer)]
 AccountsDep = Annotated[AccountStore, Depends(get_accounts)]
@@ -114,6 +122,7 @@ ConsoleDep = Annotated[Console, Depends(get_console)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 IngestDep = Annotated[IngestService, Depends(get_ingest)]
 JobsDep = Annotated[JobBoard, Depends(get_jobs)]
+LiveJobDep = Annotated[JobHealth, Depends(get_live_job)]
 
 
 # --------------------------------------------------------------------------- callers

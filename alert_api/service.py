@@ -328,6 +328,13 @@ def console_state(store: AlertStore, console: Console, stream: str | None) -> di
                                   console.view.limits)
 
 
+def console_job(job: JobHealth) -> dict[str, Any]:
+    """The live job for the console: its state without the heartbeat's age (which would change every answer's
+    ETag); the summary says when it is not seen."""
+    document = job.to_json()
+    return {key: document[key] for key in ("state", "summary", "heartbeat_at", "restarts", "last_restart_reason")}
+
+
 # --------------------------------------------------------------------------- health
 
 

@@ -9,27 +9,15 @@ outbox, the live job's heartbeat, store counts including exercises) are at
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from alert_api import service
 from alert_api.console.consumer import FeedState, FeedStatus
-from alert_api.deps import ConsumerDep, JobsDep, OutboxDep, StaffDep, StoreDep, WorkerDep
-from alert_api.jobs import JobHealth, JobStatusConsumer, describe_job
+from alert_api.deps import ConsumerDep, LiveJobDep, OutboxDep, StaffDep, StoreDep, WorkerDep
+from alert_api.jobs import JobStatusConsumer
 from alert_api.schemas import Health, PublicHealth
 
 router = APIRouter(tags=["health"])
-
-
-def live_job(request: Request, jobs: JobsDep) -> JobHealth:
-    """The live job judged now, by the app's clock and the configured bounds."""
-    config = request.app.state.api_settings
-    return describe_job(jobs.latest(), request.app.state.clock(), not_seen_after_s=config.job_not_seen_s,
-                        behind_after_s=config.job_behind_s)
-
-
-LiveJobDep = Annotated[JobHealth, Depends(live_job)]
 
 
 @router.get("/healthz", response_model=PublicHealth, summary="Liveness and the live job's state (no authentication)")

@@ -154,6 +154,8 @@ def test_healthz_the_health_document_and_the_metrics_follow_the_heartbeats(
         app.state.jobs.fold(beat(10, behind_s=125.0))
         now[0] = T + dt.timedelta(seconds=12)
         assert client.get("/healthz").json()["live_job"] == "behind by 125 s"
+        console = client.get("/v1/console/state", headers=ADMIN).json()["live_job"]
+        assert (console["state"], console["summary"]) == ("behind", "behind by 125 s")
         assert "suibou_live_job_behind_seconds 125.0" in client.get("/metrics", headers=ADMIN).text
         app.state.jobs.fold(beat(20, state=JobState.RESTARTING, restarts=2))
         now[0] = T + dt.timedelta(seconds=21)
