@@ -169,7 +169,7 @@ def check_stations(stations: Iterable[str]) -> list[str]:
     if not 1 <= len(chosen) <= MAX_GATEWAY_STATIONS:
         raise AccountError(f"a gateway reports for 1 to {MAX_GATEWAY_STATIONS} stations, got {len(chosen)}", 422)
     for entry in chosen:
-        stem = entry[:-1] if entry.endswith("*") else entry
+        stem = entry.removesuffix("*")
         if not _STATION_PATTERN.match(stem) or (entry.endswith("*") and len(stem) < 3):
             raise AccountError(f"{entry!r} is neither a station id nor a prefix like 'FL-KANDA-*' "
                                "(at least 3 characters before the '*')", 422)

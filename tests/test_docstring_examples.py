@@ -22,6 +22,7 @@ MODULES = [
     "alert_api.jobs",
     "alert_api.ingest",
     "alert_api.accounts",
+    "replay_data.gateway",
 ]
 
 
