@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,7 +89,7 @@ def test_reordered_readings_arrive_after_the_gauges_next_one() -> None:
     by_station: dict[str, list[dt.datetime]] = {}
     for reading in readings:
         by_station.setdefault(reading.station_id, []).append(reading.event_time)
-    inversions = sum(1 for times in by_station.values() for a, b in zip(times, times[1:]) if b < a)
+    inversions = sum(1 for times in by_station.values() for a, b in itertools.pairwise(times) if b < a)
     assert inversions > 0
     for times in by_station.values():  # nothing lost or repeated, only delivered out of order
         assert sorted(t for t in times if t <= at(1200)) == [at(5 * i) for i in range(241)]
@@ -220,3 +221,45 @@ def test_the_http_sink_posts_batches_to_the_ingest_route(serve: Any, tmp_path: P
         down = HttpSink("http://127.0.0.1:9", created["api_key"], timeout_s=2).send(readings[:2])
         assert len(down.retry) == 2
     assert {topic for topic, _ in produced} == {"suibou.obs.rain"} and len(produced) == 5
+
+
+def test_the_kafka_sink_keys_by_station_stamps_event_time_and_keeps_what_was_not_acknowledged() -> None:
+    from replay_data.gateway import KafkaSink
+    from suibou.settings import Settings
+
+    sent: list[dict[str, Any]] = []
+
+    class Future:
+        def __init__(self, ok: bool) -> None:
+            self.ok = ok
+
+        def get(self, timeout: float | None = None) -> None:
+            if not self.ok:
+                raise TimeoutError("no acknowledgement")
+
+    class Producer:
+        def send(self, topic: str, value: bytes, key: bytes, timestamp_ms: int) -> Future:
+            sent.append({"topic": topic, "key": key, "timestamp_ms": timestamp_ms})
+            return Future(len(sent) != 2)
+
+        def close(self) -> None:
+            pass
+
+    readings = sim(stations=("RG-ASAGAYA", "WL-KANDA-EIFUKU")).readings_until(at(0))
+    result = KafkaSink(Settings(topic_prefix="t"), producer=Producer()).send(readings)
+    assert sent == [{"topic": "t.obs.rain", "key": b"RG-ASAGAYA", "timestamp_ms": int(T0.timestamp() * 1000)},
+                    {"topic": "t.obs.level", "key": b"WL-KANDA-EIFUKU", "timestamp_ms": int(T0.timestamp() * 1000)}]
+    assert result.accepted == 1 and [r.station_id for r in result.retry] == ["WL-KANDA-EIFUKU"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["gateway", "--catalogue", "kanda-basin"],  # http without a key file
+    ["gateway", "--catalogue", "no-such-catalogue", "--via", "kafka"],
+    ["gateway", "--catalogue", "kanda-basin", "--silent", "RG-NOWHERE@5", "--via", "kafka"],
+    ["gateway", "--catalogue", "kanda-basin", "--gap-probability", "1.5", "--via", "kafka"],
+])
+def test_the_command_refuses_bad_arguments_with_a_message(argv: list[str], capsys: Any) -> None:
+    from suibou.cli import main
+
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("gateway: ")
