@@ -273,16 +273,29 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         self._update(last_commit_at=dt.datetime.now(dt.timezone.utc))
 
     def _measure_lag(self, consumer: RecordConsumer) -> None:
-        """Records behind the high-water mark of each partition read so far (unknown until a fetch says)."""
+        """Records between the next one to read and the high-water mark, summed over the assigned partitions
+        (``None`` while any of them is not known yet: before its first fetch, or during a rebalance)."""
         highwater = getattr(consumer, "highwater", None)
-        if highwater is None or not self._next_offsets:
+        if highwater is None:
             return
-        lag = 0
-        for partition, offset in self._next_offsets.items():
+        assignment = getattr(consumer, "assignment", None)
+        partitions = set(assignment()) if assignment is not None else set(self._next_offsets)
+        if not partitions:
+            return
+        position = getattr(consumer, "position", None)
+        lag: int | None = 0
+        for partition in partitions:
             mark = highwater(partition)
-            if mark is None:
-                return
-            lag += max(0, int(mark) - offset)
+            offset = self._next_offsets.get(partition)
+            if offset is None and position is not None:
+                try:
+                    offset = position(partition, timeout_ms=100)
+                except Exception:  # noqa: BLE001 - unknown for now
+                    offset = None
+            if mark is None or offset is None:
+                lag = None
+                break
+            lag = (lag or 0) + max(0, int(mark) - int(offset))
         self._update(lag=lag)
 
     def _count(self, outcome: IngestOutcome) -> None:

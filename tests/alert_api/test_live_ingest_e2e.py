@@ -110,3 +110,34 @@ def test_a_gateway_reports_through_the_api_into_kafka_once_and_the_live_job_show
         assert record.key == value["station_id"].encode()
         assert record.timestamp == round(dt.datetime.fromisoformat(value["event_time"]).timestamp() * 1000)
         assert value["exercise"] is False
+
+
+def test_the_alert_consumer_reports_its_lag_and_counts_what_it_stores(
+    settings: Settings, tmp_path: Path, serve: Callable[[Any], Any]
+) -> None:
+    from kafka import KafkaProducer
+
+    from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    alert = AlertEvent(event_id="e2e-1.0", event_time=now, alert_id="e2e-1", sequence=0, msg_type=MsgType.ALERT,
+                       area_id="R-KANDA-UPPER", area_kind=AreaKind.REACH, hazard=Hazard.FLOOD,
+                       level=AlertLevel.CAUTION, headline="e2e")
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer.send(settings.topics.alerts, value=alert.to_json(), key=b"R-KANDA-UPPER").get(timeout=30)
+    producer.close()
+    app = create_app(settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'alerts.db'}"}),
+                     start_consumer=True, start_webhooks=False, start_status_feed=False, start_job_feed=False,
+                     api_settings=AlertApiSettings(admin_key=ADMIN_KEY, consumer_group=f"e2e-{uuid.uuid4().hex[:6]}",
+                                                   retry_backoff_s=0.5, poll_timeout_ms=200))
+    with serve(app) as url:
+        deadline = time.monotonic() + 60
+        while True:
+            text = httpx.get(f"{url}/metrics", headers=ADMIN).text
+            if ('suibou_api_alert_messages_stored_total{exercise="false"} 1.0' in text
+                    and "suibou_api_alert_consumer_lag_records 0.0" in text):
+                break
+            assert time.monotonic() < deadline, text
+            time.sleep(0.3)
+        assert 'suibou_api_alert_consumer_state{state="running"} 1.0' in text
+        assert httpx.get(f"{url}/v1/health", headers=ADMIN).json()["consumer"]["lag"] == 0
