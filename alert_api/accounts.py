@@ -1,4 +1,5 @@
-"""Partners, their API keys and webhook subscriptions; duty officers and their sessions; the audit log.
+"""Partners, their API keys and webhook subscriptions; field gateways and their keys; duty officers and their
+sessions; the audit log.
 
 Secrets are stored hashed (:mod:`alert_api.security`), except each partner's
 webhook signing secret, which the API needs in clear to sign (HMAC) and which
@@ -10,19 +11,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 
-from alert_api.db import Database, api_keys, audit_log, officer_sessions, officers, partners
+from alert_api.db import Database, api_keys, audit_log, gateways, officer_sessions, officers, partners
 from alert_api.models import BBox, Clock, utc_now
 from alert_api.security import (
     DUMMY_PASSWORD_HASH,
+    GATEWAY_KEY_PREFIX,
     PARTNER_KEY_PREFIX,
     SESSION_PREFIX,
     hash_password,
     new_api_key,
+    new_gateway_key,
     new_session_token,
     new_webhook_secret,
     split_token,
@@ -35,6 +40,9 @@ from alert_api.store import SCOPES
 ROLES = ("officer", "observer")
 #: How long an officer session lasts: a duty shift.
 SESSION_HOURS = 12
+#: Most stations (ids or prefixes) one gateway may report for.
+MAX_GATEWAY_STATIONS = 1000
+_STATION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 
 
 class AccountError(ValueError):
@@ -77,6 +85,41 @@ class Partner:
 
 
 @dataclasses.dataclass(frozen=True)
+class Gateway:
+    """A field gateway that posts readings to ``/v1/ingest/readings``.
+
+    Attributes:
+        gateway_id: Stable id, ``g_`` + hex.
+        name: Display name.
+        stations: Ids it may report for (gauge station ids, camera ids, drone
+            flight ids); an entry ending in ``*`` is a prefix (``FL-KANDA-*``).
+        exercise: An exercise gateway: every reading it sends must be marked as
+            an exercise with a drill id. A live gateway's readings must not be.
+        key_id: Id of its key (the key itself is stored hashed).
+        created_at: When it was registered.
+        revoked_at: When its key was revoked; a revoked gateway is refused.
+    """
+
+    gateway_id: str
+    name: str
+    stations: tuple[str, ...]
+    exercise: bool
+    key_id: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+    def may_report_for(self, source_id: str) -> bool:
+        """Whether the gateway may send readings of ``source_id``.
+
+        Examples:
+            >>> g = Gateway("g_1", "n", ("WL-A", "FL-KANDA-*"), False, "k", dt.datetime.now(dt.timezone.utc), None)
+            >>> g.may_report_for("WL-A"), g.may_report_for("WL-AB"), g.may_report_for("FL-KANDA-7")
+            (True, False, True)
+        """
+        return any(source_id == s or (s.endswith("*") and source_id.startswith(s[:-1])) for s in self.stations)
+
+
+@dataclasses.dataclass(frozen=True)
 class Officer:
     username: str
     display_name: str
@@ -111,6 +154,28 @@ def _officer(row: Any) -> Officer:
     return Officer(row["username"], row["display_name"], row["role"], bool(row["disabled"]), row["created_at"])
 
 
+def _gateway(row: Any) -> Gateway:
+    return Gateway(row["gateway_id"], row["name"], tuple(json.loads(row["stations"])), bool(row["exercise"]),
+                   row["key_id"], row["created_at"], row["revoked_at"])
+
+
+def check_stations(stations: Iterable[str]) -> list[str]:
+    """Validates a gateway's station list: ids, or prefixes of at least 3 characters ending in ``*``.
+
+    Raises:
+        AccountError: (422) An entry is malformed, or there are none or too many.
+    """
+    chosen = sorted(set(stations))
+    if not 1 <= len(chosen) <= MAX_GATEWAY_STATIONS:
+        raise AccountError(f"a gateway reports for 1 to {MAX_GATEWAY_STATIONS} stations, got {len(chosen)}", 422)
+    for entry in chosen:
+        stem = entry.removesuffix("*")
+        if not _STATION_PATTERN.match(stem) or (entry.endswith("*") and len(stem) < 3):
+            raise AccountError(f"{entry!r} is neither a station id nor a prefix like 'FL-KANDA-*' "
+                               "(at least 3 characters before the '*')", 422)
+    return chosen
+
+
 def check_scopes(scopes: Iterable[str]) -> list[str]:
     chosen = sorted(set(scopes))
     unknown = [s for s in chosen if s not in SCOPES]
@@ -139,8 +204,6 @@ class AccountStore:
         Returns:
             The partner and its API key, which is not stored and cannot be shown again.
         """
-        import secrets
-
         partner_id = f"p_{secrets.token_hex(6)}"
         now = self._clock()
         with self.db.begin() as connection:
@@ -252,6 +315,56 @@ class AccountStore:
                 webhook_secret=secret))
         return secret
 
+    # ----------------------------------------------------------------------- gateways
+
+    def create_gateway(self, name: str, stations: Iterable[str], exercise: bool = False) -> tuple[Gateway, str]:
+        """Registers a field gateway with its key.
+
+        Returns:
+            The gateway and its key (``sbg_…``), which is not stored and cannot be shown again.
+        """
+        gateway_id = f"g_{secrets.token_hex(6)}"
+        key_id, key, digest = new_gateway_key()
+        with self.db.begin() as connection:
+            connection.execute(sa.insert(gateways).values(
+                gateway_id=gateway_id, name=name, stations=json.dumps(check_stations(stations)), exercise=exercise,
+                key_id=key_id, key_hash=digest, created_at=self._clock(), revoked_at=None))
+        gateway = self.get_gateway(gateway_id)
+        assert gateway is not None
+        return gateway, key
+
+    def get_gateway(self, gateway_id: str) -> Gateway | None:
+        with self.db.read() as connection:
+            row = connection.execute(sa.select(gateways).where(gateways.c.gateway_id == gateway_id)).mappings().first()
+        return _gateway(row) if row else None
+
+    def list_gateways(self) -> list[Gateway]:
+        with self.db.read() as connection:
+            rows = connection.execute(sa.select(gateways).order_by(gateways.c.created_at, gateways.c.gateway_id))
+            return [_gateway(r) for r in rows.mappings()]
+
+    def revoke_gateway(self, gateway_id: str) -> Gateway:
+        """Revokes a gateway's key: from now on its requests get 401."""
+        with self.db.begin() as connection:
+            result = connection.execute(gateways.update().where(
+                gateways.c.gateway_id == gateway_id, gateways.c.revoked_at.is_(None)).values(revoked_at=self._clock()))
+        if result.rowcount == 0:
+            raise AccountError(f"no active gateway {gateway_id!r}", 404)
+        gateway = self.get_gateway(gateway_id)
+        assert gateway is not None
+        return gateway
+
+    def authenticate_gateway(self, token: str) -> Gateway | None:
+        """The gateway a key belongs to, if the key is valid and not revoked."""
+        parts = split_token(token)
+        if parts is None or parts[0] != GATEWAY_KEY_PREFIX:
+            return None
+        with self.db.read() as connection:
+            row = connection.execute(sa.select(gateways).where(gateways.c.key_id == parts[1])).mappings().first()
+        if row is None or not token_matches(token, row["key_hash"]) or row["revoked_at"] is not None:
+            return None
+        return _gateway(row)
+
     # ----------------------------------------------------------------------- officers
 
     def create_officer(self, username: str, display_name: str, password: str, role: str = "officer") -> Officer:
@@ -358,5 +471,5 @@ class AccountStore:
                                json.loads(r["detail"]), r["remote"]) for r in rows]
 
 
-__all__ = ["ROLES", "SESSION_HOURS", "AccountError", "AccountStore", "AuditEntry", "Officer", "Partner",
-           "check_scopes"]
+__all__ = ["MAX_GATEWAY_STATIONS", "ROLES", "SESSION_HOURS", "AccountError", "AccountStore", "AuditEntry", "Gateway",
+           "Officer", "Partner", "check_scopes", "check_stations"]

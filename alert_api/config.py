@@ -70,6 +70,16 @@ class AlertApiSettings(BaseSettings):
             drawn from; by default the bundled catalogues and the storm cache's.
         console_frame_roots: Folders the console may serve camera stills from; by
             default the storm cache (``<SUIBOU_HOME>/cache/storms``).
+        ingest_max_readings: Most readings in one ``POST /v1/ingest/readings`` batch.
+        ingest_max_body_bytes: Largest ingest batch body.
+        ingest_timeout_s: Longest wait for Kafka to acknowledge a batch (and for its metadata).
+        ingest_dedup_hours: How long accepted event ids are remembered (a retry within it is a duplicate).
+        ingest_rate_limit_per_minute: Requests per minute one gateway may make.
+        ingest_frame_roots: Folders a gateway's camera frames' ``image_uri`` may point into;
+            none by default, which refuses camera frames over HTTP.
+        job_status_feed: Follow the live job's heartbeats (``<prefix>.job.status``) with the alert consumer.
+        job_not_seen_s: A live job without a heartbeat for this long is reported as not seen.
+        job_behind_s: A running live job further behind the wall clock than this is reported as behind.
     """
 
     model_config = SettingsConfigDict(env_prefix="SUIBOU_ALERT_API_", extra="ignore", populate_by_name=True)
@@ -103,6 +113,15 @@ class AlertApiSettings(BaseSettings):
     console_max_streams: Annotated[int, Field(ge=1, le=100)] = 8
     console_catalogues: list[Path] | None = None
     console_frame_roots: list[Path] | None = None
+    ingest_max_readings: Annotated[int, Field(ge=1, le=10_000)] = 500
+    ingest_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
+    ingest_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    ingest_dedup_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 72.0
+    ingest_rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 600
+    ingest_frame_roots: list[Path] | None = None
+    job_status_feed: bool = True
+    job_not_seen_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    job_behind_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
 
 
 @functools.lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ from kafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
 
 from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
+from alert_api.metrics import ApiMetrics
 from alert_api.store import AlertStore
 from suibou.contracts import MAX_MESSAGE_BYTES, AlertEvent, ContractError, DeadLetter, parse_event
 from suibou.settings import Settings
@@ -51,11 +52,13 @@ class IngestResult:
         outcome: Stored, duplicate (already stored) or dead letter.
         event_id: The alert message's id, when it parsed.
         dead_letter: The dead letter to publish, when the record was unusable.
+        exercise: Whether the message is an exercise, when it parsed.
     """
 
     outcome: IngestOutcome
     event_id: str | None = None
     dead_letter: DeadLetter | None = None
+    exercise: bool | None = None
 
 
 def ingest_record(
@@ -96,7 +99,7 @@ def ingest_record(
         )
         return IngestResult(IngestOutcome.DEAD_LETTER, dead_letter=letter)
     outcome = IngestOutcome.STORED if store.add(event) else IngestOutcome.DUPLICATE
-    return IngestResult(outcome, event_id=event.event_id)
+    return IngestResult(outcome, event_id=event.event_id, exercise=event.exercise)
 
 
 def _parse_alert(raw: bytes | str | None) -> AlertEvent:
@@ -157,6 +160,8 @@ class ConsumerStatus:
         dead_letters: Records sent to the dead-letter topic, since start.
         last_error: The latest error that made the consumer reconnect.
         last_commit_at: When offsets were last committed (UTC).
+        lag: Records on the broker after the last stored one, summed over the
+            partitions read so far (from the fetch responses' high-water marks).
     """
 
     state: ConsumerState
@@ -165,6 +170,7 @@ class ConsumerStatus:
     dead_letters: int = 0
     last_error: str | None = None
     last_commit_at: dt.datetime | None = None
+    lag: int | None = None
 
 
 class AlertConsumer(RetryingLoop[ConsumerStatus]):
@@ -180,6 +186,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         config: Consumer group and timing; defaults to the environment's.
         consumer_factory: Builds the Kafka consumer (tests pass a fake).
         producer_factory: Builds the dead-letter producer (tests pass a fake).
+        metrics: Counts the messages read and stored.
     """
 
     thread_name = "alert-consumer"
@@ -192,8 +199,11 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         *,
         consumer_factory: Callable[[], RecordConsumer] | None = None,
         producer_factory: Callable[[], RecordProducer] | None = None,
+        metrics: ApiMetrics | None = None,
     ) -> None:
         super().__init__(config or AlertApiSettings(), ConsumerStatus(ConsumerState.STOPPED))
+        self._metrics = metrics
+        self._next_offsets: dict[Any, int] = {}
         self._settings = settings
         self._store = store
         self._new_consumer = consumer_factory or self._kafka_consumer
@@ -212,6 +222,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
 
     def _consume(self) -> None:
         self._update(state=ConsumerState.CONNECTING)
+        self._next_offsets = {}  # partitions may move to another replica across a reconnect
         consumer = self._new_consumer()
         try:
             producer = self._new_producer()
@@ -223,6 +234,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
                     )
                     if batch:
                         self._handle_batch(consumer, producer, batch)
+                    self._measure_lag(consumer)
             finally:
                 producer.close(timeout=self._config.dead_letter_timeout_s)
         finally:
@@ -249,12 +261,42 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
                     sends.append(producer.send(self._settings.topics.dead_letter,
                                                value=result.dead_letter.to_json(), key=record.key))
                 self._count(result.outcome)
+                if self._metrics is not None:
+                    self._metrics.alert_message(exercise=result.exercise,
+                                                stored=result.outcome is IngestOutcome.STORED)
             if records:
                 offsets[partition] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                self._next_offsets[partition] = records[-1].offset + 1
         for sent in sends:
             sent.get(timeout=self._config.dead_letter_timeout_s)
         consumer.commit(offsets)
         self._update(last_commit_at=dt.datetime.now(dt.timezone.utc))
+
+    def _measure_lag(self, consumer: RecordConsumer) -> None:
+        """Records between the next one to read and the high-water mark, summed over the assigned partitions
+        (``None`` while any of them is not known yet: before its first fetch, or during a rebalance)."""
+        highwater = getattr(consumer, "highwater", None)
+        if highwater is None:
+            return
+        assignment = getattr(consumer, "assignment", None)
+        partitions = set(assignment()) if assignment is not None else set(self._next_offsets)
+        if not partitions:
+            return
+        position = getattr(consumer, "position", None)
+        lag: int | None = 0
+        for partition in partitions:
+            mark = highwater(partition)
+            offset = self._next_offsets.get(partition)
+            if offset is None and position is not None:
+                try:
+                    offset = position(partition, timeout_ms=100)
+                except Exception:  # noqa: BLE001 - unknown for now
+                    offset = None
+            if mark is None or offset is None:
+                lag = None
+                break
+            lag = (lag or 0) + max(0, int(mark) - int(offset))
+        self._update(lag=lag)
 
     def _count(self, outcome: IngestOutcome) -> None:
         field = {

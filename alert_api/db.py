@@ -11,6 +11,11 @@ One schema serves SQLite (the embedded default) and PostgreSQL (by URL):
 - ``partners``, ``api_keys``, ``officers``, ``officer_sessions``: accounts;
   keys, passwords and session tokens are stored hashed only.
 - ``audit_log``: who did what.
+- ``gateways``: field gateways that post readings, with the stations each may
+  report for and the SHA-256 of its key; ``ingested_events``: the event ids of
+  readings they sent (claimed before producing, accepted once Kafka
+  acknowledged), kept for a bounded time so that a retried batch is not
+  produced twice.
 - ``webhook_outbox``: one row per message per subscribed partner, written in
   the transaction that publishes the message; the delivery worker works it off.
 
@@ -197,6 +202,30 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(256), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),  # JSON object
     sa.Column("remote", sa.String(64), nullable=True),
+)
+
+gateways = sa.Table(
+    "gateways",
+    metadata,
+    sa.Column("gateway_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("stations", sa.Text, nullable=False),  # JSON array of ids, or prefixes ending in '*'
+    sa.Column("exercise", sa.Boolean, nullable=False),  # an exercise gateway: its readings must be exercises
+    sa.Column("key_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("key_hash", sa.String(64), nullable=False),  # SHA-256 hex of the whole key
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+ingested_events = sa.Table(
+    "ingested_events",
+    metadata,
+    sa.Column("event_id", sa.String(128), primary_key=True),
+    sa.Column("gateway_id", sa.String(64), nullable=False),
+    sa.Column("topic", sa.String(256), nullable=False),
+    sa.Column("accepted", sa.Boolean, nullable=False),  # False: claimed, waiting for Kafka's acknowledgement
+    sa.Column("claim", sa.String(32), nullable=False),  # token of the request that claimed it
+    sa.Column("claimed_at", UtcDateTime, nullable=False, index=True),
 )
 
 webhook_outbox = sa.Table(

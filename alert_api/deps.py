@@ -11,6 +11,9 @@ Every ``/v1`` route needs ``Authorization: Bearer <token>``, one of:
 - a duty officer's session token (``sbs_…``, from ``POST /v1/officer/login``);
 - the admin key (``SUIBOU_ADMIN_KEY``, or the generated key file).
 
+Field gateways' keys (``sbg_…``) work only on ``/v1/ingest`` (:func:`require_gateway`);
+every other route refuses them.
+
 Officers and the admin see exercise alerts; a partner sees them only with the
 ``exercises`` scope.
 """
@@ -24,14 +27,18 @@ from typing import Annotated, Literal
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from alert_api.accounts import AccountStore, Officer, Partner
+from alert_api.accounts import AccountStore, Gateway, Officer, Partner
 from alert_api.config import AlertApiSettings
 from alert_api.console import Console
 from alert_api.consumer import AlertConsumer
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
+from alert_api.ingest import IngestService
+from alert_api.jobs import JobBoard, JobHealth, describe_job
 from alert_api.limits import RateLimiter
-from alert_api.store import SCOPE_EXERCISES, SCOPE_READ, SCOPE_WEBHOOKS, AlertStore
+from alert_api.metrics import ApiMetrics
+from alert_api.security import GATEWAY_KEY_PREFIX
+from alert_api.store import SCOPE_EXERCISES, SCOPE_METRICS, SCOPE_READ, SCOPE_WEBHOOKS, AlertStore
 from alert_api.webhooks import DeliveryWorker, Outbox
 
 
@@ -80,6 +87,29 @@ def get_console(request: Request) -> Console:
     return console
 
 
+def get_metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+def get_ingest(request: Request) -> IngestService:
+    ingest: IngestService = request.app.state.ingest
+    return ingest
+
+
+def get_jobs(request: Request) -> JobBoard:
+    jobs: JobBoard = request.app.state.jobs
+    return jobs
+
+
+def get_live_job(request: Request) -> JobHealth:
+    """The live fusion job judged now, by the app's clock and the configured bounds."""
+    config: AlertApiSettings = request.app.state.api_settings
+    jobs: JobBoard = request.app.state.jobs
+    return describe_job(jobs.latest(), request.app.state.clock(), not_seen_after_s=config.job_not_seen_s,
+                        behind_after_s=config.job_behind_s)
+
+
 StoreDep = Annotated[AlertStore, Depends(get_store)]
 ConsumerDep = Annotated[AlertConsumer | None, Depends(get_consumer)]
 AccountsDep = Annotated[AccountStore, Depends(get_accounts)]
@@ -89,6 +119,10 @@ IndexDep = Annotated[HazardIndexCache, Depends(get_index)]
 RoadsDep = Annotated[Roads, Depends(get_roads)]
 ApiConfigDep = Annotated[AlertApiSettings, Depends(get_api_config)]
 ConsoleDep = Annotated[Console, Depends(get_console)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+IngestDep = Annotated[IngestService, Depends(get_ingest)]
+JobsDep = Annotated[JobBoard, Depends(get_jobs)]
+LiveJobDep = Annotated[JobHealth, Depends(get_live_job)]
 
 
 # --------------------------------------------------------------------------- callers
@@ -164,6 +198,8 @@ def get_principal(
     admin_key: str = request.app.state.admin_key
     if admin_key and hmac.compare_digest(token.encode(), admin_key.encode()):
         return Principal("admin", "admin", token=token, remote=remote)
+    if token.startswith(f"{GATEWAY_KEY_PREFIX}_"):
+        raise _unauthorised("gateway keys are for POST /v1/ingest/readings only")
     raise _unauthorised("unknown token")
 
 
@@ -207,6 +243,35 @@ def require_acting_officer(principal: Annotated[Principal, Depends(require_offic
     return principal
 
 
+def require_metrics_reader(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """The admin, or a partner key with the ``metrics:read`` scope (a Prometheus server)."""
+    if principal.kind == "admin" or (principal.partner is not None and SCOPE_METRICS in principal.partner.scopes):
+        return principal
+    raise HTTPException(status_code=403, detail=f"metrics need the admin key or a key with the {SCOPE_METRICS} scope")
+
+
+def require_gateway(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Gateway:
+    """A field gateway's key (``sbg_…``), within the gateways' rate limit.
+
+    Raises:
+        HTTPException: 401 without a valid, unrevoked gateway key; 429 over the rate limit.
+    """
+    if credentials is None or not credentials.credentials:
+        raise _unauthorised("an Authorization: Bearer gateway key is required")
+    accounts: AccountStore = request.app.state.accounts
+    gateway = accounts.authenticate_gateway(credentials.credentials)
+    if gateway is None:
+        raise _unauthorised("unknown or revoked gateway key (gateway keys start with sbg_)")
+    limiter: RateLimiter = request.app.state.limiter
+    config: AlertApiSettings = request.app.state.api_settings
+    wait = limiter.take(gateway.gateway_id, config.ingest_rate_limit_per_minute)
+    if wait:
+        raise HTTPException(status_code=429, detail="rate limit exceeded", headers={"Retry-After": str(int(wait))})
+    return gateway
+
+
 def require_staff(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     """A duty officer or the admin."""
     if principal.kind not in ("officer", "admin"):
@@ -222,3 +287,5 @@ AdminDep = Annotated[Principal, Depends(require_admin)]
 OfficerDep = Annotated[Principal, Depends(require_officer)]
 ActingOfficerDep = Annotated[Principal, Depends(require_acting_officer)]
 StaffDep = Annotated[Principal, Depends(require_staff)]
+MetricsReaderDep = Annotated[Principal, Depends(require_metrics_reader)]
+GatewayDep = Annotated[Gateway, Depends(require_gateway)]

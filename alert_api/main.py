@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 from fastapi import FastAPI
@@ -14,12 +15,29 @@ from starlette.concurrency import run_in_threadpool
 from alert_api.accounts import AccountStore
 from alert_api.config import AlertApiSettings, Settings, get_api_settings, get_settings, resolve_admin_key
 from alert_api.console import StatusConsumer, build_console, static_dir
+from alert_api.console.consumer import TopicSource
 from alert_api.consumer import AlertConsumer
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
+from alert_api.ingest import IngestService, LazyProducer, Ledger, Producer, kafka_producer_factory
+from alert_api.jobs import JobBoard, JobStatusConsumer, describe_job
 from alert_api.limits import BodyLimitMiddleware, FailureCounter, RateLimiter, StreamSlots
+from alert_api.metrics import ApiMetrics, MetricsMiddleware, Snapshot, outbox_queue
 from alert_api.models import Clock, utc_now
-from alert_api.routes import admin, alerts, console, feeds, health, messages, officer, partner, route_check, stream
+from alert_api.routes import (
+    admin,
+    alerts,
+    console,
+    feeds,
+    health,
+    ingest,
+    messages,
+    metrics,
+    officer,
+    partner,
+    route_check,
+    stream,
+)
 from alert_api.store import SqlAlertStore
 from alert_api.webhooks import DeliveryWorker, Outbox, RetryPolicy, Sender
 
@@ -34,7 +52,9 @@ Formats: JSON, CAP 1.2 XML, GeoJSON hazard areas, Waze CIFS road closures. Deliv
 pull by cursor (with ETags), Server-Sent Events, and signed webhooks (Standard Webhooks).
 
 Authenticate with `Authorization: Bearer <token>`: a partner API key, an officer
-session token or the admin key. Duty officers have a console at `/console/`. Exercise (drill) alerts carry `status: "Exercise"`
+session token or the admin key. Field gateways post readings to `/v1/ingest/readings`
+with a gateway key. `/healthz` is public (liveness and the live job's state only);
+`/metrics` serves Prometheus metrics to the admin and to keys with `metrics:read`. Duty officers have a console at `/console/`. Exercise (drill) alerts carry `status: "Exercise"`
 and `EXERCISE/訓練` in every text, and reach only partners with the `exercises` scope.
 """
 
@@ -49,6 +69,9 @@ def create_app(
     webhook_sender: Sender | None = None,
     clock: Clock = utc_now,
     start_status_feed: bool | None = None,
+    start_job_feed: bool | None = None,
+    ingest_producer_factory: Callable[[], Producer] | None = None,
+    job_consumer_factory: Callable[[], TopicSource] | None = None,
 ) -> FastAPI:
     """Builds the alert API.
 
@@ -68,18 +91,27 @@ def create_app(
         start_status_feed: Run the console's consumer of the status, fault, score
             and camera topics; by default when ``start_consumer`` and
             ``console_status_feed`` are both set.
+        start_job_feed: Follow the live job's heartbeats; by default when
+            ``start_consumer`` and ``job_status_feed`` are both set.
+        ingest_producer_factory: Makes the Kafka producer of the ingest route
+            (tests pass a fake); by default a kafka-python producer, made on the
+            first batch.
+        job_consumer_factory: Makes the Kafka consumer of the heartbeats (tests pass a fake).
 
     Returns:
         The application, to serve with an ASGI server or a ``TestClient``.
     """
     settings = settings or get_settings()
     config = api_settings or get_api_settings()
+    holder: dict[str, FastAPI] = {}
+    api_metrics = ApiMetrics(snapshot=lambda: _snapshot(holder["app"]) if "app" in holder else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         app.state.store = store or SqlAlertStore(settings.resolved_database_url)
         database = app.state.store.db
+        app.state.clock = clock
         app.state.api_settings = config
         app.state.admin_key = resolve_admin_key(settings, config)
         app.state.accounts = AccountStore(database, clock)
@@ -97,21 +129,40 @@ def create_app(
                                  max_delay_s=max(config.webhook_max_backoff_s, config.webhook_backoff_s))
             app.state.worker = DeliveryWorker(
                 database, policy, clock, concurrency=config.webhook_concurrency, timeout_s=config.webhook_timeout_s,
-                allow_private=config.webhook_allow_insecure, sender=webhook_sender)
+                allow_private=config.webhook_allow_insecure, sender=webhook_sender, metrics=api_metrics)
             app.state.store.subscribe(app.state.worker.wake)
             app.state.worker.start()
         app.state.consumer = None
         if start_consumer:
-            app.state.consumer = AlertConsumer(settings, app.state.store, config)
+            app.state.consumer = AlertConsumer(settings, app.state.store, config, metrics=api_metrics)
             app.state.consumer.start()
         app.state.console = build_console(settings, config, app.state.roads)
         feed = start_status_feed if start_status_feed is not None else start_consumer and config.console_status_feed
         if feed:
             app.state.console.consumer = StatusConsumer(settings, app.state.console.view, config)
             app.state.console.consumer.start()
+        app.state.jobs = JobBoard()
+        app.state.job_consumer = None
+        if start_job_feed if start_job_feed is not None else start_consumer and config.job_status_feed:
+            app.state.job_consumer = JobStatusConsumer(settings, app.state.jobs, config,
+                                                       consumer_factory=job_consumer_factory)
+            app.state.job_consumer.start()
+        producer_factory = ingest_producer_factory or kafka_producer_factory(
+            settings.bootstrap_servers, timeout_s=config.ingest_timeout_s,
+            connect_timeout_ms=config.connect_timeout_ms)
+        app.state.ingest = IngestService(
+            Ledger(database, retention=dt.timedelta(hours=config.ingest_dedup_hours),
+                   stale_after=dt.timedelta(seconds=3 * config.ingest_timeout_s + 30)),
+            LazyProducer(producer_factory), settings.topics, timeout_s=config.ingest_timeout_s,
+            frame_roots=config.ingest_frame_roots or (), metrics=api_metrics, clock=clock)
+        app.state.started = True
         try:
             yield
         finally:
+            app.state.started = False
+            await run_in_threadpool(app.state.ingest.close)
+            if app.state.job_consumer is not None:
+                await run_in_threadpool(app.state.job_consumer.stop)
             if app.state.console.consumer is not None:
                 await run_in_threadpool(app.state.console.consumer.stop)
             if app.state.consumer is not None:
@@ -122,12 +173,33 @@ def create_app(
                 app.state.store.close()
 
     app = FastAPI(title="suibou alert API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    holder["app"] = app
+    app.state.metrics = api_metrics
+    app.state.started = False
     for router in (alerts.router, messages.router, feeds.router, stream.router, route_check.router,
-                   partner.router, officer.router, admin.router, console.router, console.page, health.router):
+                   partner.router, officer.router, admin.router, console.router, console.page, health.router,
+                   ingest.router, metrics.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=static_dir()), name="console-static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=lambda: api_metrics)
     return app
+
+
+def _snapshot(app: FastAPI) -> Snapshot | None:
+    """The states the metrics read at scrape time; None while the app is not running."""
+    state = app.state
+    if not getattr(state, "started", False):
+        return None
+    consumer = state.consumer.status if state.consumer is not None else None
+    now = state.clock()
+    depth, age = outbox_queue(state.store.db, now)
+    config = state.api_settings
+    job = describe_job(state.jobs.latest(), now, not_seen_after_s=config.job_not_seen_s,
+                       behind_after_s=config.job_behind_s)
+    return Snapshot(consumer_state=consumer.state.value if consumer else "disabled",
+                    consumer_lag=consumer.lag if consumer else None, queue_depth=depth, queue_age_s=age,
+                    job=job.snapshot())
 
 
 def serve(settings: Settings | None = None) -> None:

@@ -29,12 +29,12 @@ CURSOR_PATTERN = r"^\d{1,18}$"
 UtcTime = Annotated[dt.datetime, PlainSerializer(format_time, return_type=str, when_used="json")]
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=128)]
 Status = Literal["Actual", "Exercise"]
-Scope = Literal["alerts:read", "webhooks:receive", "exercises"]
+Scope = Literal["alerts:read", "webhooks:receive", "exercises", "metrics:read"]
 Source = Literal["pipeline", "duty_officer"]
 BBoxText = Annotated[str, Field(pattern=BBOX_PATTERN, max_length=100,
                                 description="min_lon,min_lat,max_lon,max_lat (WGS 84)",
                                 examples=["139.58,35.67,139.66,35.73"])]
-assert set(SCOPES) == {"alerts:read", "webhooks:receive", "exercises"}
+assert set(SCOPES) == {"alerts:read", "webhooks:receive", "exercises", "metrics:read"}
 
 
 #: [longitude, latitude] or [longitude, latitude, altitude].
@@ -286,7 +286,7 @@ class RouteCheckResponse(BaseModel):
 
 class PartnerBase(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    scopes: list[Scope] = Field(description="alerts:read, webhooks:receive, exercises.")
+    scopes: list[Scope] = Field(description="alerts:read, webhooks:receive, exercises, metrics:read.")
     rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000)
 
 
@@ -484,6 +484,19 @@ class ConsumerHealth(BaseModel):
     dead_letters: int
     last_error: str | None = None
     last_commit_at: UtcTime | None = None
+    lag: int | None = Field(None, description="Alert records on the broker not stored yet, once known.")
+
+
+class JobHealthPublic(BaseModel):
+    state: Literal["starting", "running", "behind", "restarting", "stopped", "not_seen"]
+    summary: str = Field(description="running, starting, restarting, behind by N s, stopped or not seen.")
+    heartbeat_at: str | None = Field(description="Event time of the newest heartbeat.")
+    heartbeat_age_s: float | None
+    since: str | None = Field(description="Since when the job is in this state.")
+    restarts: int | None
+    last_restart_reason: str | None
+    behind_s: float | None = Field(description="How far the slowest observation feed is behind the wall clock.")
+    consumer_lag: int | None = Field(description="Observation records the job has not committed yet.")
 
 
 class WebhookHealth(BaseModel):
@@ -493,11 +506,82 @@ class WebhookHealth(BaseModel):
     dead: int
 
 
+class PublicHealth(BaseModel):
+    """The unauthenticated liveness answer: nothing about the store, the brokers or exercises."""
+
+    status: Literal["ok"] = "ok"
+    live_job: str = Field(description="The live fusion job: running, starting, restarting, behind by N s, stopped "
+                                      "or not seen (no heartbeat for 30 s, or never).")
+
+
+class FeedHealth(BaseModel):
+    state: str = Field(description="disabled, stopped, connecting, running or retrying.")
+    applied: int
+    unchanged: int
+    invalid: int
+    last_error: str | None = None
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     consumer: ConsumerHealth
     webhooks: WebhookHealth
-    alerts: int = Field(description="Alerts in the store, cancelled included.")
+    live_job: JobHealthPublic
+    job_feed: FeedHealth = Field(description="The consumer of the live job's heartbeats.")
+    alerts: int = Field(description="Alerts in the store, cancelled and exercises included.")
     active_alerts: int
     messages: int
     held_messages: int
+
+
+# --------------------------------------------------------------------------- gateways and ingest
+
+
+GatewayStation = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}\*?$", max_length=129)]
+
+
+class GatewayCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    stations: list[GatewayStation] = Field(
+        min_length=1, max_length=1000,
+        description="Ids it may report for: gauge station ids, camera ids, drone flight ids; an entry ending in "
+                    "'*' is a prefix (at least 3 characters), e.g. 'FL-KANDA-*'.")
+    exercise: bool = Field(False, description="An exercise gateway: its readings must be exercises with a drill_id. "
+                                              "A live gateway's readings must not be.")
+
+
+class GatewayPublic(BaseModel):
+    gateway_id: str
+    name: str
+    stations: list[str]
+    exercise: bool
+    key_id: str
+    created_at: UtcTime
+    revoked_at: UtcTime | None
+
+
+class GatewayCreated(BaseModel):
+    gateway: GatewayPublic
+    api_key: str = Field(description="Shown once (sbg_…): only its hash is stored.")
+
+
+class GatewayList(BaseModel):
+    count: int
+    data: list[GatewayPublic]
+
+
+class IngestItemResult(BaseModel):
+    index: int = Field(description="Position of the reading in the batch.")
+    event_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    reason: str | None = Field(None, description="Why it was rejected.")
+    category: str | None = Field(None, description="invalid, schema, station, exercise, image, conflict, in_flight.")
+
+
+class IngestResponse(BaseModel):
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[IngestItemResult]

@@ -5,6 +5,8 @@
   for a key with that much entropy); the key id finds the row, and the hashes
   are compared in constant time. The key is shown once, when it is made.
 - **Officer session tokens** are ``sbs_<token id>_<secret>``, stored the same way.
+- **Gateway keys** (field gateways that post readings) are ``sbg_<key id>_<secret>``,
+  made and stored the same way as partner keys.
 - **Officer passwords** are hashed with scrypt (N=2^14, r=8, p=1, 16-byte salt),
   which is memory-hard and in the standard library.
 - **Webhook secrets** are ``whsec_`` + base64 of 32 random bytes, the form the
@@ -29,6 +31,8 @@ import secrets
 
 PARTNER_KEY_PREFIX = "sbk"
 SESSION_PREFIX = "sbs"
+GATEWAY_KEY_PREFIX = "sbg"
+_PREFIXES = (PARTNER_KEY_PREFIX, SESSION_PREFIX, GATEWAY_KEY_PREFIX)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -58,10 +62,15 @@ def new_session_token() -> tuple[str, str, str]:
     return _new_token(SESSION_PREFIX)
 
 
+def new_gateway_key() -> tuple[str, str, str]:
+    """A new gateway key: ``(key id, key, SHA-256 of the key)``."""
+    return _new_token(GATEWAY_KEY_PREFIX)
+
+
 def split_token(token: str) -> tuple[str, str] | None:
     """``(prefix, id)`` of a key or session token, ``None`` if it is neither."""
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] not in (PARTNER_KEY_PREFIX, SESSION_PREFIX) or len(parts[1]) != 16:
+    if len(parts) != 3 or parts[0] not in _PREFIXES or len(parts[1]) != 16:
         return None
     if not all(c in "0123456789abcdef" for c in parts[1]):
         return None
@@ -98,6 +107,6 @@ def verify_password(password: str, stored: str) -> bool:
 DUMMY_PASSWORD_HASH = hash_password(secrets.token_urlsafe(16))
 
 __all__ = [
-    "DUMMY_PASSWORD_HASH", "PARTNER_KEY_PREFIX", "SESSION_PREFIX", "hash_password", "hash_token", "new_api_key",
-    "new_session_token", "new_webhook_secret", "split_token", "token_matches", "verify_password",
+    "DUMMY_PASSWORD_HASH", "GATEWAY_KEY_PREFIX", "PARTNER_KEY_PREFIX", "SESSION_PREFIX", "hash_password", "hash_token",
+    "new_api_key", "new_gateway_key", "new_session_token", "new_webhook_secret", "split_token", "token_matches", "verify_password",
 ]

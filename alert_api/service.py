@@ -15,12 +15,14 @@ from shapely.geometry import Point, Polygon  # type: ignore[import-untyped]
 
 from alert_api.config import AlertApiSettings
 from alert_api.console import Console, present
+from alert_api.console.consumer import FeedStatus
 from alert_api.console.view import LIVE
 from alert_api.consumer import ConsumerState, ConsumerStatus
 from alert_api.deps import Principal
 from alert_api.formats import cap, cifs, geojson
 from alert_api.formats.texts import message_texts
 from alert_api.geo import HazardIndexCache, RoadGraph, RouteCheck, check_route
+from alert_api.jobs import JobHealth
 from alert_api.models import MAX_LIMIT, Alert, AlertQuery, BBox, StoredMessage, check_bbox, utc_now
 from alert_api.schemas import (
     AlertDetail,
@@ -30,9 +32,11 @@ from alert_api.schemas import (
     AlertPublic,
     ConsumerHealth,
     DetourPublic,
-    Health,
+    FeedHealth,
     HazardAreaFilters,
+    Health,
     HeldMessagePublic,
+    JobHealthPublic,
     RouteCheckRequest,
     RouteCheckResponse,
     RouteHazard,
@@ -324,12 +328,19 @@ def console_state(store: AlertStore, console: Console, stream: str | None) -> di
                                   console.view.limits)
 
 
+def console_job(job: JobHealth) -> dict[str, Any]:
+    """The live job for the console: its state without the heartbeat's age (which would change every answer's
+    ETag); the summary says when it is not seen."""
+    document = job.to_json()
+    return {key: document[key] for key in ("state", "summary", "heartbeat_at", "restarts", "last_restart_reason")}
+
+
 # --------------------------------------------------------------------------- health
 
 
 def health(store: AlertStore, consumer: ConsumerStatus | None, outbox_counts: dict[str, int],
-           worker_running: bool) -> Health:
-    """Liveness with the consumer's state, the webhook outbox and what the store holds."""
+           worker_running: bool, job: JobHealth, job_feed: FeedStatus) -> Health:
+    """The detailed health: the consumers' states, the webhook outbox, the live job and what the store holds."""
     status = consumer or ConsumerStatus(ConsumerState.DISABLED)
     counts = store.counts()
     return Health(
@@ -340,8 +351,11 @@ def health(store: AlertStore, consumer: ConsumerStatus | None, outbox_counts: di
             dead_letters=status.dead_letters,
             last_error=status.last_error,
             last_commit_at=status.last_commit_at,
+            lag=status.lag,
         ),
         webhooks=WebhookHealth(worker="running" if worker_running else "stopped", **outbox_counts),
+        live_job=JobHealthPublic(**job.to_json()),
+        job_feed=FeedHealth(**job_feed.to_json()),
         alerts=counts.alerts,
         active_alerts=counts.active,
         messages=counts.messages,

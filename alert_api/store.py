@@ -71,13 +71,15 @@ log = logging.getLogger(__name__)
 SCOPE_READ = "alerts:read"
 SCOPE_WEBHOOKS = "webhooks:receive"
 SCOPE_EXERCISES = "exercises"
-SCOPES = (SCOPE_READ, SCOPE_WEBHOOKS, SCOPE_EXERCISES)
+SCOPE_METRICS = "metrics:read"
+SCOPES = (SCOPE_READ, SCOPE_WEBHOOKS, SCOPE_EXERCISES, SCOPE_METRICS)
 
 #: Officer actions on an existing alert.
 OFFICER_ACTIONS = ("acknowledge", "update", "cancel")
 
 __all__ = [
-    "DEFAULT_LIMIT", "MAX_LIMIT", "OFFICER_ACTIONS", "SCOPES", "SCOPE_EXERCISES", "SCOPE_READ", "SCOPE_WEBHOOKS",
+    "DEFAULT_LIMIT", "MAX_LIMIT", "OFFICER_ACTIONS", "SCOPES", "SCOPE_EXERCISES", "SCOPE_METRICS", "SCOPE_READ",
+    "SCOPE_WEBHOOKS",
     "Alert", "AlertQuery", "AlertStore", "HeldMessage", "InMemoryAlertStore", "LifecycleError", "SqlAlertStore",
     "StoreCounts", "StoredMessage", "create_store", "legacy_row_to_event", "utc_now",
 ]

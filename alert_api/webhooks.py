@@ -44,6 +44,7 @@ import httpx
 import sqlalchemy as sa
 
 from alert_api.db import Database, partners, webhook_outbox
+from alert_api.metrics import ApiMetrics
 from alert_api.models import Clock, utc_now
 
 log = logging.getLogger(__name__)
@@ -225,12 +226,14 @@ class DeliveryWorker:
         poll_s: How often the outbox is looked at without a wake-up.
         allow_private: Allow webhook hosts on private or loopback addresses (tests, closed networks).
         sender: Sends one request and returns the HTTP status; defaults to an ``httpx`` client.
+        metrics: Counts deliveries by outcome.
     """
 
     def __init__(self, database: Database, policy: RetryPolicy | None = None, clock: Clock = utc_now, *,
                  concurrency: int = 32, timeout_s: float = 10.0, poll_s: float = 0.5, allow_private: bool = False,
-                 sender: Sender | None = None) -> None:
+                 sender: Sender | None = None, metrics: ApiMetrics | None = None) -> None:
         self.db = database
+        self._metrics = metrics
         self.policy = policy or RetryPolicy()
         self._clock = clock
         self._concurrency = concurrency
@@ -397,6 +400,9 @@ class DeliveryWorker:
             self.failed += 1
         with self.db.begin() as connection:
             connection.execute(webhook_outbox.update().where(webhook_outbox.c.id == claim.id).values(**values))
+        if self._metrics is not None:
+            outcome = {"delivered": "delivered", "dead": "dead_lettered"}.get(values.get("status", ""), "failed")
+            self._metrics.webhook_outcome(outcome)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.02) -> bool:

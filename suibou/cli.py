@@ -7,6 +7,7 @@
     suibou infra up|down|status local Kafka broker, Prism runner, alert API (and --live: the live job)
     suibou api                  serve the alert API in the foreground
     suibou pipeline [...]       run the live fusion job, supervised, until stopped
+    suibou gateway --catalogue  play a catalogue's gauges live, as a field gateway (synthetic values)
     suibou models train         train and export the ONNX models
 """
 
@@ -65,6 +66,27 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("api", help="serve the alert API in the foreground")
     commands.add_parser("pipeline", help="run the fusion job on live topics (Beam options may follow)",
                         add_help=False)
+    gateway = commands.add_parser(
+        "gateway", help="play a catalogue's gauges live, as a field gateway would (synthetic values, wall-clock "
+                        "times, no clock ticks)")
+    gateway.add_argument("--catalogue", required=True, help="station catalogue: a bundled name or a JSON file")
+    gateway.add_argument("--interval", type=int, default=5, help="seconds between two readings of a gauge")
+    gateway.add_argument("--via", choices=("http", "kafka"), default="http",
+                         help="post to the alert API's ingest route with a gateway key, or produce to Kafka")
+    gateway.add_argument("--key-file", default=None, help="file holding the gateway key (sbg_…), for --via http")
+    gateway.add_argument("--url", default=None, help="the alert API (default: the local one)")
+    gateway.add_argument("--jitter", type=float, default=0.0, help="deliver each reading up to S seconds late")
+    gateway.add_argument("--gap-probability", type=float, default=0.0, help="chance that a reading is lost")
+    gateway.add_argument("--reorder-probability", type=float, default=0.0,
+                         help="chance that a reading arrives after the gauge's next one")
+    gateway.add_argument("--silent", action="append", default=[], metavar="STATION[@after_s]",
+                         help="a gauge that falls silent (from the start, or after_s seconds in); repeatable")
+    gateway.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: until ^C)")
+    gateway.add_argument("--rate", type=float, default=None, help="send at most N readings per second")
+    gateway.add_argument("--seed", type=int, default=None, help="seed of the values and the link faults")
+    gateway.add_argument("--station", action="append", default=None, help="only this gauge; repeatable")
+    gateway.add_argument("--drill-id", default=None,
+                         help="mark readings as exercises of this drill (for an exercise gateway)")
     models = commands.add_parser("models", help="model training")
     models.add_argument("action", choices=("train",))
     return parser
@@ -199,6 +221,73 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gateway(args: argparse.Namespace, settings: Settings) -> int:
+    import threading
+    from pathlib import Path
+
+    from replay_data.gateway import (
+        GatewayOptions,
+        GatewaySimulator,
+        HttpSink,
+        KafkaSink,
+        RunReport,
+        Sink,
+        run,
+        silent_map,
+    )
+    from suibou.catalogue import StationCatalogue
+
+    try:
+        catalogue = StationCatalogue.load(args.catalogue)
+        options = GatewayOptions(interval_s=args.interval, jitter_s=args.jitter,
+                                 gap_probability=args.gap_probability, reorder_probability=args.reorder_probability,
+                                 silent=silent_map(args.silent), seed=args.seed, drill_id=args.drill_id,
+                                 stations=tuple(args.station) if args.station else None)
+        simulator = GatewaySimulator(catalogue, dt.datetime.now(dt.timezone.utc), options)
+    except (OSError, ValueError) as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
+    sink: Sink
+    if args.via == "http":
+        if not args.key_file:
+            print("gateway: --via http needs --key-file with a gateway key (POST /v1/admin/gateways)", file=sys.stderr)
+            return 2
+        from suibou.infra.api_server import base_url
+
+        try:
+            key = Path(args.key_file).read_text().strip()
+        except OSError as error:
+            print(f"gateway: cannot read the key file: {error}", file=sys.stderr)
+            return 2
+        sink = HttpSink(args.url or base_url(settings), key)
+    else:
+        sink = KafkaSink(settings)
+    _say(f"gateway: {len(simulator.stations)} gauges of {catalogue.name} every {args.interval} s via {args.via} "
+         f"(synthetic values{', exercise ' + args.drill_id if args.drill_id else ', live'}); ^C stops")
+    stop = threading.Event()
+    said = [time.monotonic()]
+
+    def progress(r: RunReport) -> None:  # every 30 s at most
+        if time.monotonic() - said[0] >= 30:
+            said[0] = time.monotonic()
+            _say(f"sent {r.sent} (accepted {r.accepted}, duplicate {r.duplicate}, rejected {r.rejected}), "
+                 f"lost {r.lost}, backlog {r.backlog}")
+
+    try:
+        report = run(simulator, sink, duration_s=args.duration, rate=args.rate, stop=stop, on_batch=progress)
+    except KeyboardInterrupt:
+        stop.set()
+        return 130
+    finally:
+        sink.close()
+    for reason in report.reasons[:10]:
+        print(f"rejected {reason}", file=sys.stderr)
+    print(f"generated {report.generated} readings: {report.sent} sent ({report.accepted} accepted, "
+          f"{report.duplicate} duplicate, {report.rejected} rejected), {report.lost} lost on the link, "
+          f"{report.backlog} not sent")
+    return 0
+
+
 class _QuietBeamImport(logging.Filter):
     """Drops two harmless Beam messages that would alarm an operator.
 
@@ -279,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from alert_api.main import serve
 
         serve(settings)
+    elif args.command == "gateway":
+        return _gateway(args, settings)
     elif args.command == "models":
         from models.train import main as train_main
 

@@ -20,6 +20,11 @@ MODULES = [
     "suibou.drill",
     "suibou.live",
     "models",
+    "alert_api.metrics",
+    "alert_api.jobs",
+    "alert_api.ingest",
+    "alert_api.accounts",
+    "replay_data.gateway",
 ]
 
 

@@ -1,4 +1,4 @@
-"""``/v1/admin``: partners and their keys, duty officers, the audit log (admin key only)."""
+"""``/v1/admin``: partners and their keys, field gateways, duty officers, the audit log (admin key only)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from alert_api.accounts import AccountError, AuditEntry, Officer
+from alert_api.accounts import AccountError, AuditEntry, Gateway, Officer
 from alert_api.deps import AccountsDep, AdminDep, OutboxDep
 from alert_api.routes.partner import delivery_public, partner_public
 from alert_api.schemas import (
     AuditEntryPublic,
     AuditList,
     DeliveryList,
+    GatewayCreate,
+    GatewayCreated,
+    GatewayList,
+    GatewayPublic,
     KeyCreated,
     KeyList,
     KeyPublic,
@@ -30,6 +34,7 @@ from alert_api.schemas import (
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 PartnerId = Annotated[str, Path(pattern=r"^p_[0-9a-f]{12}$")]
+GatewayId = Annotated[str, Path(pattern=r"^g_[0-9a-f]{12}$")]
 KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
 Username = Annotated[str, Path(pattern=r"^[a-z][a-z0-9._-]{1,63}$")]
 
@@ -117,6 +122,49 @@ def partner_deliveries(partner_id: PartnerId, admin: AdminDep, outbox: OutboxDep
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> DeliveryList:
     items = [delivery_public(d) for d in outbox.deliveries(partner_id, status=status, limit=limit)]
     return DeliveryList(count=len(items), data=items)
+
+
+def gateway_public(gateway: Gateway) -> GatewayPublic:
+    return GatewayPublic(gateway_id=gateway.gateway_id, name=gateway.name, stations=list(gateway.stations),
+                         exercise=gateway.exercise, key_id=gateway.key_id, created_at=gateway.created_at,
+                         revoked_at=gateway.revoked_at)
+
+
+@router.post("/gateways", response_model=GatewayCreated, status_code=201, summary="Register a field gateway")
+def create_gateway(body: GatewayCreate, admin: AdminDep, accounts: AccountsDep) -> GatewayCreated:
+    """Registers a gateway that posts readings to ``/v1/ingest/readings`` for the stations listed; its key
+    (``sbg_…``) is in this answer only. To change its stations or key, register a new one and revoke this one."""
+    try:
+        gateway, key = accounts.create_gateway(body.name, body.stations, body.exercise)
+    except AccountError as error:
+        raise _error(error) from None
+    accounts.audit("admin", admin.name, "gateway.create", gateway.gateway_id,
+                   {"name": body.name, "stations": list(gateway.stations), "exercise": body.exercise}, admin.remote)
+    return GatewayCreated(gateway=gateway_public(gateway), api_key=key)
+
+
+@router.get("/gateways", response_model=GatewayList, summary="List field gateways (revoked ones too)")
+def list_gateways(admin: AdminDep, accounts: AccountsDep) -> GatewayList:
+    items = [gateway_public(g) for g in accounts.list_gateways()]
+    return GatewayList(count=len(items), data=items)
+
+
+@router.get("/gateways/{gateway_id}", response_model=GatewayPublic, summary="One field gateway")
+def get_gateway(gateway_id: GatewayId, admin: AdminDep, accounts: AccountsDep) -> GatewayPublic:
+    gateway = accounts.get_gateway(gateway_id)
+    if gateway is None:
+        raise HTTPException(status_code=404, detail=f"no gateway {gateway_id!r}")
+    return gateway_public(gateway)
+
+
+@router.delete("/gateways/{gateway_id}", response_model=GatewayPublic, summary="Revoke a field gateway's key")
+def revoke_gateway(gateway_id: GatewayId, admin: AdminDep, accounts: AccountsDep) -> GatewayPublic:
+    try:
+        gateway = accounts.revoke_gateway(gateway_id)
+    except AccountError as error:
+        raise _error(error) from None
+    accounts.audit("admin", admin.name, "gateway.revoke", gateway_id, {}, admin.remote)
+    return gateway_public(gateway)
 
 
 @router.post("/officers", response_model=OfficerPublic, status_code=201, summary="Register a duty officer")

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from alert_api import service
 from alert_api.console import present, static_dir
-from alert_api.deps import ConsoleDep, StaffDep, StoreDep
+from alert_api.deps import ConsoleDep, LiveJobDep, StaffDep, StoreDep
 from alert_api.routes._http import etag_response
 from alert_api.schemas import ID_PATTERN
 
@@ -58,12 +58,14 @@ def console_map(request: Request, console: ConsoleDep, principal: StaffDep) -> R
 
 
 @router.get("/state", response_class=Response, responses=JSON, summary="The current picture of a stream")
-def console_state(request: Request, store: StoreDep, console: ConsoleDep, principal: StaffDep,
+def console_state(request: Request, store: StoreDep, console: ConsoleDep, principal: StaffDep, job: LiveJobDep,
                   stream: Stream = None) -> Response:
     """Each station's latest status, fault and colour, each camera's latest still and estimate, each area's
-    alert level and latest score, the active faults, and the stream's alerts (newest change first)."""
-    return etag_response(request, service.json_bytes(service.console_state(store, console, stream)),
-                         "application/json")
+    alert level and latest score, the active faults, the stream's alerts (newest change first), and the live
+    fusion job's state (``live_job``)."""
+    document = service.console_state(store, console, stream)
+    document["live_job"] = service.console_job(job)
+    return etag_response(request, service.json_bytes(document), "application/json")
 
 
 @router.get("/stations/{station_id}", response_class=Response,

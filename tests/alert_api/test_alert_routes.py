@@ -1,4 +1,5 @@
-"""``/v1/alerts``, ``/v1/messages``, ``/healthz`` and the OpenAPI document, on SQLite and PostgreSQL."""
+"""``/v1/alerts``, ``/v1/messages``, ``/healthz``, ``/v1/health`` and the OpenAPI document, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -198,12 +199,21 @@ def test_message_log_rejects_bad_parameters(api: TestClient, params: dict[str, s
     assert api.get("/v1/messages", params=params, headers=ADMIN).status_code == 422
 
 
-def test_healthz_reports_store_webhooks_and_disabled_consumer(api: TestClient) -> None:
-    body = api.get("/healthz").json()
+def test_health_reports_store_webhooks_and_disabled_consumer_to_staff_only(api: TestClient) -> None:
+    body = api.get("/v1/health", headers=ADMIN).json()
     assert body["status"] == "ok"
     assert body["consumer"]["state"] == "disabled"
     assert body["webhooks"] == {"worker": "running", "pending": 0, "delivered": 0, "dead": 0}
     assert (body["alerts"], body["active_alerts"], body["messages"], body["held_messages"]) == (3, 2, 5, 0)
+    assert body["live_job"]["summary"] == "not seen"
+    assert api.get("/v1/health").status_code == 401
+    partner = api.post("/v1/admin/partners", headers=ADMIN, json={
+        "name": "nav", "scopes": ["alerts:read", "exercises", "metrics:read"]}).json()["api_key"]
+    assert api.get("/v1/health", headers={"Authorization": f"Bearer {partner}"}).status_code == 403
+
+
+def test_public_healthz_says_only_that_it_is_alive_and_what_the_live_job_does(api: TestClient) -> None:
+    assert api.get("/healthz").json() == {"status": "ok", "live_job": "not seen"}
 
 
 def test_openapi_is_served_with_every_route(api: TestClient) -> None:
@@ -214,7 +224,7 @@ def test_openapi_is_served_with_every_route(api: TestClient) -> None:
         "/v1/stream", "/v1/route-check", "/v1/partner", "/v1/partner/webhook", "/v1/partner/webhook/deliveries",
         "/v1/partner/webhook/dead-letters", "/v1/partner/webhook/dead-letters/replay", "/v1/officer/login",
         "/v1/officer/alerts", "/v1/officer/alerts/{alert_id}/cancel", "/v1/admin/partners", "/v1/admin/audit",
-        "/healthz",
+        "/healthz", "/v1/health", "/metrics", "/v1/ingest/readings", "/v1/admin/gateways",
     } <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert api.get("/docs").status_code == 200
@@ -237,17 +247,18 @@ def test_default_store_is_sqlite_under_home_and_admin_key_is_generated(
     settings = Settings(home=tmp_path)
     config = make_settings(admin_key=None)
     with TestClient(create_app(settings, start_consumer=False, api_settings=config)) as client:
-        assert client.get("/healthz").json()["messages"] == 0
         key_file = tmp_path / "api" / "admin.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
         key = key_file.read_text().strip()
         assert len(key) >= 32
         assert client.get("/v1/admin/partners", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert client.get("/v1/health", headers={"Authorization": f"Bearer {key}"}).json()["messages"] == 0
         assert client.get("/v1/admin/partners", headers=ADMIN).status_code == 401
     assert (settings.home / "alerts.db").exists()
     # The key survives a restart.
     with TestClient(create_app(settings, start_consumer=False, api_settings=config)) as client:
         assert client.get("/v1/admin/partners", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert client.get("/v1/health", headers={"Authorization": f"Bearer {key}"}).json()["messages"] == 0
 
 
 def test_a_short_admin_key_is_refused(tmp_path: Path, make_settings: Callable[..., Any]) -> None:

@@ -130,7 +130,7 @@ def test_dead_letters_can_be_listed_and_replayed(
 
 def test_delivery_survives_a_restart_and_nothing_is_sent_twice(
     db_url: str, tmp_path: Path, make_settings: Callable[..., Any], callers_for: Callable[[TestClient], Any],
-    make_receiver: Callable[[], Any], make_alert: MakeAlert
+    make_receiver: Callable[[], Any], make_alert: MakeAlert, admin: dict[str, str]
 ) -> None:
     settings = Settings(home=tmp_path, database_url=db_url)
     receiver = make_receiver()
@@ -154,7 +154,7 @@ def test_delivery_survives_a_restart_and_nothing_is_sent_twice(
         Webhook(secret).verify(body, headers)
     # Another restart sends nothing again.
     with TestClient(create_app(settings, start_consumer=False, api_settings=make_settings())) as client:
-        health = client.get("/healthz").json()["webhooks"]
+        health = client.get("/v1/health", headers=admin).json()["webhooks"]
         assert (health["pending"], health["delivered"]) == (0, 2)
         assert not wait_until(lambda: len(receiver.requests) > 2, 0.5)
 

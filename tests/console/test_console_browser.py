@@ -261,3 +261,26 @@ def test_the_console_asks_for_a_login_and_refuses_a_wrong_password(console: Cons
     page.click("#logout")
     expect(page.locator("#login-form")).to_be_visible()
     assert [e["action"] for e in console.audit("sato")] == ["officer.login_failed", "officer.login", "officer.logout"]
+
+
+def test_the_console_shows_the_live_job_and_warns_while_it_is_not_running(console: Console) -> None:
+    from playwright.sync_api import expect
+
+    from suibou.contracts import JobState, JobStatus
+
+    page = console.page
+    page.goto(f"{console.base_url}/console/")
+    console.login()
+    expect(page.locator("#job")).to_have_text("live job: not seen")
+    expect(page.locator("#job-banner")).to_contain_text("not seen")
+    now = dt.datetime.now(dt.timezone.utc)
+    console.app.state.jobs.fold(JobStatus(event_id="live:1", event_time=now, job="live", state=JobState.RUNNING,
+                                          since=now - dt.timedelta(minutes=3), restarts=1,
+                                          last_restart_reason="harness exited", behind_s=3.0))
+    expect(page.locator("#job")).to_have_text("live job: running")
+    expect(page.locator("#job")).to_have_class("job ok")
+    expect(page.locator("#job-banner")).to_be_hidden()
+    console.app.state.jobs.fold(JobStatus(event_id="live:2", event_time=now + dt.timedelta(seconds=1), job="live",
+                                          state=JobState.RUNNING, since=now, behind_s=95.0))
+    expect(page.locator("#job")).to_have_text("live job: behind by 95 s")
+    expect(page.locator("#job-banner")).to_contain_text("behind by 95 s")

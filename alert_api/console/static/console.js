@@ -264,6 +264,32 @@ function renderState() {
   refreshDetail();
 }
 
+// The live fusion job, from its supervisor's heartbeats: a badge, and a banner whenever it is not running
+// in time (live alerts may then be late or missing).
+function renderJob(job) {
+  const badge = $("job");
+  const banner = $("job-banner");
+  if (!job) {
+    badge.hidden = true;
+    banner.hidden = true;
+    return;
+  }
+  badge.hidden = false;
+  badge.textContent = `live job: ${job.summary}`;
+  badge.className = "job " + (job.state === "running" ? "ok" : (job.state === "starting" ? "warn" : "bad"));
+  const restarts = job.restarts ? ` · ${job.restarts} restart(s)` : "";
+  badge.title = `heartbeat ${job.heartbeat_at ? jst(job.heartbeat_at) : "never"}${restarts}`
+    + (job.last_restart_reason ? ` · last: ${job.last_restart_reason}` : "");
+  const warnings = {
+    not_seen: "The live fusion job is not seen (no heartbeat for 30 s): live alerts may be missing · 解析ジョブ応答なし",
+    stopped: "The live fusion job is stopped: no live alerts are being decided · 解析ジョブ停止中",
+    restarting: "The live fusion job is restarting: live alerts may be late · 解析ジョブ再起動中",
+    behind: `The live fusion job is ${job.summary}: live alerts are late · 解析ジョブ遅延`,
+  };
+  banner.hidden = !(job.state in warnings);
+  banner.textContent = warnings[job.state] || "";
+}
+
 function renderHeader(doc) {
   const select = $("stream-select");
   const ids = doc.streams.map((x) => x.id);
@@ -277,6 +303,7 @@ function renderHeader(doc) {
   select.value = S.stream || "";
   select.title = `showing ${doc.stream.id}`;
   $("stream-clock").textContent = `${doc.stream.id === "live" ? "live" : "drill"} time ${jst(doc.stream.clock)}`;
+  renderJob(doc.live_job);
   const feed = doc.feed;
   $("feed").textContent = `station feed: ${feed.state}`;
   $("feed").title = feed.last_error || `${feed.applied} updates`;
