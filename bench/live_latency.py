@@ -48,6 +48,7 @@ from suibou import infra
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertEvent, LevelReading, RainReading, RiskScore, parse_event
 from suibou.infra import api_server, processes
+from suibou.kafka_offsets import list_offsets
 from suibou.settings import Settings
 
 _MIB = 1024 * 1024
@@ -109,14 +110,22 @@ class Gateways:
         return count / (time.perf_counter() - started)
 
 
-def follow(settings: Settings, topics: list[str], stop: threading.Event, got: dict, key_of) -> None:  # type: ignore[no-untyped-def]
-    """Notes the wall time each wanted record arrives."""
+def follow(settings: Settings, topics: list[str], stop: threading.Event, got: dict, key_of,  # type: ignore[no-untyped-def]
+           ready: threading.Event) -> None:
+    """Notes the wall time each wanted record arrives; sets ``ready`` once it reads from the end."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
                              fetch_max_wait_ms=5)
-    consumer.assign([TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t))])
-    consumer.seek_to_end()
+    partitions = []
+    for topic in topics:
+        while not consumer.partitions_for_topic(topic):
+            time.sleep(0.2)
+        partitions += [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    for tp, end in list_offsets(consumer, partitions).items():
+        consumer.seek(tp, end)
+    ready.set()
     while not stop.is_set():
         for records in consumer.poll(timeout_ms=50).values():
             now = time.time()
@@ -141,10 +150,10 @@ def baseline(catalogue: StationCatalogue, rate: float, seconds: float) -> dict:
     settings = Settings(topic_prefix=f"bench-live-base-{uuid.uuid4().hex[:8]}")
     infra.up(settings)
     got: dict = {}
-    stop = threading.Event()
-    reader = threading.Thread(target=follow, args=(settings, [settings.topics.level], stop, got, reading_key))
+    stop, ready = threading.Event(), threading.Event()
+    reader = threading.Thread(target=follow, args=(settings, [settings.topics.level], stop, got, reading_key, ready))
     reader.start()
-    time.sleep(2.0)
+    ready.wait(60)
     gateways = Gateways(settings, catalogue, rate, seconds)
     achieved = gateways.run()
     time.sleep(2.0)
@@ -211,9 +220,11 @@ def live(catalogue: StationCatalogue, rate: float, seconds: float, sample_s: flo
 
     scores: dict = {}
     alerts_seen: dict[str, tuple[float, AlertEvent | dict]] = {}
-    stop = threading.Event()
-    reader = threading.Thread(target=follow, args=(settings, [settings.topics.risk_scores], stop, scores, score_key))
+    stop, ready = threading.Event(), threading.Event()
+    reader = threading.Thread(target=follow, args=(settings, [settings.topics.risk_scores], stop, scores, score_key,
+                                                   ready))
     reader.start()
+    ready.wait(60)
 
     def poll_api() -> None:
         url = f"{api_server.base_url(settings)}/v1/alerts?include_cancelled=true&limit=1000"
@@ -277,6 +288,9 @@ def live(catalogue: StationCatalogue, rate: float, seconds: float, sample_s: flo
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gauges", type=int, default=50)
     parser.add_argument("--rates", type=float, nargs="+", default=[5.0, 50.0, 500.0], help="readings per second")
