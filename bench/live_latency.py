@@ -2,7 +2,9 @@
 
 A synthetic basin of G reaches (one level and one rain gauge each) reports
 live: each gauge sends a rain and a level reading every ``2 G / rate`` seconds,
-stamped with the wall clock, with no stream_control ticks. Each level gauge
+stamped with the wall clock, with no stream_control ticks. G is ``--gauges``,
+or the rate itself where that is more (so that no gauge reports more than once
+every 2 s: event times are whole seconds). Each level gauge
 rises once, over a minute, from below its standby level to bank-full, at a
 time spread over the run, so that every reach raises an alert and steps it up
 to level 5 while the others report quietly. Synthetic data only.
@@ -22,7 +24,7 @@ With ``--soak`` it also samples the resident memory of the job's processes
 the series, and whether the job restarted.
 
     python bench/live_latency.py --gauges 50 --rates 5 50 500 --seconds 300
-    python bench/live_latency.py --gauges 50 --rates 50 --seconds 1800 --soak
+    python bench/live_latency.py --gauges 50 --rates 50 --seconds 1800 --soak --baseline-seconds 60
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import sys
 import tempfile
 import threading
@@ -88,8 +91,8 @@ class Gateways:
                     delay = started + count / self.rate - time.perf_counter()
                     if delay > 0:
                         time.sleep(delay)
-                    now = dt.datetime.now(dt.timezone.utc)
-                    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+                    # Event times go to the second on the wire (suibou.contracts.format_time).
+                    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
                     if is_level:
                         event = LevelReading(event_id=f"{gauge.station_id}:{now:%H%M%S%f}", event_time=now,
                                              station_id=gauge.station_id,
@@ -300,17 +303,17 @@ def main() -> None:
     parser.add_argument("--sample-s", type=float, default=None)
     parser.add_argument("--api-port", type=int, default=8799)
     args = parser.parse_args()
-    catalogue = synthetic_basin(args.gauges)
     sample_s = args.sample_s or (30.0 if args.soak else 10.0)
     results = []
     for rate in args.rates:
+        catalogue = synthetic_basin(max(args.gauges, math.ceil(rate)))
         print(f"rate {rate:g}/s: baseline ({args.baseline_seconds:.0f} s)...", file=sys.stderr, flush=True)
         floor = baseline(catalogue, rate, args.baseline_seconds)
         print(f"rate {rate:g}/s: live job ({args.seconds:.0f} s)...", file=sys.stderr, flush=True)
         measured = live(catalogue, rate, args.seconds, sample_s, args.api_port)
         p99 = measured["reading_to_score_on_kafka"].get("p99_ms")
         base_p99 = floor["produce_to_consume"].get("p99_ms")
-        results.append({"rate_per_s": rate, "gauges": args.gauges, "seconds": args.seconds,
+        results.append({"rate_per_s": rate, "gauges": len(catalogue.level_gauges), "seconds": args.seconds,
                         "baseline_kafka_python": floor, "live_job": measured,
                         "score_p99_over_baseline_p99": round(p99 / base_p99, 1) if p99 and base_p99 else None})
         print(json.dumps(results[-1], indent=1), flush=True)

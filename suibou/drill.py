@@ -247,6 +247,7 @@ def run_drill(
     from replay_data.library import prepare_storm
     from replay_data.publish import replay_window
     from suibou.infra.sdk_workers import sdk_worker_pool
+    from suibou.live import JOB_HARNESSES
 
     started = time.monotonic()
     storm = prepare_storm(storm_name, settings, progress=progress)
@@ -271,7 +272,7 @@ def run_drill(
     # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
     # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
     # Each stateful stage runs in an SDK harness process of its own (pipelines.harness).
-    with sdk_worker_pool(settings.home / "logs" / "drill-harness.log") as worker_pool:
+    with sdk_worker_pool(settings.home / "logs" / "drill-harness.log", warm=JOB_HARNESSES) as worker_pool:
         pipeline = fusion_pipeline(settings, config, worker_pool, options=[
             f"--job_name={drill_id.lower()}", f"--job_server_timeout={int(timeout_s) + 120}"])
         _say("starting the fusion pipeline on Prism")

@@ -69,6 +69,8 @@ HEARTBEAT_S = 5.0
 #: Consecutive unanswered state queries after which the runner is taken for dead.
 UNANSWERED_LIMIT = 3
 DEFAULT_METRICS_PORT = 9465
+#: SDK harness processes of the fusion job: one per fold and one for the reader's stage (pipelines.harness).
+JOB_HARNESSES = 8
 
 
 def _say(message: str) -> None:
@@ -239,7 +241,7 @@ class LiveObserver:
             while not self._stop.is_set():
                 for records in outputs.poll(timeout_ms=500, max_records=2000).values():
                     for record in records:
-                        self._observe(record.topic, record.value, live_faults=faults_caught_up or
+                        self._observe(record.topic, record.value, new=faults_caught_up or
                                       record.offset >= ends.get(TopicPartition(record.topic, record.partition), 0))
                 faults_caught_up = True
                 if time.monotonic() >= next_lag:
@@ -249,7 +251,8 @@ class LiveObserver:
             for consumer in (outputs, offsets, peek):
                 consumer.close()
 
-    def _observe(self, topic: str, value: bytes, live_faults: bool) -> None:
+    def _observe(self, topic: str, value: bytes, new: bool) -> None:
+        """Counts one output record; ``new``: published since the observer started (not the faults' tail)."""
         topics = self._settings.topics
         if topic == topics.dead_letter:
             try:
@@ -265,13 +268,13 @@ class LiveObserver:
             return
         stream = "live" if event.drill_id is None else "drill"
         if isinstance(event, RiskScore):
-            if live_faults:
+            if new:
                 self._metrics.scores.labels(event.hazard.value, stream).inc()
                 if event.drill_id is None and not event.event_id.endswith(":held"):
                     age = (_now() - event.event_time).total_seconds()
                     self._metrics.reading_to_score.labels(event.hazard.value).observe(max(0.0, age))
         elif isinstance(event, AlertEvent):
-            if live_faults:
+            if new:
                 self._metrics.alerts.labels(event.msg_type.value, stream).inc()
         elif isinstance(event, SensorFault) and event.drill_id is None:
             self._track_fault(event)
@@ -417,8 +420,11 @@ class LiveSupervisor:
             return f"could not plan the resume from Kafka: {error}"
         logs = self.settings.home / "logs"
         try:
+            # The harnesses import Beam before the job is submitted: Prism fails a job
+            # whose harness has not connected within a minute, which a restart on a
+            # busy machine could take.
             with (prism_job_server(self.settings, logs / "live-prism.log") as prism,
-                  sdk_worker_pool(logs / "live-harness.log") as pool):
+                  sdk_worker_pool(logs / "live-harness.log", warm=JOB_HARNESSES) as pool):
                 return self._run_job(config, prism, pool)
         except Exception as error:  # noqa: BLE001 - any failure of an attempt means a restart
             return f"{type(error).__name__}: {error}"

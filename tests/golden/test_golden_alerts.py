@@ -1,0 +1,60 @@
+"""Every stored storm raises the alerts recorded in ``tests/golden/<storm>.json``.
+
+The fixtures are the alert chains (areas, levels, times, sequences and
+references) that the fusion job gave when they were recorded with
+``tests/golden/record.py``. A change to the pipeline must keep them, or
+re-record them and say in bench/ or docs/ what changed and why.
+
+The short storms run in every test run; the long reconstructions (a 48-hour
+typhoon takes minutes to replay) run with ``SUIBOU_GOLDEN_FULL=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from suibou import infra
+from suibou.drill import alert_chain, drill_alert_messages, run_drill
+from suibou.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+HERE = Path(__file__).resolve().parent
+SHORT = ("suginami-2005-mini", "quiet-day-mini")
+LONG = ("suginami-2005", "quiet-day", "oshima-2013", "hagibis-2019")
+
+
+@pytest.fixture(scope="module")
+def settings():
+    settings = Settings(topic_prefix=f"test-golden-{uuid.uuid4().hex[:8]}")
+    infra.up(settings)
+    yield settings
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        admin.delete_topics(settings.topics.all_topics)
+    finally:
+        admin.close()
+
+
+def _storms() -> list:
+    full = os.environ.get("SUIBOU_GOLDEN_FULL") == "1"
+    reason = "a long reconstruction: set SUIBOU_GOLDEN_FULL=1"
+    return [*SHORT, *(pytest.param(s, marks=pytest.mark.skipif(not full, reason=reason)) for s in LONG)]
+
+
+@pytest.mark.parametrize("storm", _storms())
+def test_a_stored_storm_raises_its_recorded_alerts(settings, storm):
+    recorded = json.loads((HERE / f"{storm}.json").read_text())["alerts"]
+    result = run_drill(storm, settings, progress=False)
+    chain = alert_chain(drill_alert_messages(settings, result.drill_id, result.alert_offsets), result.drill_id)
+    missing = [a for a in recorded if a not in chain]
+    unexpected = [a for a in chain if a not in recorded]
+    assert chain == recorded, (f"{storm}: {len(missing)} recorded alert messages missing (e.g. {missing[:2]}), "
+                               f"{len(unexpected)} new (e.g. {unexpected[:2]})")
