@@ -30,6 +30,7 @@ the series, and whether the job restarted.
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import json
 import math
@@ -258,7 +259,11 @@ def live(catalogue: StationCatalogue, rate: float, seconds: float, sample_s: flo
     sender.start()
     while not sender_done.wait(sample_s):
         memory.append((round(time.monotonic() - started), _tree_rss_mib(supervisor.pid)))
-    time.sleep(15)  # the last scores and alerts
+    # The last scores and alerts: until every level reading has its score, or two minutes.
+    settle = time.monotonic() + 120
+    while time.monotonic() < settle and any(k not in scores for k in gateways.sent_at):
+        time.sleep(1)
+    time.sleep(2)
     status = json.loads(status_path.read_text())
     stop.set()
     reader.join()
@@ -276,6 +281,9 @@ def live(catalogue: StationCatalogue, rate: float, seconds: float, sample_s: flo
         if station is not None and (station, at) in level_sent:
             alert_latency.append((seen_at - level_sent[(station, at)]) * 1000)
     totals = [m["total"] for _, m in memory]
+    # Where the slow scores were: spread over the gauges (a stalled stage) or on a few (a key held back).
+    slow = sorted(k for k, t in level_sent.items() if k in scores and scores[k] - t > 5.0)
+    by_minute = collections.Counter(f"{at:%H:%M}" for _, at in slow)
     return {
         "achieved_rate_per_s": round(gateways.sent / seconds, 1),
         "level_readings_sent": len(level_sent),
@@ -284,6 +292,8 @@ def live(catalogue: StationCatalogue, rate: float, seconds: float, sample_s: flo
         "reading_to_alert_at_api": summary(np.array(alert_latency)),
         "alert_messages_at_api": len(alerts_seen),
         "restarts": status.get("restarts"),
+        "scores_over_5s": {"count": len(slow), "gauges": len({g for g, _ in slow}),
+                           "by_minute": dict(sorted(by_minute.items()))},
         "memory_mib": {"first": memory[0][1] if memory else None, "last": memory[-1][1] if memory else None,
                        "peak_total": max(totals) if totals else None,
                        "series_total": [(t, m["total"]) for t, m in memory]},
