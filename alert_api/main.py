@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +21,9 @@ from alert_api.geo import HazardIndexCache
 from alert_api.limits import BodyLimitMiddleware, FailureCounter, RateLimiter, StreamSlots
 from alert_api.models import Clock, utc_now
 from alert_api.routes import admin, alerts, console, feeds, health, messages, officer, partner, route_check, stream
+from alert_api.server import build_server
 from alert_api.store import SqlAlertStore
+from alert_api.webhook_targets import Resolver, system_resolver
 from alert_api.webhooks import DeliveryWorker, Outbox, RetryPolicy, Sender
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ def create_app(
     webhook_sender: Sender | None = None,
     clock: Clock = utc_now,
     start_status_feed: bool | None = None,
+    resolver: Resolver = system_resolver,
 ) -> FastAPI:
     """Builds the alert API.
 
@@ -81,6 +85,7 @@ def create_app(
         app.state.store = store or SqlAlertStore(settings.resolved_database_url)
         database = app.state.store.db
         app.state.api_settings = config
+        app.state.resolver = resolver
         app.state.admin_key = resolve_admin_key(settings, config)
         app.state.accounts = AccountStore(database, clock)
         app.state.outbox = Outbox(database, clock)
@@ -97,7 +102,7 @@ def create_app(
                                  max_delay_s=max(config.webhook_max_backoff_s, config.webhook_backoff_s))
             app.state.worker = DeliveryWorker(
                 database, policy, clock, concurrency=config.webhook_concurrency, timeout_s=config.webhook_timeout_s,
-                allow_private=config.webhook_allow_insecure, sender=webhook_sender)
+                allow_private=config.webhook_allow_insecure, sender=webhook_sender, resolver=resolver)
             app.state.store.subscribe(app.state.worker.wake)
             app.state.worker.start()
         app.state.consumer = None
@@ -112,16 +117,14 @@ def create_app(
         try:
             yield
         finally:
-            if app.state.console.consumer is not None:
-                await run_in_threadpool(app.state.console.consumer.stop)
-            if app.state.consumer is not None:
-                await run_in_threadpool(app.state.consumer.stop)
-            if app.state.worker is not None:
-                await run_in_threadpool(app.state.worker.stop)
+            app.state.closing.set()  # live streams end at their next poll
+            await run_in_threadpool(_stop_background, app, config.shutdown_timeout_s)
             if own_store:
                 app.state.store.close()
 
     app = FastAPI(title="suibou alert API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    #: Set when the server starts shutting down: live streams end, so that a stop never waits for them.
+    app.state.closing = threading.Event()
     for router in (alerts.router, messages.router, feeds.router, stream.router, route_check.router,
                    partner.router, officer.router, admin.router, console.router, console.page, health.router):
         app.include_router(router)
@@ -130,7 +133,25 @@ def create_app(
     return app
 
 
-def serve(settings: Settings | None = None) -> None:
-    """Runs the alert API with uvicorn on ``settings.api_host:settings.api_port`` until interrupted."""
+def _stop_background(app: FastAPI, timeout_s: float) -> None:
+    """Stops the consumers and the delivery worker together, waiting at most ``timeout_s`` in all."""
+    loops = [loop for loop in (app.state.console.consumer, app.state.consumer) if loop is not None]
+    for loop in loops:
+        loop.request_stop()
+    worker = app.state.worker
+    if worker is not None:
+        worker.request_stop()
+    deadline = time.monotonic() + timeout_s
+    for loop in loops:
+        loop.stop(timeout=max(0.1, deadline - time.monotonic()))
+    if worker is not None:
+        worker.stop(timeout=max(0.1, deadline - time.monotonic()))
+
+
+def serve(settings: Settings | None = None, api_settings: AlertApiSettings | None = None) -> None:
+    """Runs the alert API on ``settings.api_host:settings.api_port`` until SIGTERM or SIGINT (see
+    :mod:`alert_api.server` for the shutdown and header time limits)."""
     settings = settings or get_settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    config = api_settings or get_api_settings()
+    app = create_app(settings, api_settings=config)
+    build_server(app, settings.api_host, settings.api_port, config).run()

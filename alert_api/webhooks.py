@@ -10,12 +10,24 @@ message is never published without its deliveries, nor the reverse.
   (seconds since the epoch) and ``webhook-signature`` (``v1,`` + base64 of the
   HMAC-SHA256 of ``id.timestamp.body`` under the partner's ``whsec_`` secret),
   verifiable with any Standard Webhooks library.
-- **Ordered per partner.** Only a partner's oldest pending row is attempted;
-  the next waits until it is delivered or dead. Partners do not wait for each
-  other (a pool of threads).
-- **Retried** with exponential backoff and jitter after a non-2xx answer, a
-  timeout or a refused connection; after ``max_attempts`` the row is *dead*: it
-  is listed in the partner's dead letters, which the partner can replay.
+- **Ordered per partner.** Only a partner's oldest pending row is attempted,
+  one at a time; the next waits until it is delivered or dead.
+- **Partners do not wait for each other.** Deliveries are asynchronous
+  (``httpx.AsyncClient`` on the worker's own event loop), at most
+  ``concurrency`` at once. Each attempt has one deadline, ``timeout_s``, for
+  DNS, connecting, TLS, sending and the answer together. A partner whose last
+  attempt took over ``slow_after_s`` or failed to connect or answer is *slow*;
+  slow partners hold at most half of the ``concurrency`` slots, so the others
+  always have the other half. Among due partners the one waiting longest goes
+  first.
+- **Every failure is an attempt.** A non-2xx answer, a timeout, a refused
+  connection, a URL that does not parse, a name that does not resolve, a
+  refused address, a TLS error: each counts, with its reason in ``last_error``
+  (never an address the host resolved to), and is retried with exponential
+  backoff and jitter; after ``max_attempts`` the row is *dead*: it is listed in
+  the partner's dead letters, which the partner can replay.
+- **Safe targets.** Each attempt resolves the host and connects only to an
+  address it judged public (:mod:`alert_api.webhook_targets`).
 - **Durable.** State lives in the database. A claimed row carries a lease; if
   the process dies mid-delivery the lease runs out and the row is sent again
   under the same ``webhook-id``. A row is marked delivered only after a 2xx,
@@ -24,19 +36,16 @@ message is never published without its deliveries, nor the reverse.
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import logging
 import random
-import socket
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,10 +54,24 @@ import sqlalchemy as sa
 
 from alert_api.db import Database, partners, webhook_outbox
 from alert_api.models import Clock, utc_now
+from alert_api.webhook_targets import (
+    PinnedBackend,
+    PinnedTransport,
+    Resolver,
+    UnsafeUrl,
+    check_url,
+    normalise_url,
+    resolve_checked,
+    system_resolver,
+    without_addresses,
+)
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "suibou-webhooks/1"
+
+#: Longest failure reason kept in ``last_error``.
+MAX_ERROR_CHARS = 300
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: str) -> str:
@@ -95,50 +118,6 @@ class RetryPolicy:
         full = min(self.max_delay_s, self.base_s * 2 ** (attempts - 1))
         draw = rng.random() if rng is not None else random.random()
         return float(full * (1 - self.jitter * draw))
-
-
-class UnsafeUrl(ValueError):
-    """A webhook URL that must not be called."""
-
-
-def check_url(url: str, *, allow_insecure: bool) -> str:
-    """Validates a webhook URL: ``https`` (``http`` only when ``allow_insecure``), a host, no credentials.
-
-    Raises:
-        UnsafeUrl: Why not.
-    """
-    if len(url) > 2048:
-        raise UnsafeUrl("the URL is longer than 2048 characters")
-    parts = urllib.parse.urlsplit(url)
-    allowed = ("https", "http") if allow_insecure else ("https",)
-    if parts.scheme not in allowed:
-        raise UnsafeUrl(f"the webhook URL must use {' or '.join(allowed)}")
-    if not parts.hostname:
-        raise UnsafeUrl("the webhook URL needs a host")
-    if parts.username or parts.password:
-        raise UnsafeUrl("the webhook URL must not carry credentials")
-    if not allow_insecure:
-        _check_address(parts.hostname, resolve=False)
-    return url
-
-
-def _check_address(host: str, *, resolve: bool) -> None:
-    """Refuses loopback, private, link-local and other non-public addresses (server-side request forgery)."""
-    addresses: list[str] = []
-    try:
-        addresses = [str(ipaddress.ip_address(host))]
-    except ValueError:
-        if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-            raise UnsafeUrl("the webhook host is local") from None
-        if resolve:
-            try:
-                addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, None)]
-            except OSError as error:
-                raise UnsafeUrl(f"cannot resolve {host}: {error}") from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if not ip.is_global or ip.is_multicast:
-            raise UnsafeUrl(f"the webhook host {host} is not a public address ({address})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,36 +192,64 @@ class _Claim:
 Sender = Callable[[str, bytes, dict[str, str]], int]
 
 
+def describe_failure(error: BaseException, timeout_s: float) -> str:
+    """The ``last_error`` of a failed attempt: what failed, never an address the host resolved to.
+
+    Examples:
+        >>> describe_failure(UnsafeUrl("the webhook host is not a public address"), 10)
+        'refused: the webhook host is not a public address'
+        >>> describe_failure(TimeoutError(), 2.5)
+        'no answer within 2.5 s'
+        >>> describe_failure(httpx.ConnectError("[Errno 111] Connection refused to 10.0.0.7"), 10)
+        'ConnectError: [Errno 111] Connection refused to <address>'
+    """
+    if isinstance(error, UnsafeUrl):
+        text = f"refused: {error}"
+    elif isinstance(error, (TimeoutError, httpx.TimeoutException)):
+        text = f"no answer within {timeout_s:g} s"
+    else:
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return without_addresses(text)[:MAX_ERROR_CHARS]
+
+
 class DeliveryWorker:
-    """Delivers the outbox on a background thread (see the module docstring).
+    """Delivers the outbox on a background thread running an event loop (see the module docstring).
 
     Args:
         database: The alert store's database.
         policy: Retries and backoff.
         clock: Source of times (tests pass a fake).
-        concurrency: Partners delivered to at the same time.
-        timeout_s: Longest wait for one partner's answer.
+        concurrency: Deliveries in flight at once (each to a different partner).
+        timeout_s: Deadline of one attempt, DNS to answer.
         poll_s: How often the outbox is looked at without a wake-up.
         allow_private: Allow webhook hosts on private or loopback addresses (tests, closed networks).
-        sender: Sends one request and returns the HTTP status; defaults to an ``httpx`` client.
+        sender: Sends one request and returns the HTTP status (tests); defaults to an ``httpx.AsyncClient``
+            whose connections go only to judged addresses. Runs on a worker thread.
+        resolver: Resolves host names (tests pass a fake).
+        slow_after_s: An attempt longer than this marks its partner slow.
     """
 
     def __init__(self, database: Database, policy: RetryPolicy | None = None, clock: Clock = utc_now, *,
-                 concurrency: int = 32, timeout_s: float = 10.0, poll_s: float = 0.5, allow_private: bool = False,
-                 sender: Sender | None = None) -> None:
+                 concurrency: int = 64, timeout_s: float = 10.0, poll_s: float = 0.5, allow_private: bool = False,
+                 sender: Sender | None = None, resolver: Resolver = system_resolver,
+                 slow_after_s: float = 1.0) -> None:
         self.db = database
         self.policy = policy or RetryPolicy()
         self._clock = clock
-        self._concurrency = concurrency
+        self._concurrency = max(1, concurrency)
+        self._slow_room = max(1, self._concurrency // 2)
         self._timeout_s = timeout_s
         self._poll_s = poll_s
         self._allow_private = allow_private
-        self._client: httpx.Client | None = None
-        self._send = sender or self._http_send
-        self._wake = threading.Event()
+        self._sender = sender
+        self._resolver = resolver
+        self._slow_after_s = slow_after_s
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_event: asyncio.Event | None = None
         self._in_flight: set[str] = set()
+        self._slow: set[str] = set()
         self._lock = threading.Lock()
         self._rng = random.Random()
         self.sent = 0
@@ -253,43 +260,91 @@ class DeliveryWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def wake(self) -> None:
-        """Looks at the outbox now (called after each publication)."""
-        self._wake.set()
+        """Looks at the outbox now (called after each publication, from any thread)."""
+        loop, event = self._loop, self._wake_event
+        if loop is not None and event is not None:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop has just closed
+                pass
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        if self._send == self._http_send and self._client is None:
-            self._client = httpx.Client(timeout=self._timeout_s, follow_redirects=False,
-                                        limits=httpx.Limits(max_connections=self._concurrency * 2),
-                                        headers={"user-agent": USER_AGENT})
         self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stops taking new deliveries, waits for those in flight and closes the client."""
+    def request_stop(self) -> None:
+        """Stops taking new deliveries, without waiting."""
         self._stopping.set()
-        self._wake.set()
+        self.wake()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stops: deliveries still in flight after ``timeout`` are cancelled.
+
+        A cancelled delivery keeps its lease and is sent again, under the same
+        ``webhook-id``, once the lease runs out (at least once).
+        """
+        self._stop_grace_s = timeout
+        self.request_stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(timeout + 1)
+            if self._thread.is_alive():
+                log.warning("webhook delivery did not stop within %.0f s", timeout + 1)
             self._thread = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+
+    #: How long a stop lets deliveries in flight finish before cancelling them.
+    _stop_grace_s = 5.0
 
     def _run(self) -> None:
-        with concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix="webhook") as pool:
+        asyncio.run(self._main())
+
+    def _client(self) -> httpx.AsyncClient | None:
+        if self._sender is not None:
+            return None
+        limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency // 2)
+        backend = PinnedBackend(self._resolver, allow_private=self._allow_private)
+        return httpx.AsyncClient(transport=PinnedTransport(backend, limits), timeout=self._timeout_s,
+                                 follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT})
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake_event = asyncio.Event()
+        client = self._client()
+        tasks: set[asyncio.Task[None]] = set()
+        try:
             while not self._stopping.is_set():
-                self._wake.clear()
-                try:
-                    claims = self._claim()
-                except Exception:  # noqa: BLE001 - keep delivering after a database hiccup
-                    log.exception("webhook outbox could not be read")
-                    claims = []
+                self._wake_event.clear()
+                free = self._concurrency - len(tasks)
+                claims: list[_Claim] = []
+                if free > 0:
+                    claims = await asyncio.to_thread(self._claim_safely, free)
                 for claim in claims:
-                    pool.submit(self._deliver, claim)
-                self._wake.wait(self._wait_s())
+                    task = asyncio.create_task(self._deliver(client, claim))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                wait_s = await asyncio.to_thread(self._wait_s)
+                try:
+                    await asyncio.wait_for(self._wake_event.wait(), wait_s)
+                except TimeoutError:
+                    pass
+            if tasks:  # let deliveries in flight finish, within the stop's grace
+                await asyncio.wait(tasks, timeout=self._stop_grace_s)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if client is not None:
+                await client.aclose()
+            self._loop = None
+
+    def _claim_safely(self, limit: int) -> list[_Claim]:
+        try:
+            return self._claim(limit)
+        except Exception:  # noqa: BLE001 - keep delivering after a database hiccup
+            log.exception("webhook outbox could not be read")
+            return []
 
     def _wait_s(self) -> float:
         """Until the next retry falls due, at most ``poll_s``."""
@@ -306,14 +361,27 @@ class DeliveryWorker:
         return min(self._poll_s, max(0.01, wait))
 
     def run_once(self) -> int:
-        """Delivers every due head of the outbox on this thread; returns how many were attempted (tests)."""
-        claims = self._claim()
-        for claim in claims:
-            self._deliver(claim)
+        """Delivers every due head of the outbox and waits for the results; returns how many were attempted
+        (tests)."""
+        claims = self._claim(None)
+
+        async def deliver_all() -> None:
+            client = self._client()
+            try:
+                await asyncio.gather(*(self._deliver(client, claim) for claim in claims))
+            finally:
+                if client is not None:
+                    await client.aclose()
+
+        if claims:
+            asyncio.run(deliver_all())
         return len(claims)
 
-    def _claim(self) -> list[_Claim]:
-        """Leases the oldest pending row of each partner that is due and not already in flight."""
+    def _claim(self, limit: int | None) -> list[_Claim]:
+        """Leases the oldest pending row of due partners not already in flight, longest waiting first.
+
+        At most ``limit`` rows; partners marked slow take at most half of the worker's slots.
+        """
         o, p = webhook_outbox.c, partners.c
         now = self._clock()
         heads = (sa.select(o.partner_id, sa.func.min(o.id).label("head_id"))
@@ -324,37 +392,67 @@ class DeliveryWorker:
             .join(partners, p.partner_id == o.partner_id)
             .where(o.next_attempt_at <= now, sa.or_(o.lease_until.is_(None), o.lease_until < now),
                    p.webhook_url.is_not(None), p.disabled.is_(False))
+            .order_by(o.next_attempt_at, o.id)
         )
         lease = now + dt.timedelta(seconds=self._timeout_s + 5)
-        claims = []
+        claims: list[_Claim] = []
+        with self._lock:
+            busy = set(self._in_flight)
+            slow = set(self._slow)
+        slow_busy = len(busy & slow)
         with self.db.begin() as connection:
             for row in connection.execute(statement).mappings().all():
-                with self._lock:
-                    if row["partner_id"] in self._in_flight:
+                if limit is not None and len(claims) >= limit:
+                    break
+                partner = row["partner_id"]
+                if partner in busy:
+                    continue
+                if limit is not None and partner in slow:
+                    if slow_busy >= self._slow_room:
                         continue
+                    slow_busy += 1
                 taken = connection.execute(webhook_outbox.update().where(
                     o.id == row["id"], o.status == "pending",
                     sa.or_(o.lease_until.is_(None), o.lease_until < now),
                 ).values(lease_until=lease)).rowcount
                 if taken == 1:
-                    claims.append(_Claim(int(row["id"]), row["partner_id"], row["webhook_id"], row["payload"],
+                    busy.add(partner)
+                    claims.append(_Claim(int(row["id"]), partner, row["webhook_id"], row["payload"],
                                          int(row["attempts"]), row["webhook_url"], row["webhook_secret"]))
         with self._lock:
             self._in_flight.update(c.partner_id for c in claims)
         return claims
 
-    def _deliver(self, claim: _Claim) -> None:
+    async def _deliver(self, client: httpx.AsyncClient | None, claim: _Claim) -> None:
+        started = time.monotonic()
         try:
-            status, error = self._attempt(claim)
-            self._record(claim, status, error)
-        except Exception:  # noqa: BLE001 - the lease runs out and the row is tried again
-            log.exception("webhook delivery %s to %s failed unexpectedly", claim.webhook_id, claim.partner_id)
+            try:
+                status, error = await asyncio.wait_for(self._attempt(client, claim), self._timeout_s)
+            except Exception as failure:  # noqa: BLE001 - every failure to deliver counts as an attempt
+                # (a stop's cancellation is not an Exception: the lease runs out, the row is sent again)
+                status, error = None, describe_failure(failure, self._timeout_s)
+                if not isinstance(failure, (UnsafeUrl, TimeoutError, httpx.HTTPError)):
+                    log.warning("webhook %s to %s failed: %r", claim.webhook_id, claim.partner_id, failure)
+            self._note_speed(claim.partner_id, time.monotonic() - started, status)
+            try:
+                await asyncio.to_thread(self._record, claim, status, error)
+            except Exception:  # noqa: BLE001 - the lease runs out and the row is tried again
+                log.exception("webhook delivery %s to %s could not be recorded", claim.webhook_id, claim.partner_id)
         finally:
             with self._lock:
                 self._in_flight.discard(claim.partner_id)
-            self._wake.set()
+            self.wake()
 
-    def _attempt(self, claim: _Claim) -> tuple[int | None, str | None]:
+    def _note_speed(self, partner_id: str, elapsed_s: float, status: int | None) -> None:
+        with self._lock:
+            if status is None or elapsed_s > self._slow_after_s:
+                self._slow.add(partner_id)
+            else:
+                self._slow.discard(partner_id)
+
+    async def _attempt(self, client: httpx.AsyncClient | None, claim: _Claim) -> tuple[int | None, str | None]:
+        """One attempt; raises whatever kept it from getting an answer."""
+        target = normalise_url(claim.url, allow_insecure=self._allow_private)
         timestamp = int(self._clock().timestamp())
         headers = {
             "content-type": "application/json",
@@ -362,22 +460,18 @@ class DeliveryWorker:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(claim.secret, claim.webhook_id, timestamp, claim.payload),
         }
-        try:
+        body = claim.payload.encode()
+        if client is None:
+            assert self._sender is not None
             if not self._allow_private:
-                host = urllib.parse.urlsplit(claim.url).hostname or ""
-                _check_address(host, resolve=True)
-            status = self._send(claim.url, claim.payload.encode(), headers)
-        except UnsafeUrl as error:
-            return None, f"refused: {error}"
-        except httpx.HTTPError as error:
-            return None, f"{type(error).__name__}: {error}"[:500]
+                await asyncio.to_thread(resolve_checked, target, self._resolver, allow_private=False)
+            status = await asyncio.to_thread(self._sender, target.url, body, headers)
+        else:
+            async with client.stream("POST", target.url, content=body, headers=headers) as response:
+                status = response.status_code  # the body is not read
         if 200 <= status < 300:
             return status, None
         return status, f"HTTP {status}"
-
-    def _http_send(self, url: str, body: bytes, headers: dict[str, str]) -> int:
-        assert self._client is not None
-        return self._client.post(url, content=body, headers=headers).status_code
 
     def _record(self, claim: _Claim, status: int | None, error: str | None) -> None:
         now = self._clock()
@@ -410,4 +504,7 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 
         time.sleep(step_s)
 
 
-__all__ = ["Delivery", "DeliveryWorker", "Outbox", "RetryPolicy", "UnsafeUrl", "check_url", "sign", "wait_until"]
+__all__ = [
+    "Delivery", "DeliveryWorker", "Outbox", "RetryPolicy", "UnsafeUrl", "check_url", "describe_failure", "sign",
+    "wait_until",
+]
