@@ -13,13 +13,16 @@ message is never published without its deliveries, nor the reverse.
 - **Ordered per partner.** Only a partner's oldest pending row is attempted,
   one at a time; the next waits until it is delivered or dead.
 - **Partners do not wait for each other.** Deliveries are asynchronous
-  (``httpx.AsyncClient`` on the worker's own event loop), at most
-  ``concurrency`` at once. Each attempt has one deadline, ``timeout_s``, for
-  DNS, connecting, TLS, sending and the answer together. A partner whose last
-  attempt took over ``slow_after_s`` or failed to connect or answer is *slow*;
-  slow partners hold at most half of the ``concurrency`` slots, so the others
-  always have the other half. Among due partners the one waiting longest goes
-  first.
+  (``httpx.AsyncClient`` on the worker's own event loop). Each attempt has one
+  deadline, ``timeout_s``, for DNS, connecting, TLS, sending and the answer
+  together. There are two lanes: ``concurrency`` deliveries at once to
+  partners that answer quickly, and ``concurrency // 2`` to *slow* partners,
+  those whose last attempt took over ``slow_after_s`` or got no answer. A
+  delivery still running after ``slow_after_s`` moves to the slow lane at
+  once, freeing its place, so a partner that turns slow delays the others by
+  at most ``slow_after_s``, once. No new delivery starts while
+  ``3 * concurrency`` are in flight. Among due partners the one waiting
+  longest goes first.
 - **Every failure is an attempt.** A non-2xx answer, a timeout, a refused
   connection, a URL that does not parse, a name that does not resolve, a
   refused address, a TLS error: each counts, with its reason in ``last_error``
@@ -219,7 +222,8 @@ class DeliveryWorker:
         database: The alert store's database.
         policy: Retries and backoff.
         clock: Source of times (tests pass a fake).
-        concurrency: Deliveries in flight at once (each to a different partner).
+        concurrency: Deliveries in flight at once to partners that answer quickly (each to a different
+            partner); slow partners get half as many more.
         timeout_s: Deadline of one attempt, DNS to answer.
         poll_s: How often the outbox is looked at without a wake-up.
         allow_private: Allow webhook hosts on private or loopback addresses (tests, closed networks).
@@ -238,6 +242,7 @@ class DeliveryWorker:
         self._clock = clock
         self._concurrency = max(1, concurrency)
         self._slow_room = max(1, self._concurrency // 2)
+        self._most_in_flight = 3 * self._concurrency
         self._timeout_s = timeout_s
         self._poll_s = poll_s
         self._allow_private = allow_private
@@ -249,7 +254,7 @@ class DeliveryWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_event: asyncio.Event | None = None
         self._in_flight: set[str] = set()
-        self._slow: set[str] = set()
+        self._slow: set[str] = set()  # partners whose last (or running) attempt was slow
         self._lock = threading.Lock()
         self._rng = random.Random()
         self.sent = 0
@@ -303,7 +308,8 @@ class DeliveryWorker:
     def _client(self) -> httpx.AsyncClient | None:
         if self._sender is not None:
             return None
-        limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency // 2)
+        # As many connections as deliveries may be in flight: a slow partner's connection never holds up another's.
+        limits = httpx.Limits(max_connections=self._most_in_flight, max_keepalive_connections=self._concurrency)
         backend = PinnedBackend(self._resolver, allow_private=self._allow_private)
         return httpx.AsyncClient(transport=PinnedTransport(backend, limits), timeout=self._timeout_s,
                                  follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT})
@@ -316,10 +322,14 @@ class DeliveryWorker:
         try:
             while not self._stopping.is_set():
                 self._wake_event.clear()
-                free = self._concurrency - len(tasks)
+                with self._lock:
+                    slow_busy = len(self._in_flight & self._slow)
+                    fast_free = self._concurrency - (len(self._in_flight) - slow_busy)
+                    fast_free = min(fast_free, self._most_in_flight - len(self._in_flight))
+                    slow_free = min(self._slow_room - slow_busy, self._most_in_flight - len(self._in_flight))
                 claims: list[_Claim] = []
-                if free > 0:
-                    claims = await asyncio.to_thread(self._claim_safely, free)
+                if fast_free > 0 or slow_free > 0:
+                    claims = await asyncio.to_thread(self._claim_safely, max(0, fast_free), max(0, slow_free))
                 for claim in claims:
                     task = asyncio.create_task(self._deliver(client, claim))
                     tasks.add(task)
@@ -339,9 +349,9 @@ class DeliveryWorker:
                 await client.aclose()
             self._loop = None
 
-    def _claim_safely(self, limit: int) -> list[_Claim]:
+    def _claim_safely(self, fast: int, slow: int) -> list[_Claim]:
         try:
-            return self._claim(limit)
+            return self._claim(fast, slow)
         except Exception:  # noqa: BLE001 - keep delivering after a database hiccup
             log.exception("webhook outbox could not be read")
             return []
@@ -363,7 +373,7 @@ class DeliveryWorker:
     def run_once(self) -> int:
         """Delivers every due head of the outbox and waits for the results; returns how many were attempted
         (tests)."""
-        claims = self._claim(None)
+        claims = self._claim()
 
         async def deliver_all() -> None:
             client = self._client()
@@ -377,10 +387,10 @@ class DeliveryWorker:
             asyncio.run(deliver_all())
         return len(claims)
 
-    def _claim(self, limit: int | None) -> list[_Claim]:
+    def _claim(self, fast: int | None = None, slow: int | None = None) -> list[_Claim]:
         """Leases the oldest pending row of due partners not already in flight, longest waiting first.
 
-        At most ``limit`` rows; partners marked slow take at most half of the worker's slots.
+        At most ``fast`` rows of partners not marked slow and ``slow`` of partners marked slow (no limit: all).
         """
         o, p = webhook_outbox.c, partners.c
         now = self._clock()
@@ -398,25 +408,23 @@ class DeliveryWorker:
         claims: list[_Claim] = []
         with self._lock:
             busy = set(self._in_flight)
-            slow = set(self._slow)
-        slow_busy = len(busy & slow)
+            marked = set(self._slow)
+        room: dict[bool, int | None] = {False: fast, True: slow}
         with self.db.begin() as connection:
             for row in connection.execute(statement).mappings().all():
-                if limit is not None and len(claims) >= limit:
+                if room[False] == 0 and room[True] == 0:
                     break
                 partner = row["partner_id"]
-                if partner in busy:
+                lane = partner in marked
+                if partner in busy or room[lane] == 0:
                     continue
-                if limit is not None and partner in slow:
-                    if slow_busy >= self._slow_room:
-                        continue
-                    slow_busy += 1
                 taken = connection.execute(webhook_outbox.update().where(
                     o.id == row["id"], o.status == "pending",
                     sa.or_(o.lease_until.is_(None), o.lease_until < now),
                 ).values(lease_until=lease)).rowcount
                 if taken == 1:
                     busy.add(partner)
+                    room[lane] = None if room[lane] is None else room[lane] - 1
                     claims.append(_Claim(int(row["id"]), partner, row["webhook_id"], row["payload"],
                                          int(row["attempts"]), row["webhook_url"], row["webhook_secret"]))
         with self._lock:
@@ -425,6 +433,7 @@ class DeliveryWorker:
 
     async def _deliver(self, client: httpx.AsyncClient | None, claim: _Claim) -> None:
         started = time.monotonic()
+        slow_lane = asyncio.get_running_loop().call_later(self._slow_after_s, self._turned_slow, claim.partner_id)
         try:
             try:
                 status, error = await asyncio.wait_for(self._attempt(client, claim), self._timeout_s)
@@ -439,9 +448,16 @@ class DeliveryWorker:
             except Exception:  # noqa: BLE001 - the lease runs out and the row is tried again
                 log.exception("webhook delivery %s to %s could not be recorded", claim.webhook_id, claim.partner_id)
         finally:
+            slow_lane.cancel()
             with self._lock:
                 self._in_flight.discard(claim.partner_id)
             self.wake()
+
+    def _turned_slow(self, partner_id: str) -> None:
+        """A delivery has run ``slow_after_s``: its partner is slow; its place in the fast lane is free."""
+        with self._lock:
+            self._slow.add(partner_id)
+        self.wake()
 
     def _note_speed(self, partner_id: str, elapsed_s: float, status: int | None) -> None:
         with self._lock:
