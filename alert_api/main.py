@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +17,7 @@ from alert_api.accounts import AccountStore
 from alert_api.config import AlertApiSettings, Settings, get_api_settings, get_settings, resolve_admin_key
 from alert_api.console import StatusConsumer, build_console, static_dir
 from alert_api.consumer import AlertConsumer
+from alert_api.errors import validation_error_reply
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
 from alert_api.limits import BodyLimitMiddleware, FailureCounter, RateLimiter, StreamSlots
@@ -130,6 +132,7 @@ def create_app(
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=static_dir()), name="console-static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error_reply)
     return app
 
 
