@@ -343,8 +343,11 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                           socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
         target = normalise_url(f"https://{_bracketed(host)}:{port}/", allow_insecure=True)
-        addresses = await asyncio.to_thread(resolve_checked, target, self._resolver,
-                                            allow_private=self._allow_private)
+        if target.address is not None:  # an address: nothing to resolve
+            addresses = resolve_checked(target, self._resolver, allow_private=self._allow_private)
+        else:
+            addresses = await asyncio.to_thread(resolve_checked, target, self._resolver,
+                                                allow_private=self._allow_private)
         error: Exception | None = None
         for address in addresses[:3]:
             try:

@@ -73,6 +73,9 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "suibou-webhooks/1"
 
+#: Most bytes of a partner's answer that are read (the rest is dropped with its connection).
+MAX_ANSWER_BYTES = 64 * 1024
+
 #: Longest failure reason kept in ``last_error``.
 MAX_ERROR_CHARS = 300
 
@@ -253,6 +256,7 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_event: asyncio.Event | None = None
+        self._results: asyncio.Queue[tuple[_Claim, int | None, str | None, asyncio.Future[None]]] | None = None
         self._in_flight: set[str] = set()
         self._slow: set[str] = set()  # partners whose last (or running) attempt was slow
         self._lock = threading.Lock()
@@ -317,6 +321,8 @@ class DeliveryWorker:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake_event = asyncio.Event()
+        self._results = asyncio.Queue()
+        recorder = asyncio.create_task(self._recorder(self._results))
         client = self._client()
         tasks: set[asyncio.Task[None]] = set()
         try:
@@ -334,7 +340,8 @@ class DeliveryWorker:
                     task = asyncio.create_task(self._deliver(client, claim))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                wait_s = await asyncio.to_thread(self._wait_s)
+                # Completions wake the loop; without them, wait for the next retry that falls due.
+                wait_s = self._poll_s if tasks else await asyncio.to_thread(self._wait_s)
                 try:
                     await asyncio.wait_for(self._wake_event.wait(), wait_s)
                 except TimeoutError:
@@ -345,9 +352,29 @@ class DeliveryWorker:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            while not self._results.empty():  # results still to write
+                await asyncio.sleep(0.01)
+            recorder.cancel()
+            await asyncio.gather(recorder, return_exceptions=True)
+            self._results = None
             if client is not None:
                 await client.aclose()
             self._loop = None
+
+    async def _recorder(self, results: asyncio.Queue[tuple[_Claim, int | None, str | None, asyncio.Future[None]]]
+                        ) -> None:
+        """Writes the results of finished attempts, all that are waiting in one transaction."""
+        while True:
+            batch = [await results.get()]
+            while not results.empty():
+                batch.append(results.get_nowait())
+            try:
+                await asyncio.to_thread(self._record_many, [(claim, status, error) for claim, status, error, _ in batch])
+            except Exception:  # noqa: BLE001 - the leases run out and the rows are tried again
+                log.exception("%d webhook delivery results could not be recorded", len(batch))
+            for *_, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     def _claim_safely(self, fast: int, slow: int) -> list[_Claim]:
         try:
@@ -443,10 +470,16 @@ class DeliveryWorker:
                 if not isinstance(failure, (UnsafeUrl, TimeoutError, httpx.HTTPError)):
                     log.warning("webhook %s to %s failed: %r", claim.webhook_id, claim.partner_id, failure)
             self._note_speed(claim.partner_id, time.monotonic() - started, status)
-            try:
-                await asyncio.to_thread(self._record, claim, status, error)
-            except Exception:  # noqa: BLE001 - the lease runs out and the row is tried again
-                log.exception("webhook delivery %s to %s could not be recorded", claim.webhook_id, claim.partner_id)
+            if self._results is not None:
+                written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._results.put_nowait((claim, status, error, written))
+                await written
+            else:
+                try:
+                    await asyncio.to_thread(self._record, claim, status, error)
+                except Exception:  # noqa: BLE001 - the lease runs out and the row is tried again
+                    log.exception("webhook delivery %s to %s could not be recorded", claim.webhook_id,
+                                  claim.partner_id)
         finally:
             slow_lane.cancel()
             with self._lock:
@@ -484,29 +517,43 @@ class DeliveryWorker:
             status = await asyncio.to_thread(self._sender, target.url, body, headers)
         else:
             async with client.stream("POST", target.url, content=body, headers=headers) as response:
-                status = response.status_code  # the body is not read
+                status = response.status_code
+                # Read a short answer to the end, so its connection can be reused; a longer one is cut off.
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read > MAX_ANSWER_BYTES:
+                        break
         if 200 <= status < 300:
             return status, None
         return status, f"HTTP {status}"
 
     def _record(self, claim: _Claim, status: int | None, error: str | None) -> None:
+        self._record_many([(claim, status, error)])
+
+    def _record_many(self, results: Sequence[tuple[_Claim, int | None, str | None]]) -> None:
+        """Records attempts in one transaction: delivered, dead, or due again after a backoff."""
         now = self._clock()
-        attempts = claim.attempts + 1
-        values: dict[str, Any] = {"attempts": attempts, "last_status": status, "last_error": error,
-                                  "lease_until": None}
-        if error is None:
-            values.update(status="delivered", delivered_at=now)
-            self.sent += 1
-        elif attempts >= self.policy.max_attempts:
-            values.update(status="dead")
-            self.failed += 1
-            log.warning("webhook %s to %s is dead after %d attempts: %s", claim.webhook_id, claim.partner_id,
-                        attempts, error)
-        else:
-            values.update(next_attempt_at=now + dt.timedelta(seconds=self.policy.delay(attempts, self._rng)))
-            self.failed += 1
+        updates = []
+        for claim, status, error in results:
+            attempts = claim.attempts + 1
+            values: dict[str, Any] = {"attempts": attempts, "last_status": status, "last_error": error,
+                                      "lease_until": None}
+            if error is None:
+                values.update(status="delivered", delivered_at=now)
+                self.sent += 1
+            elif attempts >= self.policy.max_attempts:
+                values.update(status="dead")
+                self.failed += 1
+                log.warning("webhook %s to %s is dead after %d attempts: %s", claim.webhook_id, claim.partner_id,
+                            attempts, error)
+            else:
+                values.update(next_attempt_at=now + dt.timedelta(seconds=self.policy.delay(attempts, self._rng)))
+                self.failed += 1
+            updates.append((claim.id, values))
         with self.db.begin() as connection:
-            connection.execute(webhook_outbox.update().where(webhook_outbox.c.id == claim.id).values(**values))
+            for row_id, values in updates:
+                connection.execute(webhook_outbox.update().where(webhook_outbox.c.id == row_id).values(**values))
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.02) -> bool:

@@ -182,7 +182,7 @@ def test_a_crash_after_sending_resends_under_the_same_id_once_the_lease_runs_out
 
     crashing = DeliveryWorker(database, RetryPolicy(), lambda: now[0], timeout_s=10, allow_private=True,
                               sender=send)
-    crashing._record = power_cut  # type: ignore[method-assign]
+    crashing._record_many = power_cut  # type: ignore[method-assign]
     assert crashing.run_once() == 1
     assert crashing.run_once() == 0  # leased: not sent again yet
     now[0] += dt.timedelta(seconds=16)  # the lease (timeout + 5 s) has run out
