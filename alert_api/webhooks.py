@@ -369,7 +369,8 @@ class DeliveryWorker:
             while not results.empty():
                 batch.append(results.get_nowait())
             try:
-                await asyncio.to_thread(self._record_many, [(claim, status, error) for claim, status, error, _ in batch])
+                await asyncio.to_thread(self._record_many, [(claim, status, error) for claim, status, error, _ in
+                                                            batch])
             except Exception:  # noqa: BLE001 - the leases run out and the rows are tried again
                 log.exception("%d webhook delivery results could not be recorded", len(batch))
             for *_, done in batch:
