@@ -352,7 +352,9 @@ class DeliveryWorker:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            while not self._results.empty():  # results still to write
+            for _ in range(200):  # results still to write, for at most 2 s
+                if self._results.empty():
+                    break
                 await asyncio.sleep(0.01)
             recorder.cancel()
             await asyncio.gather(recorder, return_exceptions=True)

@@ -153,7 +153,8 @@ def start_api(settings: Settings, home: Path, port: int, log: Path) -> subproces
         "SUIBOU_TOPIC_PREFIX": settings.topic_prefix, "SUIBOU_KAFKA_BOOTSTRAP": settings.bootstrap_servers,
         "SUIBOU_DATABASE_URL": f"sqlite:///{home / 'alerts.db'}", "SUIBOU_ADMIN_KEY": ADMIN_KEY,
         "SUIBOU_ALERT_API_WEBHOOK_ALLOW_INSECURE": "true", "SUIBOU_ALERT_API_MAX_POLL_RECORDS": "5",
-        "SUIBOU_ALERT_API_CONSOLE_STATUS_FEED": "false", "SUIBOU_ALERT_API_CONSUMER_GROUP": f"api-{settings.topic_prefix}",
+        "SUIBOU_ALERT_API_CONSOLE_STATUS_FEED": "false",
+        "SUIBOU_ALERT_API_CONSUMER_GROUP": f"api-{settings.topic_prefix}",
     }
     with open(log, "ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "suibou", "api"], stdout=out, stderr=subprocess.STDOUT,
