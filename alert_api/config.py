@@ -62,6 +62,8 @@ class AlertApiSettings(BaseSettings):
         header_timeout_s: A connection whose request line and headers are not
             complete this long after it opened (or after the first byte of its
             next request) is closed.
+        body_timeout_s: A request body not received in full this long after its
+            headers gets 408 and its connection is closed.
         sse_poll_s: How often a live stream looks for new messages.
         sse_heartbeat_s: Comment line sent on a quiet stream so proxies keep it open.
         sse_max_streams: Live streams one partner may hold open at once.
@@ -102,6 +104,7 @@ class AlertApiSettings(BaseSettings):
     webhook_concurrency: Annotated[int, Field(ge=2, le=1024)] = 64
     shutdown_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
     header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     sse_poll_s: Annotated[float, Field(gt=0, le=10)] = 0.5
     sse_heartbeat_s: Annotated[float, Field(gt=0, le=300)] = 15.0
     sse_max_streams: Annotated[int, Field(ge=1, le=100)] = 5

@@ -131,7 +131,7 @@ def create_app(
                    partner.router, officer.router, admin.router, console.router, console.page, health.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=static_dir()), name="console-static")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout_s=config.body_timeout_s)
     app.add_exception_handler(RequestValidationError, validation_error_reply)
     return app
 

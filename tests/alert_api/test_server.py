@@ -117,6 +117,23 @@ def test_requests_whose_headers_never_finish_are_closed(app_factory: Any, make_s
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
 
 
+def test_a_body_that_never_finishes_gets_408_and_the_connection_is_closed(app_factory: Any,
+                                                                         make_settings: Any) -> None:
+    config = make_settings(body_timeout_s=1.0)
+    with serving(app_factory(body_timeout_s=1.0), config) as port:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /v1/officer/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n{\"username\": ")
+            sock.settimeout(5)
+            started = time.monotonic()
+            answer = b""
+            while not answer.endswith(b"}") and time.monotonic() - started < 5:
+                answer += sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 408"), answer
+            assert 0.7 < time.monotonic() - started < 3
+            assert closed_after(sock, 3) < 3
+
+
 def test_sigterm_stops_the_api_quickly_with_an_open_stream_and_no_broker(tmp_path: Path) -> None:
     """The API as ``suibou api`` runs it: a live stream is open, Kafka is unreachable; SIGTERM must end it."""
     port = free_port()
