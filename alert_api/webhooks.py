@@ -313,7 +313,7 @@ class DeliveryWorker:
         if self._sender is not None:
             return None
         # As many connections as deliveries may be in flight: a slow partner's connection never holds up another's.
-        limits = httpx.Limits(max_connections=self._most_in_flight, max_keepalive_connections=self._concurrency)
+        limits = httpx.Limits(max_connections=self._most_in_flight, max_keepalive_connections=16)
         backend = PinnedBackend(self._resolver, allow_private=self._allow_private)
         return httpx.AsyncClient(transport=PinnedTransport(backend, limits), timeout=self._timeout_s,
                                  follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT})
