@@ -84,14 +84,18 @@ def test_failed_connects_leave_no_descriptor_or_thread_behind(kind: str) -> None
     loop.start()
     try:
         assert wait_for(lambda: calls[0] >= 3, 30), "the consumer did not try to connect"
+        gc.collect()
         descriptors, threads = open_descriptors(), threading.active_count()
         start = calls[0]
-        assert wait_for(lambda: calls[0] >= start + 30, 60), f"only {calls[0] - start} retries"
+        assert wait_for(lambda: calls[0] >= start + 40, 90), f"only {calls[0] - start} retries"
         retries = calls[0] - start
+        gc.collect()
         leaked_fds, leaked_threads = open_descriptors() - descriptors, threading.active_count() - threads
-        # One connect may be under way at either count (a socket pair, a selector and a socket).
-        assert leaked_fds <= 4, f"{leaked_fds} descriptors more after {retries} failed connects"
-        assert leaked_threads <= 1, f"{leaked_threads} threads more after {retries} failed connects"
+        # Before the fix each failed connect left 4 descriptors and a thread behind (160 after 40). Allow for
+        # one connect under way at either count and for other threads of the test process opening or closing
+        # a few files meanwhile: well under one descriptor per ten retries.
+        assert leaked_fds < retries / 10, f"{leaked_fds} descriptors more after {retries} failed connects"
+        assert leaked_threads <= 2, f"{leaked_threads} threads more after {retries} failed connects"
         assert loop.status.state.value in ("connecting", "retrying")
         assert loop.status.last_error is not None
     finally:
