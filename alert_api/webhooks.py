@@ -47,6 +47,7 @@ import hashlib
 import hmac
 import logging
 import random
+import resource
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -218,6 +219,16 @@ def describe_failure(error: BaseException, timeout_s: float) -> str:
     return without_addresses(text)[:MAX_ERROR_CHARS]
 
 
+def descriptor_budget() -> int:
+    """Connections webhook delivery may hold: a quarter of the process's descriptor limit (at least 4), so that
+    slow partners cannot take the descriptors the API needs to answer requests."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return 1 << 16
+    return 1 << 16 if soft == resource.RLIM_INFINITY else max(4, soft // 4)
+
+
 class DeliveryWorker:
     """Delivers the outbox on a background thread running an event loop (see the module docstring).
 
@@ -245,7 +256,7 @@ class DeliveryWorker:
         self._clock = clock
         self._concurrency = max(1, concurrency)
         self._slow_room = max(1, self._concurrency // 2)
-        self._most_in_flight = 3 * self._concurrency
+        self._most_in_flight = min(3 * self._concurrency, descriptor_budget())
         self._timeout_s = timeout_s
         self._poll_s = poll_s
         self._allow_private = allow_private

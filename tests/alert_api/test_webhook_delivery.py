@@ -215,3 +215,15 @@ def test_one_attempt_has_one_deadline_for_connecting_sending_and_the_answer(
             connection.close()
         silent.close()
         store.close()
+
+
+def test_webhook_connections_never_take_more_than_a_quarter_of_the_descriptor_limit(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (200, 4096))
+    worker = DeliveryWorker(database, concurrency=64)
+    assert worker._most_in_flight == 50  # not 3 x 64
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (100_000, 100_000))
+    assert DeliveryWorker(database, concurrency=64)._most_in_flight == 192
