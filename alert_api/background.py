@@ -45,8 +45,15 @@ class RetryingLoop(Generic[S]):
         self._thread = threading.Thread(target=self.run, name=self.thread_name, daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Asks the thread to stop and waits for it to close its clients."""
+    def request_stop(self) -> None:
+        """Asks the thread to stop, without waiting (a pause between retries ends at once)."""
+        self._stopping.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Asks the thread to stop and waits at most ``timeout`` for it to close its clients.
+
+        The thread is a daemon: one still connecting after the timeout does not keep the process alive.
+        """
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)

@@ -53,8 +53,17 @@ class AlertApiSettings(BaseSettings):
         webhook_max_attempts: Attempts before a delivery goes to the dead letters.
         webhook_backoff_s: Delay after the first failed attempt; doubles each time.
         webhook_max_backoff_s: Ceiling of that delay.
-        webhook_timeout_s: Longest wait for a partner's answer.
-        webhook_concurrency: Partners delivered to at once.
+        webhook_timeout_s: Deadline of one delivery attempt: DNS, connecting, TLS,
+            sending and the partner's answer together.
+        webhook_concurrency: Deliveries in flight at once, each to a different
+            partner; partners whose last attempt was slow or failed hold at most half.
+        shutdown_timeout_s: On SIGTERM, how long open requests and background threads
+            get to finish before they are cancelled or left behind.
+        header_timeout_s: A connection whose request line and headers are not
+            complete this long after it opened (or after the first byte of its
+            next request) is closed.
+        body_timeout_s: A request body not received in full this long after its
+            headers gets 408 and its connection is closed.
         sse_poll_s: How often a live stream looks for new messages.
         sse_heartbeat_s: Comment line sent on a quiet stream so proxies keep it open.
         sse_max_streams: Live streams one partner may hold open at once.
@@ -102,7 +111,10 @@ class AlertApiSettings(BaseSettings):
     webhook_backoff_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
     webhook_max_backoff_s: Annotated[float, Field(gt=0, le=86_400)] = 600.0
     webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
-    webhook_concurrency: Annotated[int, Field(ge=1, le=256)] = 32
+    webhook_concurrency: Annotated[int, Field(ge=2, le=1024)] = 64
+    shutdown_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     sse_poll_s: Annotated[float, Field(gt=0, le=10)] = 0.5
     sse_heartbeat_s: Annotated[float, Field(gt=0, le=300)] = 15.0
     sse_max_streams: Annotated[int, Field(ge=1, le=100)] = 5

@@ -18,12 +18,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from kafka import KafkaConsumer, KafkaProducer  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 from kafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
 
 from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
+from alert_api.kafka_clients import open_consumer, open_producer
 from alert_api.metrics import ApiMetrics
 from alert_api.store import AlertStore
 from suibou.contracts import MAX_MESSAGE_BYTES, AlertEvent, ContractError, DeadLetter, parse_event
@@ -224,24 +224,31 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         self._update(state=ConsumerState.CONNECTING)
         self._next_offsets = {}  # partitions may move to another replica across a reconnect
         consumer = self._new_consumer()
+        # The dead-letter producer is opened on the first dead letter only: a healthy feed (and an
+        # outage) holds no producer connection.
+        producer: list[RecordProducer] = []
         try:
-            producer = self._new_producer()
-            try:
-                self._update(state=ConsumerState.RUNNING)
-                while not self._stopping.is_set():
-                    batch = consumer.poll(
-                        timeout_ms=self._config.poll_timeout_ms, max_records=self._config.max_poll_records
-                    )
-                    if batch:
-                        self._handle_batch(consumer, producer, batch)
-                    self._measure_lag(consumer)
-            finally:
-                producer.close(timeout=self._config.dead_letter_timeout_s)
+            self._update(state=ConsumerState.RUNNING)
+            while not self._stopping.is_set():
+                batch = consumer.poll(timeout_ms=self._config.poll_timeout_ms,
+                                      max_records=self._config.max_poll_records)
+                if batch:
+                    self._handle_batch(consumer, lambda: producer[0] if producer else self._open_producer(producer),
+                                       batch)
+                self._measure_lag(consumer)
         finally:
-            consumer.close(autocommit=False)
+            try:
+                for opened in producer:
+                    opened.close(timeout=self._config.dead_letter_timeout_s)
+            finally:
+                consumer.close(autocommit=False)
+
+    def _open_producer(self, holder: list[RecordProducer]) -> RecordProducer:
+        holder.append(self._new_producer())
+        return holder[0]
 
     def _handle_batch(
-        self, consumer: RecordConsumer, producer: RecordProducer, batch: Mapping[Any, Sequence[Any]]
+        self, consumer: RecordConsumer, producer: Callable[[], RecordProducer], batch: Mapping[Any, Sequence[Any]]
     ) -> None:
         """Stores a polled batch, then commits the offset after its last record."""
         sends = []
@@ -258,7 +265,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
                 if result.dead_letter is not None:
                     log.warning("dead letter from %s[%d]@%d: %s", record.topic, record.partition,
                                 record.offset, result.dead_letter.reason)
-                    sends.append(producer.send(self._settings.topics.dead_letter,
+                    sends.append(producer().send(self._settings.topics.dead_letter,
                                                value=result.dead_letter.to_json(), key=record.key))
                 self._count(result.outcome)
                 if self._metrics is not None:
@@ -308,7 +315,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
             self._status = dataclasses.replace(self._status, **{field: getattr(self._status, field) + 1})
 
     def _kafka_consumer(self) -> RecordConsumer:
-        consumer: RecordConsumer = KafkaConsumer(
+        consumer: RecordConsumer = open_consumer(
             self._settings.topics.alerts,
             bootstrap_servers=self._settings.bootstrap_servers,
             group_id=self._config.consumer_group,
@@ -321,7 +328,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         return consumer
 
     def _kafka_producer(self) -> RecordProducer:
-        producer: RecordProducer = KafkaProducer(
+        producer: RecordProducer = open_producer(
             bootstrap_servers=self._settings.bootstrap_servers,
             client_id=f"{self._config.consumer_group}-dead-letters",
             acks="all",

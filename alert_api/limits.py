@@ -7,6 +7,8 @@ at that rate; a request that finds it empty gets 429 with ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import threading
 import time
@@ -108,12 +110,16 @@ class BodyLimitMiddleware:
     """Answers 413 to a request whose body is larger than ``max_bytes``.
 
     The declared ``Content-Length`` is checked first; a body without one (chunked)
-    is read up to the limit before the application sees any of it.
+    is read up to the limit before the application sees any of it. A body that
+    has not arrived in full ``body_timeout_s`` after the headers gets 408 and
+    the connection is closed (a client trickling its body cannot hold a
+    connection for ever).
     """
 
-    def __init__(self, app: App, max_bytes: int) -> None:
+    def __init__(self, app: App, max_bytes: int, body_timeout_s: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
@@ -130,8 +136,14 @@ class BodyLimitMiddleware:
                     return
         chunks: list[bytes] = []
         size = 0
+        deadline = None if self.body_timeout_s is None else time.monotonic() + self.body_timeout_s
         while True:
-            message = await receive()
+            try:
+                message = await (receive() if deadline is None else
+                                 asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic())))
+            except TimeoutError:
+                await self._reply(send, 408, f"request body not received within {self.body_timeout_s:g} s")
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -155,9 +167,14 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
-        body = b'{"detail":"request body is larger than ' + str(self.max_bytes).encode() + b' bytes"}'
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await self._reply(send, 413, f"request body is larger than {self.max_bytes} bytes")
+
+    @staticmethod
+    async def _reply(send: Send, status: int, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 
-import uvicorn
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +19,7 @@ from alert_api.config import AlertApiSettings, Settings, get_api_settings, get_s
 from alert_api.console import StatusConsumer, build_console, static_dir
 from alert_api.console.consumer import TopicSource
 from alert_api.consumer import AlertConsumer
+from alert_api.errors import validation_error_reply
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
 from alert_api.ingest import IngestService, LazyProducer, Ledger, Producer, kafka_producer_factory
@@ -38,7 +41,9 @@ from alert_api.routes import (
     route_check,
     stream,
 )
+from alert_api.server import build_server
 from alert_api.store import SqlAlertStore
+from alert_api.webhook_targets import Resolver, system_resolver
 from alert_api.webhooks import DeliveryWorker, Outbox, RetryPolicy, Sender
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,7 @@ def create_app(
     start_job_feed: bool | None = None,
     ingest_producer_factory: Callable[[], Producer] | None = None,
     job_consumer_factory: Callable[[], TopicSource] | None = None,
+    resolver: Resolver = system_resolver,
 ) -> FastAPI:
     """Builds the alert API.
 
@@ -113,6 +119,7 @@ def create_app(
         database = app.state.store.db
         app.state.clock = clock
         app.state.api_settings = config
+        app.state.resolver = resolver
         app.state.admin_key = resolve_admin_key(settings, config)
         app.state.accounts = AccountStore(database, clock)
         app.state.outbox = Outbox(database, clock)
@@ -129,7 +136,8 @@ def create_app(
                                  max_delay_s=max(config.webhook_max_backoff_s, config.webhook_backoff_s))
             app.state.worker = DeliveryWorker(
                 database, policy, clock, concurrency=config.webhook_concurrency, timeout_s=config.webhook_timeout_s,
-                allow_private=config.webhook_allow_insecure, sender=webhook_sender, metrics=api_metrics)
+                allow_private=config.webhook_allow_insecure, sender=webhook_sender, metrics=api_metrics,
+                resolver=resolver)
             app.state.store.subscribe(app.state.worker.wake)
             app.state.worker.start()
         app.state.consumer = None
@@ -160,15 +168,9 @@ def create_app(
             yield
         finally:
             app.state.started = False
+            app.state.closing.set()  # live streams end at their next poll
             await run_in_threadpool(app.state.ingest.close)
-            if app.state.job_consumer is not None:
-                await run_in_threadpool(app.state.job_consumer.stop)
-            if app.state.console.consumer is not None:
-                await run_in_threadpool(app.state.console.consumer.stop)
-            if app.state.consumer is not None:
-                await run_in_threadpool(app.state.consumer.stop)
-            if app.state.worker is not None:
-                await run_in_threadpool(app.state.worker.stop)
+            await run_in_threadpool(_stop_background, app, config.shutdown_timeout_s)
             if own_store:
                 app.state.store.close()
 
@@ -176,13 +178,16 @@ def create_app(
     holder["app"] = app
     app.state.metrics = api_metrics
     app.state.started = False
+    #: Set when the server starts shutting down: live streams end, so that a stop never waits for them.
+    app.state.closing = threading.Event()
     for router in (alerts.router, messages.router, feeds.router, stream.router, route_check.router,
                    partner.router, officer.router, admin.router, console.router, console.page, health.router,
                    ingest.router, metrics.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=static_dir()), name="console-static")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout_s=config.body_timeout_s)
     app.add_middleware(MetricsMiddleware, metrics=lambda: api_metrics)
+    app.add_exception_handler(RequestValidationError, validation_error_reply)
     return app
 
 
@@ -202,7 +207,28 @@ def _snapshot(app: FastAPI) -> Snapshot | None:
                     job=job.snapshot())
 
 
-def serve(settings: Settings | None = None) -> None:
-    """Runs the alert API with uvicorn on ``settings.api_host:settings.api_port`` until interrupted."""
+
+
+def _stop_background(app: FastAPI, timeout_s: float) -> None:
+    """Stops the consumers and the delivery worker together, waiting at most ``timeout_s`` in all."""
+    loops = [loop for loop in (app.state.job_consumer, app.state.console.consumer, app.state.consumer)
+             if loop is not None]
+    for loop in loops:
+        loop.request_stop()
+    worker = app.state.worker
+    if worker is not None:
+        worker.request_stop()
+    deadline = time.monotonic() + timeout_s
+    for loop in loops:
+        loop.stop(timeout=max(0.1, deadline - time.monotonic()))
+    if worker is not None:
+        worker.stop(timeout=max(0.1, deadline - time.monotonic()))
+
+
+def serve(settings: Settings | None = None, api_settings: AlertApiSettings | None = None) -> None:
+    """Runs the alert API on ``settings.api_host:settings.api_port`` until SIGTERM or SIGINT (see
+    :mod:`alert_api.server` for the shutdown and header time limits)."""
     settings = settings or get_settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    config = api_settings or get_api_settings()
+    app = create_app(settings, api_settings=config)
+    build_server(app, settings.api_host, settings.api_port, config).run()

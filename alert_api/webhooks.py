@@ -10,12 +10,27 @@ message is never published without its deliveries, nor the reverse.
   (seconds since the epoch) and ``webhook-signature`` (``v1,`` + base64 of the
   HMAC-SHA256 of ``id.timestamp.body`` under the partner's ``whsec_`` secret),
   verifiable with any Standard Webhooks library.
-- **Ordered per partner.** Only a partner's oldest pending row is attempted;
-  the next waits until it is delivered or dead. Partners do not wait for each
-  other (a pool of threads).
-- **Retried** with exponential backoff and jitter after a non-2xx answer, a
-  timeout or a refused connection; after ``max_attempts`` the row is *dead*: it
-  is listed in the partner's dead letters, which the partner can replay.
+- **Ordered per partner.** Only a partner's oldest pending row is attempted,
+  one at a time; the next waits until it is delivered or dead.
+- **Partners do not wait for each other.** Deliveries are asynchronous
+  (``httpx.AsyncClient`` on the worker's own event loop). Each attempt has one
+  deadline, ``timeout_s``, for DNS, connecting, TLS, sending and the answer
+  together. There are two lanes: ``concurrency`` deliveries at once to
+  partners that answer quickly, and ``concurrency // 2`` to *slow* partners,
+  those whose last attempt took over ``slow_after_s`` or got no answer. A
+  delivery still running after ``slow_after_s`` moves to the slow lane at
+  once, freeing its place, so a partner that turns slow delays the others by
+  at most ``slow_after_s``, once. No new delivery starts while
+  ``3 * concurrency`` are in flight. Among due partners the one waiting
+  longest goes first.
+- **Every failure is an attempt.** A non-2xx answer, a timeout, a refused
+  connection, a URL that does not parse, a name that does not resolve, a
+  refused address, a TLS error: each counts, with its reason in ``last_error``
+  (never an address the host resolved to), and is retried with exponential
+  backoff and jitter; after ``max_attempts`` the row is *dead*: it is listed in
+  the partner's dead letters, which the partner can replay.
+- **Safe targets.** Each attempt resolves the host and connects only to an
+  address it judged public (:mod:`alert_api.webhook_targets`).
 - **Durable.** State lives in the database. A claimed row carries a lease; if
   the process dies mid-delivery the lease runs out and the row is sent again
   under the same ``webhook-id``. A row is marked delivered only after a 2xx,
@@ -24,19 +39,17 @@ message is never published without its deliveries, nor the reverse.
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import logging
 import random
-import socket
+import resource
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,10 +59,27 @@ import sqlalchemy as sa
 from alert_api.db import Database, partners, webhook_outbox
 from alert_api.metrics import ApiMetrics
 from alert_api.models import Clock, utc_now
+from alert_api.webhook_targets import (
+    PinnedBackend,
+    PinnedTransport,
+    Resolver,
+    UnsafeUrl,
+    check_url,
+    normalise_url,
+    resolve_checked,
+    system_resolver,
+    without_addresses,
+)
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "suibou-webhooks/1"
+
+#: Most bytes of a partner's answer that are read (the rest is dropped with its connection).
+MAX_ANSWER_BYTES = 64 * 1024
+
+#: Longest failure reason kept in ``last_error``.
+MAX_ERROR_CHARS = 300
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: str) -> str:
@@ -96,50 +126,6 @@ class RetryPolicy:
         full = min(self.max_delay_s, self.base_s * 2 ** (attempts - 1))
         draw = rng.random() if rng is not None else random.random()
         return float(full * (1 - self.jitter * draw))
-
-
-class UnsafeUrl(ValueError):
-    """A webhook URL that must not be called."""
-
-
-def check_url(url: str, *, allow_insecure: bool) -> str:
-    """Validates a webhook URL: ``https`` (``http`` only when ``allow_insecure``), a host, no credentials.
-
-    Raises:
-        UnsafeUrl: Why not.
-    """
-    if len(url) > 2048:
-        raise UnsafeUrl("the URL is longer than 2048 characters")
-    parts = urllib.parse.urlsplit(url)
-    allowed = ("https", "http") if allow_insecure else ("https",)
-    if parts.scheme not in allowed:
-        raise UnsafeUrl(f"the webhook URL must use {' or '.join(allowed)}")
-    if not parts.hostname:
-        raise UnsafeUrl("the webhook URL needs a host")
-    if parts.username or parts.password:
-        raise UnsafeUrl("the webhook URL must not carry credentials")
-    if not allow_insecure:
-        _check_address(parts.hostname, resolve=False)
-    return url
-
-
-def _check_address(host: str, *, resolve: bool) -> None:
-    """Refuses loopback, private, link-local and other non-public addresses (server-side request forgery)."""
-    addresses: list[str] = []
-    try:
-        addresses = [str(ipaddress.ip_address(host))]
-    except ValueError:
-        if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-            raise UnsafeUrl("the webhook host is local") from None
-        if resolve:
-            try:
-                addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, None)]
-            except OSError as error:
-                raise UnsafeUrl(f"cannot resolve {host}: {error}") from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if not ip.is_global or ip.is_multicast:
-            raise UnsafeUrl(f"the webhook host {host} is not a public address ({address})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,38 +200,79 @@ class _Claim:
 Sender = Callable[[str, bytes, dict[str, str]], int]
 
 
+def describe_failure(error: BaseException, timeout_s: float) -> str:
+    """The ``last_error`` of a failed attempt: what failed, never an address the host resolved to.
+
+    Examples:
+        >>> describe_failure(UnsafeUrl("the webhook host is not a public address"), 10)
+        'refused: the webhook host is not a public address'
+        >>> describe_failure(TimeoutError(), 2.5)
+        'no answer within 2.5 s'
+        >>> describe_failure(httpx.ConnectError("[Errno 111] Connection refused to 10.0.0.7"), 10)
+        'ConnectError: [Errno 111] Connection refused to <address>'
+    """
+    if isinstance(error, UnsafeUrl):
+        text = f"refused: {error}"
+    elif isinstance(error, (TimeoutError, httpx.TimeoutException)):
+        text = f"no answer within {timeout_s:g} s"
+    else:
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return without_addresses(text)[:MAX_ERROR_CHARS]
+
+
+def descriptor_budget() -> int:
+    """Connections webhook delivery may hold: a quarter of the process's descriptor limit (at least 4), so that
+    slow partners cannot take the descriptors the API needs to answer requests."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return 1 << 16
+    return 1 << 16 if soft == resource.RLIM_INFINITY else max(4, soft // 4)
+
+
 class DeliveryWorker:
-    """Delivers the outbox on a background thread (see the module docstring).
+    """Delivers the outbox on a background thread running an event loop (see the module docstring).
 
     Args:
         database: The alert store's database.
         policy: Retries and backoff.
         clock: Source of times (tests pass a fake).
-        concurrency: Partners delivered to at the same time.
-        timeout_s: Longest wait for one partner's answer.
+        concurrency: Deliveries in flight at once to partners that answer quickly (each to a different
+            partner); slow partners get half as many more.
+        timeout_s: Deadline of one attempt, DNS to answer.
         poll_s: How often the outbox is looked at without a wake-up.
         allow_private: Allow webhook hosts on private or loopback addresses (tests, closed networks).
-        sender: Sends one request and returns the HTTP status; defaults to an ``httpx`` client.
+        sender: Sends one request and returns the HTTP status (tests); defaults to an ``httpx.AsyncClient``
+            whose connections go only to judged addresses. Runs on a worker thread.
+        resolver: Resolves host names (tests pass a fake).
+        slow_after_s: An attempt longer than this marks its partner slow.
         metrics: Counts deliveries by outcome.
     """
 
     def __init__(self, database: Database, policy: RetryPolicy | None = None, clock: Clock = utc_now, *,
-                 concurrency: int = 32, timeout_s: float = 10.0, poll_s: float = 0.5, allow_private: bool = False,
-                 sender: Sender | None = None, metrics: ApiMetrics | None = None) -> None:
+                 concurrency: int = 64, timeout_s: float = 10.0, poll_s: float = 0.5, allow_private: bool = False,
+                 sender: Sender | None = None, resolver: Resolver = system_resolver,
+                 slow_after_s: float = 1.0, metrics: ApiMetrics | None = None) -> None:
         self.db = database
         self._metrics = metrics
         self.policy = policy or RetryPolicy()
         self._clock = clock
-        self._concurrency = concurrency
+        self._concurrency = max(1, concurrency)
+        self._slow_room = max(1, self._concurrency // 2)
+        self._most_in_flight = min(3 * self._concurrency, descriptor_budget())
         self._timeout_s = timeout_s
         self._poll_s = poll_s
         self._allow_private = allow_private
-        self._client: httpx.Client | None = None
-        self._send = sender or self._http_send
-        self._wake = threading.Event()
+        self._sender = sender
+        self._resolver = resolver
+        self._slow_after_s = slow_after_s
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_event: asyncio.Event | None = None
+        self._results: asyncio.Queue[tuple[_Claim, int | None, str | None, asyncio.Future[None]]] | None = None
         self._in_flight: set[str] = set()
+        self._slow: set[str] = set()  # partners whose last (or running) attempt was slow
         self._lock = threading.Lock()
         self._rng = random.Random()
         self.sent = 0
@@ -256,43 +283,122 @@ class DeliveryWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def wake(self) -> None:
-        """Looks at the outbox now (called after each publication)."""
-        self._wake.set()
+        """Looks at the outbox now (called after each publication, from any thread)."""
+        loop, event = self._loop, self._wake_event
+        if loop is not None and event is not None:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop has just closed
+                pass
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        if self._send == self._http_send and self._client is None:
-            self._client = httpx.Client(timeout=self._timeout_s, follow_redirects=False,
-                                        limits=httpx.Limits(max_connections=self._concurrency * 2),
-                                        headers={"user-agent": USER_AGENT})
         self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stops taking new deliveries, waits for those in flight and closes the client."""
+    def request_stop(self) -> None:
+        """Stops taking new deliveries, without waiting."""
         self._stopping.set()
-        self._wake.set()
+        self.wake()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stops: deliveries still in flight after ``timeout`` are cancelled.
+
+        A cancelled delivery keeps its lease and is sent again, under the same
+        ``webhook-id``, once the lease runs out (at least once).
+        """
+        self._stop_grace_s = timeout
+        self.request_stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(timeout + 1)
+            if self._thread.is_alive():
+                log.warning("webhook delivery did not stop within %.0f s", timeout + 1)
             self._thread = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+
+    #: How long a stop lets deliveries in flight finish before cancelling them.
+    _stop_grace_s = 5.0
 
     def _run(self) -> None:
-        with concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix="webhook") as pool:
+        asyncio.run(self._main())
+
+    def _client(self) -> httpx.AsyncClient | None:
+        if self._sender is not None:
+            return None
+        # As many connections as deliveries may be in flight: a slow partner's connection never holds up another's.
+        limits = httpx.Limits(max_connections=self._most_in_flight, max_keepalive_connections=16)
+        backend = PinnedBackend(self._resolver, allow_private=self._allow_private)
+        return httpx.AsyncClient(transport=PinnedTransport(backend, limits), timeout=self._timeout_s,
+                                 follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT})
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake_event = asyncio.Event()
+        self._results = asyncio.Queue()
+        recorder = asyncio.create_task(self._recorder(self._results))
+        client = self._client()
+        tasks: set[asyncio.Task[None]] = set()
+        try:
             while not self._stopping.is_set():
-                self._wake.clear()
-                try:
-                    claims = self._claim()
-                except Exception:  # noqa: BLE001 - keep delivering after a database hiccup
-                    log.exception("webhook outbox could not be read")
-                    claims = []
+                self._wake_event.clear()
+                with self._lock:
+                    slow_busy = len(self._in_flight & self._slow)
+                    fast_free = self._concurrency - (len(self._in_flight) - slow_busy)
+                    fast_free = min(fast_free, self._most_in_flight - len(self._in_flight))
+                    slow_free = min(self._slow_room - slow_busy, self._most_in_flight - len(self._in_flight))
+                claims: list[_Claim] = []
+                if fast_free > 0 or slow_free > 0:
+                    claims = await asyncio.to_thread(self._claim_safely, max(0, fast_free), max(0, slow_free))
                 for claim in claims:
-                    pool.submit(self._deliver, claim)
-                self._wake.wait(self._wait_s())
+                    task = asyncio.create_task(self._deliver(client, claim))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                # Completions wake the loop; without them, wait for the next retry that falls due.
+                wait_s = self._poll_s if tasks else await asyncio.to_thread(self._wait_s)
+                try:
+                    await asyncio.wait_for(self._wake_event.wait(), wait_s)
+                except TimeoutError:
+                    pass
+            if tasks:  # let deliveries in flight finish, within the stop's grace
+                await asyncio.wait(tasks, timeout=self._stop_grace_s)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for _ in range(200):  # results still to write, for at most 2 s
+                if self._results.empty():
+                    break
+                await asyncio.sleep(0.01)
+            recorder.cancel()
+            await asyncio.gather(recorder, return_exceptions=True)
+            self._results = None
+            if client is not None:
+                await client.aclose()
+            self._loop = None
+
+    async def _recorder(self, results: asyncio.Queue[tuple[_Claim, int | None, str | None, asyncio.Future[None]]]
+                        ) -> None:
+        """Writes the results of finished attempts, all that are waiting in one transaction."""
+        while True:
+            batch = [await results.get()]
+            while not results.empty():
+                batch.append(results.get_nowait())
+            try:
+                await asyncio.to_thread(self._record_many, [(claim, status, error) for claim, status, error, _ in
+                                                            batch])
+            except Exception:  # noqa: BLE001 - the leases run out and the rows are tried again
+                log.exception("%d webhook delivery results could not be recorded", len(batch))
+            for *_, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    def _claim_safely(self, fast: int, slow: int) -> list[_Claim]:
+        try:
+            return self._claim(fast, slow)
+        except Exception:  # noqa: BLE001 - keep delivering after a database hiccup
+            log.exception("webhook outbox could not be read")
+            return []
 
     def _wait_s(self) -> float:
         """Until the next retry falls due, at most ``poll_s``."""
@@ -309,14 +415,27 @@ class DeliveryWorker:
         return min(self._poll_s, max(0.01, wait))
 
     def run_once(self) -> int:
-        """Delivers every due head of the outbox on this thread; returns how many were attempted (tests)."""
+        """Delivers every due head of the outbox and waits for the results; returns how many were attempted
+        (tests)."""
         claims = self._claim()
-        for claim in claims:
-            self._deliver(claim)
+
+        async def deliver_all() -> None:
+            client = self._client()
+            try:
+                await asyncio.gather(*(self._deliver(client, claim) for claim in claims))
+            finally:
+                if client is not None:
+                    await client.aclose()
+
+        if claims:
+            asyncio.run(deliver_all())
         return len(claims)
 
-    def _claim(self) -> list[_Claim]:
-        """Leases the oldest pending row of each partner that is due and not already in flight."""
+    def _claim(self, fast: int | None = None, slow: int | None = None) -> list[_Claim]:
+        """Leases the oldest pending row of due partners not already in flight, longest waiting first.
+
+        At most ``fast`` rows of partners not marked slow and ``slow`` of partners marked slow (no limit: all).
+        """
         o, p = webhook_outbox.c, partners.c
         now = self._clock()
         heads = (sa.select(o.partner_id, sa.func.min(o.id).label("head_id"))
@@ -327,37 +446,79 @@ class DeliveryWorker:
             .join(partners, p.partner_id == o.partner_id)
             .where(o.next_attempt_at <= now, sa.or_(o.lease_until.is_(None), o.lease_until < now),
                    p.webhook_url.is_not(None), p.disabled.is_(False))
+            .order_by(o.next_attempt_at, o.id)
         )
         lease = now + dt.timedelta(seconds=self._timeout_s + 5)
-        claims = []
+        claims: list[_Claim] = []
+        with self._lock:
+            busy = set(self._in_flight)
+            marked = set(self._slow)
+        room: dict[bool, int | None] = {False: fast, True: slow}
         with self.db.begin() as connection:
             for row in connection.execute(statement).mappings().all():
-                with self._lock:
-                    if row["partner_id"] in self._in_flight:
-                        continue
+                if room[False] == 0 and room[True] == 0:
+                    break
+                partner = row["partner_id"]
+                lane = partner in marked
+                if partner in busy or room[lane] == 0:
+                    continue
                 taken = connection.execute(webhook_outbox.update().where(
                     o.id == row["id"], o.status == "pending",
                     sa.or_(o.lease_until.is_(None), o.lease_until < now),
                 ).values(lease_until=lease)).rowcount
                 if taken == 1:
-                    claims.append(_Claim(int(row["id"]), row["partner_id"], row["webhook_id"], row["payload"],
+                    busy.add(partner)
+                    room[lane] = None if room[lane] is None else room[lane] - 1
+                    claims.append(_Claim(int(row["id"]), partner, row["webhook_id"], row["payload"],
                                          int(row["attempts"]), row["webhook_url"], row["webhook_secret"]))
         with self._lock:
             self._in_flight.update(c.partner_id for c in claims)
         return claims
 
-    def _deliver(self, claim: _Claim) -> None:
+    async def _deliver(self, client: httpx.AsyncClient | None, claim: _Claim) -> None:
+        started = time.monotonic()
+        slow_lane = asyncio.get_running_loop().call_later(self._slow_after_s, self._turned_slow, claim.partner_id)
         try:
-            status, error = self._attempt(claim)
-            self._record(claim, status, error)
-        except Exception:  # noqa: BLE001 - the lease runs out and the row is tried again
-            log.exception("webhook delivery %s to %s failed unexpectedly", claim.webhook_id, claim.partner_id)
+            try:
+                status, error = await asyncio.wait_for(self._attempt(client, claim), self._timeout_s)
+            except Exception as failure:  # noqa: BLE001 - every failure to deliver counts as an attempt
+                # (a stop's cancellation is not an Exception: the lease runs out, the row is sent again)
+                status, error = None, describe_failure(failure, self._timeout_s)
+                if not isinstance(failure, (UnsafeUrl, TimeoutError, httpx.HTTPError)):
+                    log.warning("webhook %s to %s failed: %r", claim.webhook_id, claim.partner_id, failure)
+            self._note_speed(claim.partner_id, time.monotonic() - started, status)
+            if self._results is not None:
+                written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._results.put_nowait((claim, status, error, written))
+                await written
+            else:
+                try:
+                    await asyncio.to_thread(self._record, claim, status, error)
+                except Exception:  # noqa: BLE001 - the lease runs out and the row is tried again
+                    log.exception("webhook delivery %s to %s could not be recorded", claim.webhook_id,
+                                  claim.partner_id)
         finally:
+            slow_lane.cancel()
             with self._lock:
                 self._in_flight.discard(claim.partner_id)
-            self._wake.set()
+            self.wake()
 
-    def _attempt(self, claim: _Claim) -> tuple[int | None, str | None]:
+    def _turned_slow(self, partner_id: str) -> None:
+        """A delivery has run ``slow_after_s``: its partner is slow; its place in the fast lane is free."""
+        with self._lock:
+            self._slow.add(partner_id)
+        self.wake()
+
+    def _note_speed(self, partner_id: str, elapsed_s: float, status: int | None) -> None:
+        with self._lock:
+            if status is None or elapsed_s > self._slow_after_s:
+                self._slow.add(partner_id)
+            else:
+                self._slow.discard(partner_id)
+
+    async def _attempt(self, client: httpx.AsyncClient | None, claim: _Claim) -> tuple[int | None, str | None]:
+        """One attempt; raises whatever kept it from getting an answer."""
+        target = normalise_url(claim.url, allow_insecure=self._allow_private)
         timestamp = int(self._clock().timestamp())
         headers = {
             "content-type": "application/json",
@@ -365,44 +526,55 @@ class DeliveryWorker:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(claim.secret, claim.webhook_id, timestamp, claim.payload),
         }
-        try:
+        body = claim.payload.encode()
+        if client is None:
+            assert self._sender is not None
             if not self._allow_private:
-                host = urllib.parse.urlsplit(claim.url).hostname or ""
-                _check_address(host, resolve=True)
-            status = self._send(claim.url, claim.payload.encode(), headers)
-        except UnsafeUrl as error:
-            return None, f"refused: {error}"
-        except httpx.HTTPError as error:
-            return None, f"{type(error).__name__}: {error}"[:500]
+                await asyncio.to_thread(resolve_checked, target, self._resolver, allow_private=False)
+            status = await asyncio.to_thread(self._sender, target.url, body, headers)
+        else:
+            async with client.stream("POST", target.url, content=body, headers=headers) as response:
+                status = response.status_code
+                # Read a short answer to the end, so its connection can be reused; a longer one is cut off.
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read > MAX_ANSWER_BYTES:
+                        break
         if 200 <= status < 300:
             return status, None
         return status, f"HTTP {status}"
 
-    def _http_send(self, url: str, body: bytes, headers: dict[str, str]) -> int:
-        assert self._client is not None
-        return self._client.post(url, content=body, headers=headers).status_code
-
     def _record(self, claim: _Claim, status: int | None, error: str | None) -> None:
+        self._record_many([(claim, status, error)])
+
+    def _record_many(self, results: Sequence[tuple[_Claim, int | None, str | None]]) -> None:
+        """Records attempts in one transaction: delivered, dead, or due again after a backoff."""
         now = self._clock()
-        attempts = claim.attempts + 1
-        values: dict[str, Any] = {"attempts": attempts, "last_status": status, "last_error": error,
-                                  "lease_until": None}
-        if error is None:
-            values.update(status="delivered", delivered_at=now)
-            self.sent += 1
-        elif attempts >= self.policy.max_attempts:
-            values.update(status="dead")
-            self.failed += 1
-            log.warning("webhook %s to %s is dead after %d attempts: %s", claim.webhook_id, claim.partner_id,
-                        attempts, error)
-        else:
-            values.update(next_attempt_at=now + dt.timedelta(seconds=self.policy.delay(attempts, self._rng)))
-            self.failed += 1
+        updates = []
+        for claim, status, error in results:
+            attempts = claim.attempts + 1
+            values: dict[str, Any] = {"attempts": attempts, "last_status": status, "last_error": error,
+                                      "lease_until": None}
+            if error is None:
+                values.update(status="delivered", delivered_at=now)
+                self.sent += 1
+            elif attempts >= self.policy.max_attempts:
+                values.update(status="dead")
+                self.failed += 1
+                log.warning("webhook %s to %s is dead after %d attempts: %s", claim.webhook_id, claim.partner_id,
+                            attempts, error)
+            else:
+                values.update(next_attempt_at=now + dt.timedelta(seconds=self.policy.delay(attempts, self._rng)))
+                self.failed += 1
+            updates.append((claim.id, values))
         with self.db.begin() as connection:
-            connection.execute(webhook_outbox.update().where(webhook_outbox.c.id == claim.id).values(**values))
+            for row_id, values in updates:
+                connection.execute(webhook_outbox.update().where(webhook_outbox.c.id == row_id).values(**values))
         if self._metrics is not None:
-            outcome = {"delivered": "delivered", "dead": "dead_lettered"}.get(values.get("status", ""), "failed")
-            self._metrics.webhook_outcome(outcome)
+            for _, values in updates:
+                outcome = {"delivered": "delivered", "dead": "dead_lettered"}.get(values.get("status", ""), "failed")
+                self._metrics.webhook_outcome(outcome)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.02) -> bool:
@@ -416,4 +588,7 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 
         time.sleep(step_s)
 
 
-__all__ = ["Delivery", "DeliveryWorker", "Outbox", "RetryPolicy", "UnsafeUrl", "check_url", "sign", "wait_until"]
+__all__ = [
+    "Delivery", "DeliveryWorker", "Outbox", "RetryPolicy", "UnsafeUrl", "check_url", "describe_failure", "sign",
+    "wait_until",
+]

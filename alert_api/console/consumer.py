@@ -18,11 +18,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from kafka import KafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+from kafka import TopicPartition  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
 from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
+from alert_api.kafka_clients import open_consumer
 from alert_api.console.view import StationView, StatusOutcome, ingest_status
 from suibou.settings import Settings
 
@@ -141,7 +142,7 @@ class StatusConsumer(RetryingLoop[FeedStatus]):
             self._status = dataclasses.replace(self._status, **{field: getattr(self._status, field) + 1})
 
     def _kafka_consumer(self) -> TopicSource:
-        consumer: TopicSource = KafkaConsumer(
+        consumer: TopicSource = open_consumer(
             bootstrap_servers=self._settings.bootstrap_servers,
             group_id=None,
             client_id=f"{self._config.consumer_group}-console",

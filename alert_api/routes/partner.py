@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from alert_api.accounts import Partner
 from alert_api.deps import AccountsDep, ApiConfigDep, OutboxDep, PartnerDep, WebhookPartnerDep, WorkerDep
@@ -58,14 +58,18 @@ def me(principal: PartnerDep) -> PartnerPublic:
 
 @router.put("/webhook", response_model=WebhookPublic, summary="Subscribe to webhooks (or change the URL)",
             responses={403: {"description": "Key lacks webhooks:receive"},
-                       422: {"description": "URL not allowed (https only, public hosts only)"}})
+                       422: {"description": "URL not allowed (https only, public hosts only) or not valid"}})
 def subscribe(body: WebhookSubscription, principal: WebhookPartnerDep, accounts: AccountsDep,
-              config: ApiConfigDep) -> WebhookPublic:
+              config: ApiConfigDep, request: Request) -> WebhookPublic:
     """Every message published from now on is POSTed to ``url``, signed per Standard Webhooks with
-    the ``secret`` in the answer (exercise messages only with the ``exercises`` scope)."""
+    the ``secret`` in the answer (exercise messages only with the ``exercises`` scope).
+
+    The URL is normalised (surrounding whitespace dropped, IDNA host, dotted-quad IPv4, percent-encoded
+    path) and its host resolved: every address must be public. The answer's ``url`` is what is stored
+    and called."""
     assert principal.partner is not None
     try:
-        url = check_url(body.url, allow_insecure=config.webhook_allow_insecure)
+        url = check_url(body.url, allow_insecure=config.webhook_allow_insecure, resolver=request.app.state.resolver)
         bbox = check_bbox((body.bbox[0], body.bbox[1], body.bbox[2], body.bbox[3])) if body.bbox else None
     except (UnsafeUrl, ValueError) as error:
         raise HTTPException(status_code=422, detail=str(error)) from None

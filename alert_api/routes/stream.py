@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -64,9 +65,10 @@ async def stream(
 async def _events(request: Request, store: AlertStore, cursor: int, exercises: bool, bbox: BBox | None,
                   poll_s: float, heartbeat_s: float, release: object) -> AsyncIterator[str]:
     last_sent = time.monotonic()
+    closing: threading.Event = request.app.state.closing  # the server is stopping: end the stream, clients resume
     try:
         yield "retry: 2000\n\n"
-        while not await request.is_disconnected():
+        while not closing.is_set() and not await request.is_disconnected():
             messages, cursor = await run_in_threadpool(
                 store.messages_after, cursor, include_exercises=exercises, bbox=bbox, limit=200)
             for message in messages:

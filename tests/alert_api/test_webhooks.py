@@ -173,12 +173,16 @@ def test_a_crash_after_sending_resends_under_the_same_id_once_the_lease_runs_out
     now = [dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)]  # the worker's own clock, after publication
     sent: list[str] = []
 
-    def crash_after_send(url: str, body: bytes, headers: dict[str, str]) -> int:
+    def send(url: str, body: bytes, headers: dict[str, str]) -> int:
         sent.append(headers["webhook-id"])
+        return 204
+
+    def power_cut(*args: Any) -> None:
         raise RuntimeError("power cut before the result was recorded")
 
     crashing = DeliveryWorker(database, RetryPolicy(), lambda: now[0], timeout_s=10, allow_private=True,
-                              sender=crash_after_send)
+                              sender=send)
+    crashing._record_many = power_cut  # type: ignore[method-assign]
     assert crashing.run_once() == 1
     assert crashing.run_once() == 0  # leased: not sent again yet
     now[0] += dt.timedelta(seconds=16)  # the lease (timeout + 5 s) has run out
@@ -289,7 +293,7 @@ def test_the_worker_refuses_private_addresses_even_if_stored(db_url: str, make_a
     assert worker.run_once() == 1
     [delivery] = alert_api.webhooks.Outbox(database).deliveries(partner.partner_id)
     assert called == [] and delivery.status == "dead" and delivery.last_error is not None
-    assert delivery.last_error.startswith("refused: the webhook host 10.0.0.7 is not a public address")
+    assert delivery.last_error == "refused: the webhook host is not a public address"
     store.close()
 
 
@@ -299,9 +303,12 @@ def test_the_worker_refuses_private_addresses_even_if_stored(db_url: str, make_a
      "https://[::1]/hooks", "https://169.254.169.254/latest"],
 )
 def test_webhooks_go_to_public_https_hosts_only_by_default(url: str) -> None:
+    def public(host: str, port: int) -> list[str]:
+        return ["93.184.215.14"]
+
     with pytest.raises(UnsafeUrl):
-        check_url(url, allow_insecure=False)
-    assert check_url("https://nav.example/hooks", allow_insecure=False)
+        check_url(url, allow_insecure=False, resolver=public)
+    assert check_url("https://nav.example/hooks", allow_insecure=False, resolver=public)
 
 
 def test_a_partner_sees_only_its_own_deliveries(
