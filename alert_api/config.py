@@ -14,9 +14,10 @@ import secrets
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alert_api.clientaddr import parse_networks
 from suibou.settings import Settings, get_settings
 
 __all__ = ["AlertApiSettings", "Settings", "admin_key_file", "get_api_settings", "get_settings", "resolve_admin_key"]
@@ -58,7 +59,17 @@ class AlertApiSettings(BaseSettings):
         sse_poll_s: How often a live stream looks for new messages.
         sse_heartbeat_s: Comment line sent on a quiet stream so proxies keep it open.
         sse_max_streams: Live streams one partner may hold open at once.
-        login_failures_per_5min: Failed officer logins per user name before 429.
+        login_failures_per_5min: Failed officer logins for one user name from one client address in
+            5 minutes before that address may not try that user name for a while (429).
+        login_attempts_per_client_per_minute: Login attempts one client address may make per minute.
+        login_attempts_per_minute: Login attempts the API hashes per minute, from everyone.
+        login_user_failures_per_5min: Failed logins for one user name, from every address, after which
+            attempts on it are paced (``login_user_pacing_s``); never a lockout.
+        login_user_pacing_s: Seconds between two attempts on a paced user name.
+        login_hash_concurrency: Password hashes computed at once (each takes 19 MiB).
+        login_hash_queue: Logins that may wait for a hash; more get 429 at once.
+        trusted_proxies: Reverse proxies (IP addresses or networks) whose ``X-Forwarded-For`` is
+            believed; by default none, and the connection's address is the client's.
         console_status_feed: Run the duty officer console's consumer of the status,
             fault, camera and score topics (with the alert consumer).
         console_warmup_records: On start, the console's consumer re-reads at most
@@ -97,12 +108,29 @@ class AlertApiSettings(BaseSettings):
     sse_heartbeat_s: Annotated[float, Field(gt=0, le=300)] = 15.0
     sse_max_streams: Annotated[int, Field(ge=1, le=100)] = 5
     login_failures_per_5min: Annotated[int, Field(ge=1, le=1000)] = 10
+    login_attempts_per_client_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 20
+    login_attempts_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 120
+    login_user_failures_per_5min: Annotated[int, Field(ge=1, le=100_000)] = 30
+    login_user_pacing_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+    login_hash_concurrency: Annotated[int, Field(ge=1, le=16)] = 1
+    login_hash_queue: Annotated[int, Field(ge=0, le=256)] = 4
+    trusted_proxies: list[str] = Field(default_factory=list)
     console_status_feed: bool = True
     console_warmup_records: Annotated[int, Field(ge=0, le=1_000_000)] = 5000
     console_history_hours: Annotated[float, Field(gt=0, le=72)] = 24.0
     console_max_streams: Annotated[int, Field(ge=1, le=100)] = 8
     console_catalogues: list[Path] | None = None
     console_frame_roots: list[Path] | None = None
+
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        try:
+            parse_networks(value)
+        except ValueError as error:
+            raise ValueError(f"trusted_proxies: {error}") from None
+        return value
 
 
 @functools.lru_cache(maxsize=1)

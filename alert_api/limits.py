@@ -58,6 +58,12 @@ class RateLimiter:
         with self._lock:
             self._buckets.pop(key, None)
 
+    def prune(self, idle_s: float) -> None:
+        """Forgets buckets untouched for ``idle_s`` (a full bucket is the same as none, after a minute)."""
+        now = self._clock()
+        with self._lock:
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < idle_s}
+
 
 class FailureCounter:
     """Counts failures by key in a sliding window (failed officer logins)."""
@@ -79,9 +85,24 @@ class FailureCounter:
         with self._lock:
             self._failures.setdefault(key, []).append(self._clock())
 
+    def until_below(self, key: str, limit: int) -> float:
+        """Seconds until fewer than ``limit`` failures of ``key`` are in the window (0 if already)."""
+        now = self._clock()
+        with self._lock:
+            recent = sorted(t for t in self._failures.get(key, []) if now - t < self._window)
+        if len(recent) < limit:
+            return 0.0
+        return max(0.0, recent[len(recent) - limit] + self._window - now)
+
     def clear(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)
+
+    def prune(self) -> None:
+        """Forgets keys without a failure in the window."""
+        now = self._clock()
+        with self._lock:
+            self._failures = {k: v for k, v in self._failures.items() if v and now - v[-1] < self._window}
 
 
 class StreamSlots:

@@ -12,12 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from alert_api.accounts import AccountStore
+from alert_api.clientaddr import parse_networks
 from alert_api.config import AlertApiSettings, Settings, get_api_settings, get_settings, resolve_admin_key
 from alert_api.console import StatusConsumer, build_console, static_dir
 from alert_api.consumer import AlertConsumer
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
-from alert_api.limits import BodyLimitMiddleware, FailureCounter, RateLimiter, StreamSlots
+from alert_api.limits import BodyLimitMiddleware, RateLimiter, StreamSlots
+from alert_api.login_guard import HashGate, LoginGuard, LoginLimits
 from alert_api.models import Clock, utc_now
 from alert_api.routes import admin, alerts, console, feeds, health, messages, officer, partner, route_check, stream
 from alert_api.store import SqlAlertStore
@@ -89,7 +91,13 @@ def create_app(
             app.state.store.latest_cursor,
             lambda exercises: app.state.store.active_alerts(include_exercises=exercises))
         app.state.limiter = RateLimiter()
-        app.state.login_failures = FailureCounter()
+        app.state.login_guard = LoginGuard(LoginLimits(
+            per_client_per_minute=config.login_attempts_per_client_per_minute,
+            pair_failures=config.login_failures_per_5min, user_failures=config.login_user_failures_per_5min,
+            user_pacing_s=config.login_user_pacing_s, global_per_minute=config.login_attempts_per_minute,
+            hash_concurrency=config.login_hash_concurrency, hash_queue=config.login_hash_queue))
+        app.state.hash_gate = HashGate(config.login_hash_concurrency, config.login_hash_queue)
+        app.state.trusted_proxies = parse_networks(config.trusted_proxies)
         app.state.stream_slots = StreamSlots(config.sse_max_streams)
         app.state.worker = None
         if start_webhooks:
@@ -118,6 +126,7 @@ def create_app(
                 await run_in_threadpool(app.state.consumer.stop)
             if app.state.worker is not None:
                 await run_in_threadpool(app.state.worker.stop)
+            app.state.hash_gate.close()
             if own_store:
                 app.state.store.close()
 
@@ -133,4 +142,6 @@ def create_app(
 def serve(settings: Settings | None = None) -> None:
     """Runs the alert API with uvicorn on ``settings.api_host:settings.api_port`` until interrupted."""
     settings = settings or get_settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any loopback peer; the API
+    # reads it itself, from the proxies in SUIBOU_ALERT_API_TRUSTED_PROXIES only (alert_api.clientaddr).
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, proxy_headers=False)
