@@ -68,6 +68,14 @@ class AlertApiSettings(BaseSettings):
         login_user_pacing_s: Seconds between two attempts on a paced user name.
         login_hash_concurrency: Password hashes computed at once (each takes 19 MiB).
         login_hash_queue: Logins that may wait for a hash; more get 429 at once.
+        route_check_deadline_s: Longest a route check may compute; then 503.
+        route_check_max_work: Most route positions x active areas near the route's bounding box.
+        route_check_max_hits: Most active areas one route may meet.
+        route_check_workers: Threads that compute route checks (a pool of their own).
+        route_check_queue: Route checks that may wait for a thread; more get 429.
+        route_check_per_partner: Route checks one caller may have running or waiting at once.
+        service_area: suibou's service area, ``[min_lon, min_lat, max_lon, max_lat]``; geometry outside it
+            (routes, road graphs, officers' polygons) is refused with 422.
         trusted_proxies: Reverse proxies (IP addresses or networks) whose ``X-Forwarded-For`` is
             believed; by default none, and the connection's address is the client's.
         console_status_feed: Run the duty officer console's consumer of the status,
@@ -114,6 +122,13 @@ class AlertApiSettings(BaseSettings):
     login_user_pacing_s: Annotated[float, Field(ge=0, le=60)] = 2.0
     login_hash_concurrency: Annotated[int, Field(ge=1, le=16)] = 1
     login_hash_queue: Annotated[int, Field(ge=0, le=256)] = 4
+    route_check_deadline_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    route_check_max_work: Annotated[int, Field(ge=1000, le=10**12)] = 5_000_000
+    route_check_max_hits: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    route_check_workers: Annotated[int, Field(ge=1, le=64)] = 2
+    route_check_queue: Annotated[int, Field(ge=0, le=1000)] = 8
+    route_check_per_partner: Annotated[int, Field(ge=1, le=100)] = 2
+    service_area: tuple[float, float, float, float] = (122.0, 20.0, 154.0, 46.0)
     trusted_proxies: list[str] = Field(default_factory=list)
     console_status_feed: bool = True
     console_warmup_records: Annotated[int, Field(ge=0, le=1_000_000)] = 5000
@@ -122,6 +137,14 @@ class AlertApiSettings(BaseSettings):
     console_catalogues: list[Path] | None = None
     console_frame_roots: list[Path] | None = None
 
+
+    @field_validator("service_area")
+    @classmethod
+    def _area(cls, value: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        west, south, east, north = value
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise ValueError("service_area must be min_lon,min_lat,max_lon,max_lat with min < max, in range")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -54,6 +54,14 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return float(math.ceil((1 - tokens) / rate))
 
+    def wait(self, key: str, per_minute: int) -> float:
+        """Seconds until ``key`` has a token (0 if it has one now), without taking it."""
+        now = self._clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (float(per_minute), now))
+        tokens = min(float(per_minute), tokens + (now - at) * per_minute / 60.0)
+        return 0.0 if tokens >= 1 else float(math.ceil((1 - tokens) * 60.0 / per_minute))
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._buckets.pop(key, None)

@@ -6,7 +6,8 @@ else. The rule, checked in this order before any hash is computed (each refusal
 is 429 with ``Retry-After``):
 
 1. **Per client address**: at most ``per_client_per_minute`` attempts (a token
-   bucket), whatever the user name.
+   bucket), whatever the user name. This and the global ceiling (4) are checked
+   by :class:`LoginThrottleMiddleware` before the request body is even read.
 2. **Per (user name, client address)**: after ``pair_failures`` failed logins in
    5 minutes, that address may not try that user name again until the oldest of
    them is 5 minutes old. Only the address that failed is refused: a lockout
@@ -32,13 +33,15 @@ import asyncio
 import collections
 import concurrent.futures
 import dataclasses
+import json
 import math
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from alert_api.limits import FailureCounter, RateLimiter
+from alert_api.clientaddr import client_address
+from alert_api.limits import App, FailureCounter, RateLimiter, Receive, Scope, Send
 
 T = TypeVar("T")
 
@@ -117,11 +120,22 @@ class LoginGuard:
 
     def admit(self, username: str, client: str) -> Refusal | None:
         """``None`` if the attempt may go on to the hash, else why not. Takes a token from the buckets."""
-        limits = self.limits
+        return self.admit_client(client) or self.admit_user(username, client)
+
+    def admit_client(self, client: str) -> Refusal | None:
+        """The checks that need no user name (rules 1 and 4), before the request body is read."""
         self._prune()
-        wait = self._buckets.take(f"client:{client}", limits.per_client_per_minute)
+        wait = self._buckets.take(f"client:{client}", self.limits.per_client_per_minute)
         if wait:
             return Refusal("too many login attempts from this address", _seconds(wait))
+        wait = self._buckets.wait("global", self.limits.global_per_minute)
+        if wait:
+            return Refusal("too many login attempts; try again shortly", _seconds(wait))
+        return None
+
+    def admit_user(self, username: str, client: str) -> Refusal | None:
+        """Rules 2 to 4 (the global token is taken here, once the attempt will be hashed)."""
+        limits = self.limits
         pair = f"{username}\x00{client}"
         if self._pair_failures.count(pair) >= limits.pair_failures:
             return Refusal("too many failed logins for this user name from this address",
@@ -162,6 +176,37 @@ def _seconds(wait: float) -> int:
     return max(1, math.ceil(wait))
 
 
+class LoginThrottleMiddleware:
+    """Refuses a login over the per-address or global rate before its body is read or validated.
+
+    A flood of refused logins then costs little more than the HTTP exchange. Uses ``app.state.login_guard``
+    and ``app.state.trusted_proxies``, set up by the application's lifespan.
+    """
+
+    def __init__(self, app: App, path: str = "/v1/officer/login") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
+            state = scope["app"].state
+            guard: LoginGuard | None = getattr(state, "login_guard", None)
+            if guard is not None:
+                peer = scope["client"][0] if scope.get("client") else None
+                forwarded = next((v.decode("latin-1") for k, v in scope.get("headers", [])
+                                  if k == b"x-forwarded-for"), None)
+                client = client_address(peer, forwarded, getattr(state, "trusted_proxies", [])) or "unknown"
+                refusal = guard.admit_client(client)
+                if refusal is not None:
+                    body = json.dumps({"detail": refusal.reason}).encode()
+                    await send({"type": "http.response.start", "status": 429, "headers": [
+                        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(refusal.retry_after).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)
+
+
 class HashGate:
     """Runs password hashes on a pool of their own, at most ``concurrency`` at once and ``queue`` waiting.
 
@@ -195,4 +240,4 @@ class HashGate:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["WINDOW_S", "HashGate", "LoginGuard", "LoginLimits", "Refusal"]
+__all__ = ["WINDOW_S", "HashGate", "LoginGuard", "LoginLimits", "LoginThrottleMiddleware", "Refusal"]

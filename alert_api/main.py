@@ -19,11 +19,12 @@ from alert_api.consumer import AlertConsumer
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
 from alert_api.limits import BodyLimitMiddleware, RateLimiter, StreamSlots
-from alert_api.login_guard import HashGate, LoginGuard, LoginLimits
+from alert_api.login_guard import HashGate, LoginGuard, LoginLimits, LoginThrottleMiddleware
 from alert_api.models import Clock, utc_now
 from alert_api.routes import admin, alerts, console, feeds, health, messages, officer, partner, route_check, stream
 from alert_api.store import SqlAlertStore
 from alert_api.webhooks import DeliveryWorker, Outbox, RetryPolicy, Sender
+from alert_api.workpool import WorkPool
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ def create_app(
             hash_concurrency=config.login_hash_concurrency, hash_queue=config.login_hash_queue))
         app.state.hash_gate = HashGate(config.login_hash_concurrency, config.login_hash_queue)
         app.state.trusted_proxies = parse_networks(config.trusted_proxies)
+        app.state.route_pool = WorkPool(config.route_check_workers, config.route_check_queue,
+                                        config.route_check_per_partner)
         app.state.stream_slots = StreamSlots(config.sse_max_streams)
         app.state.worker = None
         if start_webhooks:
@@ -127,6 +130,7 @@ def create_app(
             if app.state.worker is not None:
                 await run_in_threadpool(app.state.worker.stop)
             app.state.hash_gate.close()
+            app.state.route_pool.close()
             if own_store:
                 app.state.store.close()
 
@@ -136,6 +140,7 @@ def create_app(
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=static_dir()), name="console-static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(LoginThrottleMiddleware)
     return app
 
 

@@ -48,7 +48,7 @@ async def login(body: LoginRequest, request: Request, accounts: AccountsDep) -> 
     gate: HashGate = request.app.state.hash_gate
     remote = client_of(request)
     client = remote or "unknown"
-    refusal = guard.admit(body.username, client)
+    refusal = guard.admit_user(body.username, client)  # the address's own rate: LoginThrottleMiddleware
     if refusal is None and not gate.try_enter():
         refusal = Refusal("the API is busy checking other logins; try again shortly", 1)
     if refusal is not None:
