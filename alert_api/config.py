@@ -68,12 +68,13 @@ class AlertApiSettings(BaseSettings):
         login_user_pacing_s: Seconds between two attempts on a paced user name.
         login_hash_concurrency: Password hashes computed at once (each takes 19 MiB).
         login_hash_queue: Logins that may wait for a hash; more get 429 at once.
-        route_check_deadline_s: Longest a route check may compute; then 503.
+        route_check_deadline_s: Longest a route check may compute (from when a worker starts it); then 503.
         route_check_max_work: Most route positions x active areas near the route's bounding box.
         route_check_max_hits: Most active areas one route may meet.
         route_check_workers: Threads that compute route checks (a pool of their own).
         route_check_queue: Route checks that may wait for a thread; more get 429.
-        route_check_per_partner: Route checks one caller may have running or waiting at once.
+        route_check_per_partner: Route checks one caller may have running or waiting at once (keep it
+            below ``route_check_workers``, so that one caller cannot hold every worker).
         service_area: suibou's service area, ``[min_lon, min_lat, max_lon, max_lat]``; geometry outside it
             (routes, road graphs, officers' polygons) is refused with 422.
         trusted_proxies: Reverse proxies (IP addresses or networks) whose ``X-Forwarded-For`` is
@@ -125,8 +126,8 @@ class AlertApiSettings(BaseSettings):
     route_check_deadline_s: Annotated[float, Field(gt=0, le=120)] = 5.0
     route_check_max_work: Annotated[int, Field(ge=1000, le=10**12)] = 5_000_000
     route_check_max_hits: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
-    route_check_workers: Annotated[int, Field(ge=1, le=64)] = 2
-    route_check_queue: Annotated[int, Field(ge=0, le=1000)] = 8
+    route_check_workers: Annotated[int, Field(ge=1, le=64)] = 4
+    route_check_queue: Annotated[int, Field(ge=0, le=1000)] = 16
     route_check_per_partner: Annotated[int, Field(ge=1, le=100)] = 2
     service_area: tuple[float, float, float, float] = (122.0, 20.0, 154.0, 46.0)
     trusted_proxies: list[str] = Field(default_factory=list)

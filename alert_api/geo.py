@@ -190,6 +190,28 @@ def check_coordinates(coordinates: Coordinates, *, minimum: int, maximum: int, w
     return array
 
 
+#: Most positions of an area's ring (first and last equal).
+MAX_POLYGON_VERTICES = 500
+
+
+def check_polygon(ring: Coordinates, area: Sequence[float] | None = SERVICE_AREA) -> tuple[tuple[float, float], ...]:
+    """A usable area ring: closed, 4 to 500 positions, inside ``area``, not crossing itself, with an area.
+
+    Raises:
+        GeometryError: Why not.
+    """
+    array = check_coordinates(ring, minimum=4, maximum=MAX_POLYGON_VERTICES, what="polygon", area=area)
+    if not np.array_equal(array[0], array[-1]):
+        raise GeometryError("polygon must be closed: its last position must equal its first")
+    polygon = Polygon(array)
+    if not polygon.is_valid:
+        reason = shapely.is_valid_reason(polygon)
+        raise GeometryError(f"polygon is not a valid simple ring ({reason}); it must not cross itself")
+    if polygon.area <= 0:
+        raise GeometryError("polygon must enclose an area")
+    return tuple((float(x), float(y)) for x, y in array)
+
+
 # --------------------------------------------------------------------------- index
 
 
@@ -244,7 +266,7 @@ class HazardIndex:
         if not len(self.alerts):
             return 0
         box = shapely.box(*np.asarray(geometry.bounds) + np.array([-pad, -pad, pad, pad]))
-        return int(len(self.tree.query(box)))
+        return len(self.tree.query(box))
 
     def blocked_edges(self, edges: np.ndarray[Any, Any], min_level: int) -> set[int]:
         """Indices of ``edges`` (array of LineStrings) that meet an area at ``min_level`` or above."""
@@ -653,7 +675,26 @@ def find_detour(index: HazardIndex, road: RoadGraph, origin: Sequence[float], de
     return Detour([(round(x, 7), round(y, 7)) for x, y in coordinates], float(length), streets, crosses), "found"
 
 
-__all__ = ["AVOID_LEVEL", "SERVICE_AREA", "MAX_BUFFERED_VERTICES", "MAX_BUFFER_M", "MAX_GRAPH_EDGES", "MAX_GRAPH_NODES",
-           "MAX_ROUTE_VERTICES", "Budget", "BudgetExceeded", "Detour", "GeometryError", "HazardHit", "HazardIndex",
-           "HazardIndexCache", "LocalProjection", "RoadGraph", "RouteCheck", "check_coordinates", "check_route",
-           "find_detour", "unlimited"]
+__all__ = [
+    "AVOID_LEVEL",
+    "MAX_BUFFERED_VERTICES",
+    "MAX_BUFFER_M",
+    "MAX_GRAPH_EDGES",
+    "MAX_GRAPH_NODES",
+    "MAX_ROUTE_VERTICES",
+    "SERVICE_AREA",
+    "Budget",
+    "BudgetExceeded",
+    "Detour",
+    "GeometryError",
+    "HazardHit",
+    "HazardIndex",
+    "HazardIndexCache",
+    "LocalProjection",
+    "RoadGraph",
+    "RouteCheck",
+    "check_coordinates",
+    "check_route",
+    "find_detour",
+    "unlimited",
+]

@@ -16,6 +16,7 @@ from alert_api.clientaddr import parse_networks
 from alert_api.config import AlertApiSettings, Settings, get_api_settings, get_settings, resolve_admin_key
 from alert_api.console import StatusConsumer, build_console, static_dir
 from alert_api.consumer import AlertConsumer
+from alert_api.errors import CatchAllMiddleware
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
 from alert_api.limits import BodyLimitMiddleware, RateLimiter, StreamSlots
@@ -23,6 +24,7 @@ from alert_api.login_guard import HashGate, LoginGuard, LoginLimits, LoginThrott
 from alert_api.models import Clock, utc_now
 from alert_api.routes import admin, alerts, console, feeds, health, messages, officer, partner, route_check, stream
 from alert_api.store import SqlAlertStore
+from alert_api.strictjson import StrictJsonMiddleware
 from alert_api.webhooks import DeliveryWorker, Outbox, RetryPolicy, Sender
 from alert_api.workpool import WorkPool
 
@@ -139,8 +141,10 @@ def create_app(
                    partner.router, officer.router, admin.router, console.router, console.page, health.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=static_dir()), name="console-static")
+    app.add_middleware(StrictJsonMiddleware)  # inside the body limit: the bodies it reads are bounded
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(LoginThrottleMiddleware)
+    app.add_middleware(CatchAllMiddleware)  # outermost of ours: whatever slips through is a logged 500
     return app
 
 

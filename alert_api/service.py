@@ -30,8 +30,8 @@ from alert_api.schemas import (
     AlertPublic,
     ConsumerHealth,
     DetourPublic,
-    Health,
     HazardAreaFilters,
+    Health,
     HeldMessagePublic,
     RouteCheckRequest,
     RouteCheckResponse,
@@ -360,5 +360,6 @@ def health(store: AlertStore, consumer: ConsumerStatus | None, outbox_counts: di
 
 
 def json_bytes(document: Any) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    # errors="replace": an unpaired surrogate that reached the store must not make the whole answer fail
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
 

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import concurrent.futures
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -50,7 +51,7 @@ class WorkPool:
         per_caller: Work one caller may have running or waiting.
     """
 
-    def __init__(self, workers: int = 2, queue: int = 8, per_caller: int = 2) -> None:
+    def __init__(self, workers: int = 4, queue: int = 16, per_caller: int = 2) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="route-check")
         self._capacity = workers + queue
         self._per_caller = per_caller
@@ -83,7 +84,12 @@ class WorkPool:
             ClientGone: The client disconnected before the work ended.
         """
         self._enter(caller)
-        future = asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+        def timed() -> T:
+            budget.started = time.monotonic()  # the deadline counts computing time, not the wait for a worker
+            return work()
+
+        future = asyncio.get_running_loop().run_in_executor(self._pool, timed)
         try:
             while True:
                 done, _ = await asyncio.wait({future}, timeout=DISCONNECT_POLL_S)

@@ -14,7 +14,8 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from alert_api import service
-from alert_api.deps import AccountsDep, ActingOfficerDep, OfficerDep, Principal, StoreDep, client_of
+from alert_api.deps import AccountsDep, ActingOfficerDep, ApiConfigDep, OfficerDep, Principal, StoreDep, client_of
+from alert_api.geo import GeometryError, check_polygon
 from alert_api.login_guard import HashGate, LoginGuard, Refusal
 from alert_api.models import LifecycleError
 from alert_api.routes.admin import officer_public
@@ -103,19 +104,17 @@ def _act(store: AlertStore, accounts: AccountsDep, principal: Principal, alert_i
 
 @router.post("/alerts", response_model=AlertDetail, status_code=201, summary="Issue an alert by hand",
              responses={422: {"description": "No polygon given and none known for the area"}})
-def issue(body: OfficerIssue, store: StoreDep, accounts: AccountsDep,
-          principal: ActingOfficerDep) -> AlertDetail:
+def issue(body: OfficerIssue, store: StoreDep, accounts: AccountsDep, principal: ActingOfficerDep,
+          config: ApiConfigDep) -> AlertDetail:
     """A new alert (msgType Alert) for an area, under the officer's control from the start."""
     if body.drill_id is not None and not body.exercise:
         raise HTTPException(status_code=422, detail="drill_id is for exercises only")
     polygon = None
     if body.polygon is not None:
-        ring = tuple((float(lon), float(lat)) for lon, lat in body.polygon.coordinates[0])
-        if len(ring) < 4 or ring[0] != ring[-1] or len(ring) > 500:
-            raise HTTPException(status_code=422, detail="polygon must be one closed ring of 4 to 500 positions")
-        if any(not (-180 <= lon <= 180 and -90 <= lat <= 90) for lon, lat in ring):
-            raise HTTPException(status_code=422, detail="polygon positions out of range")
-        polygon = ring
+        try:
+            polygon = check_polygon(body.polygon.coordinates[0], config.service_area)
+        except GeometryError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
     try:
         message = store.officer_issue(
             officer=principal.name, area_id=body.area_id, hazard=body.hazard, level=AlertLevel(body.level),

@@ -141,6 +141,6 @@ def test_route_check_answers_422_503_and_429_with_reasons(app_factory: Callable[
         far = {"route": {"type": "LineString", "coordinates": [[179.9, 35.7], [-179.9, 35.7]]}}
         outside = client.post("/v1/route-check", headers=ADMIN, json=far)
         assert outside.status_code == 422 and "service area" in outside.json()["detail"]
-        app.state.route_pool._per_caller = 0  # noqa: SLF001 - every caller is at its limit
+        app.state.route_pool._per_caller = 0  # every caller is at its limit
         busy = client.post("/v1/route-check", headers=ADMIN, json=body)
         assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
