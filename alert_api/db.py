@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
 
 #: Key of the PostgreSQL advisory lock that serialises publication.
 PUBLISH_LOCK_KEY = 0x5375_6962  # "Suib"
@@ -238,15 +242,36 @@ def create_db_engine(url: str) -> Engine:
         raise ValueError(f"the alert store supports SQLite and PostgreSQL, not {backend!r}")
     if parsed.database in (None, "", ":memory:"):
         return sa.create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    secure_sqlite_file(Path(parsed.database))
     engine = sa.create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
+def secure_sqlite_file(path: Path) -> None:
+    """Makes the database file (0600, with its -wal and -shm files) and a folder made for it (0700) readable
+    by this user only.
+
+    The store holds every partner's webhook signing secret and the audit log. Files that exist already are
+    narrowed too (a store made before this rule, or under a loose umask). A folder that exists already may be
+    shared with other things (the working directory, say) and is left alone, with a warning if others may
+    list it.
+    """
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+        os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
+    elif folder.stat().st_mode & 0o077:
+        log.warning("the alert store's folder %s is open to other users; the database file itself is not", folder)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # made before SQLite opens it: never world-readable
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if part.exists():
+            os.chmod(part, 0o600)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA journal_mode=WAL")  # SQLite gives -wal and -shm the database file's mode (0600)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

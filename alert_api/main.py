@@ -6,8 +6,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import swagger_ui_bundle  # type: ignore[import-untyped]
 import uvicorn
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -136,7 +139,9 @@ def create_app(
             if own_store:
                 app.state.store.close()
 
-    app = FastAPI(title="suibou alert API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="suibou alert API", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    _serve_docs(app)
     for router in (alerts.router, messages.router, feeds.router, stream.router, route_check.router,
                    partner.router, officer.router, admin.router, console.router, console.page, health.router):
         app.include_router(router)
@@ -146,6 +151,22 @@ def create_app(
     app.add_middleware(LoginThrottleMiddleware)
     app.add_middleware(CatchAllMiddleware)  # outermost of ours: whatever slips through is a logged 500
     return app
+
+
+#: Swagger UI's files, served at /docs/static (the swagger-ui-bundle package ships them).
+SWAGGER_STATIC = "/docs/static"
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the API's own files, so the page works offline and loads nothing from elsewhere."""
+    app.mount(SWAGGER_STATIC, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - docs",
+                                   swagger_js_url=f"{SWAGGER_STATIC}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_STATIC}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_STATIC}/favicon-32x32.png")
 
 
 def serve(settings: Settings | None = None) -> None:
