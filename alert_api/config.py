@@ -71,6 +71,8 @@ class AlertApiSettings(BaseSettings):
         route_check_deadline_s: Longest a route check may compute (from when a worker starts it); then 503.
         route_check_max_work: Most route positions x active areas near the route's bounding box.
         route_check_max_hits: Most active areas one route may meet.
+        route_check_max_graph_edges: Most edges of a road graph sent for a detour (a two-way road counts once).
+        route_check_max_graph_nodes: Most nodes of such a graph.
         route_check_workers: Threads that compute route checks (a pool of their own).
         route_check_queue: Route checks that may wait for a thread; more get 429.
         route_check_per_partner: Route checks one caller may have running or waiting at once (keep it
@@ -126,6 +128,8 @@ class AlertApiSettings(BaseSettings):
     route_check_deadline_s: Annotated[float, Field(gt=0, le=120)] = 5.0
     route_check_max_work: Annotated[int, Field(ge=1000, le=10**12)] = 5_000_000
     route_check_max_hits: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    route_check_max_graph_edges: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+    route_check_max_graph_nodes: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
     route_check_workers: Annotated[int, Field(ge=1, le=64)] = 4
     route_check_queue: Annotated[int, Field(ge=0, le=1000)] = 16
     route_check_per_partner: Annotated[int, Field(ge=1, le=100)] = 2

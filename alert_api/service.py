@@ -252,7 +252,8 @@ def closures(store: AlertStore, roads: cifs.Roads, principal: Principal, now: dt
 def route_budget(config: AlertApiSettings) -> Budget:
     """A fresh budget for one route check, from the settings (the deadline starts now)."""
     return Budget(deadline_s=config.route_check_deadline_s, max_work=config.route_check_max_work,
-                  max_hits=config.route_check_max_hits, service_area=config.service_area)
+                  max_hits=config.route_check_max_hits, max_graph_edges=config.route_check_max_graph_edges,
+                  max_graph_nodes=config.route_check_max_graph_nodes, service_area=config.service_area)
 
 
 def route_check(index: HazardIndexCache, request: RouteCheckRequest, principal: Principal,

@@ -27,7 +27,7 @@ route: a worst case).
 polygons, each as a ratio to a simple two-position route in the same run: a
 zigzag sweeping the whole area with as many positions as the work bound allows,
 a 10,000-position route, a 2,000-position route with a 1,000 m buffer, and a
-detour on a 50,000-edge grid; then a partner's simple checks while another
+detour on a grid with as many edges as a road graph may have; then a partner's simple checks while another
 partner sends zigzags back to back, two at a time.
 
 Usage: ``.venv/bin/python bench/api_route_check.py [--counts 100 1000 10000] [--routes 200] [--worst]``
@@ -144,7 +144,7 @@ def timed(function: object, repeats: int) -> list[float]:
     return samples
 
 
-def grid(half: tuple[float, float], target_edges: int = 50_000) -> dict[str, object]:
+def grid(half: tuple[float, float], target_edges: int) -> dict[str, object]:
     """A square grid of two-way streets over the area, with as many edges as the budget allows."""
     n = int((1 + math.sqrt(1 + 2 * target_edges)) / 2)
     while 2 * n * (n - 1) > target_edges:
@@ -187,8 +187,9 @@ def worst(args: argparse.Namespace) -> None:
         "random walk, 10,000 positions": {"route": {"type": "LineString", "coordinates": route(rng, 10_000)}},
         "2,000 positions, buffer 1,000 m": {"route": {"type": "LineString", "coordinates": route(rng, 2000)},
                                             "buffer_m": 1000},
-        "detour on a 50,000-edge grid": {"route": {"type": "LineString", "coordinates": through},
-                                         "graph": grid(HALF_SIDE_DEG)},
+        f"detour, {config.route_check_max_graph_edges:,}-edge grid": {
+            "route": {"type": "LineString", "coordinates": through},
+            "graph": grid(HALF_SIDE_DEG, config.route_check_max_graph_edges)},
     }
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     rows = []
