@@ -34,6 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from alert_api.secretbox import SecretBox, is_sealed
+
 log = logging.getLogger(__name__)
 
 #: Key of the PostgreSQL advisory lock that serialises publication.
@@ -61,6 +63,31 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
 
     def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
         return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class SealedSecret(sa.types.TypeDecorator[str]):
+    """A secret stored sealed (:mod:`alert_api.secretbox`) once the database has a box, read back in clear.
+
+    The box hangs on the engine's dialect (:meth:`Database.use_secret_box`), so every reader and writer of
+    the column (accounts, the webhook worker) sees clear text without knowing about it.
+    """
+
+    impl = sa.String(128)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        box: SecretBox | None = getattr(dialect, "suibou_secret_box", None)
+        if value is None or box is None or is_sealed(value):
+            return value
+        return box.seal(value)
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is None or not is_sealed(value):
+            return value
+        box: SecretBox | None = getattr(dialect, "suibou_secret_box", None)
+        if box is None:
+            raise RuntimeError("webhook secrets are sealed and this database has no key (secrets.key)")
+        return box.open(value)
 
 
 metadata = sa.MetaData()
@@ -152,7 +179,7 @@ partners = sa.Table(
     sa.Column("scopes", sa.Text, nullable=False),  # JSON array
     sa.Column("rate_limit_per_minute", sa.Integer, nullable=False),
     sa.Column("webhook_url", sa.String(2048), nullable=True),
-    sa.Column("webhook_secret", sa.String(128), nullable=True),
+    sa.Column("webhook_secret", SealedSecret(), nullable=True),
     sa.Column("webhook_bbox", sa.Text, nullable=True),  # JSON [min_lon, min_lat, max_lon, max_lat]
     sa.Column("disabled", sa.Boolean, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
@@ -328,6 +355,17 @@ class Database:
             if self.dialect == "postgresql":
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})
             yield connection
+
+    def use_secret_box(self, box: SecretBox) -> int:
+        """Seals webhook secrets with ``box`` from now on, and seals those stored in clear; returns how many."""
+        self.engine.dialect.suibou_secret_box = box  # type: ignore[attr-defined]
+        with self.begin() as connection:
+            rows = connection.execute(sa.text("SELECT partner_id, webhook_secret FROM partners")).all()
+            clear = [(pid, secret) for pid, secret in rows if secret is not None and not is_sealed(secret)]
+            for partner_id, secret in clear:
+                connection.execute(partners.update().where(partners.c.partner_id == partner_id)
+                                   .values(webhook_secret=secret))
+        return len(clear)
 
     def truncate_all(self) -> None:
         """Empties every table (tests)."""

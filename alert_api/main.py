@@ -26,6 +26,7 @@ from alert_api.limits import BodyLimitMiddleware, RateLimiter, StreamSlots
 from alert_api.login_guard import HashGate, LoginGuard, LoginLimits, LoginThrottleMiddleware
 from alert_api.models import Clock, utc_now
 from alert_api.routes import admin, alerts, console, feeds, health, messages, officer, partner, route_check, stream
+from alert_api.secretbox import SecretBox, load_or_create_key
 from alert_api.store import SqlAlertStore
 from alert_api.strictjson import StrictJsonMiddleware
 from alert_api.webhooks import DeliveryWorker, Outbox, RetryPolicy, Sender
@@ -90,6 +91,9 @@ def create_app(
         database = app.state.store.db
         app.state.api_settings = config
         app.state.admin_key = resolve_admin_key(settings, config)
+        sealed = database.use_secret_box(SecretBox(load_or_create_key(settings.home / "api" / "secrets.key")))
+        if sealed:
+            log.info("sealed %d webhook secrets stored in clear", sealed)
         app.state.accounts = AccountStore(database, clock)
         app.state.outbox = Outbox(database, clock)
         app.state.roads = Roads.load(config.roads_path)

@@ -49,3 +49,34 @@ def test_docs_load_nothing_from_another_host(app_factory: Callable[..., FastAPI]
         for link in links:
             assert client.get(link).status_code == 200, link
         assert client.get("/openapi.json").status_code == 200
+
+
+def test_webhook_secrets_are_sealed_at_rest_and_served_in_clear(app_factory: Callable[..., FastAPI],
+                                                                tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from alert_api.secretbox import is_sealed
+
+    from .conftest import ADMIN
+
+    app = app_factory(start_webhooks=False)
+    with TestClient(app) as client:
+        made = client.post("/v1/admin/partners", headers=ADMIN,
+                           json={"name": "nav", "scopes": ["alerts:read", "webhooks:receive"]}).json()
+        partner = {"Authorization": f"Bearer {made['api_key']}"}
+        shown = client.get("/v1/partner/webhook", headers=partner).json()["secret"]
+        assert shown.startswith("whsec_")
+        engine = app.state.store.db.engine
+        with engine.connect() as connection:
+            raw = connection.execute(sa.text("SELECT webhook_secret FROM partners")).scalar_one()
+        assert is_sealed(raw) and shown not in raw and len(raw) <= 128
+        key = tmp_path / "api" / "secrets.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        # A secret stored in clear by an earlier API is sealed on the next start.
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE partners SET webhook_secret = :s"), {"s": shown})
+    with TestClient(app) as client:
+        with engine.connect() as connection:
+            raw = connection.execute(sa.text("SELECT webhook_secret FROM partners")).scalar_one()
+        assert is_sealed(raw)
+        assert client.get("/v1/partner/webhook", headers=partner).json()["secret"] == shown
