@@ -21,10 +21,11 @@ import sqlalchemy as sa
 from alert_api.db import Database, api_keys, audit_log, gateways, officer_sessions, officers, partners
 from alert_api.models import BBox, Clock, utc_now
 from alert_api.security import (
-    DUMMY_PASSWORD_HASH,
     GATEWAY_KEY_PREFIX,
     PARTNER_KEY_PREFIX,
     SESSION_PREFIX,
+    check_password,
+    dummy_password_hash,
     hash_password,
     new_api_key,
     new_gateway_key,
@@ -32,7 +33,6 @@ from alert_api.security import (
     new_webhook_secret,
     split_token,
     token_matches,
-    verify_password,
 )
 from alert_api.store import SCOPES
 
@@ -409,16 +409,27 @@ class AccountStore:
         return _officer(row)
 
     def login(self, username: str, password: str) -> tuple[Officer, str, dt.datetime] | None:
-        """Checks a password; returns the officer, a new session token and its expiry, or ``None``."""
+        """Checks a password; returns the officer, a new session token and its expiry, or ``None``.
+
+        Hashes the password once (an unknown user name against a dummy hash, so that it costs the same).
+        A stored hash of an older scheme or weaker parameters is replaced by a current one on success.
+        This blocks for the length of a password hash: call it off the event loop.
+        """
         with self.db.read() as connection:
             row = connection.execute(sa.select(officers).where(officers.c.username == username)).mappings().first()
-        stored = row["password_hash"] if row else DUMMY_PASSWORD_HASH
-        if not verify_password(password, stored) or row is None or row["disabled"]:
+        stored = row["password_hash"] if row else dummy_password_hash()
+        matches, upgrade = check_password(password, stored)
+        if not matches or row is None or row["disabled"]:
             return None
+        upgraded = hash_password(password) if upgrade else None  # before the write lock is taken
         token_id, token, digest = new_session_token()
         now = self._clock()
         expires = now + dt.timedelta(hours=SESSION_HOURS)
         with self.db.begin() as connection:
+            if upgraded is not None:
+                connection.execute(officers.update().where(
+                    officers.c.username == username, officers.c.password_hash == stored,
+                ).values(password_hash=upgraded))
             connection.execute(sa.insert(officer_sessions).values(
                 token_id=token_id, username=username, token_hash=digest, created_at=now, expires_at=expires,
                 revoked_at=None))

@@ -14,9 +14,10 @@ import secrets
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alert_api.clientaddr import parse_networks
 from suibou.settings import Settings, get_settings
 
 __all__ = ["AlertApiSettings", "Settings", "admin_key_file", "get_api_settings", "get_settings", "resolve_admin_key"]
@@ -67,7 +68,28 @@ class AlertApiSettings(BaseSettings):
         sse_poll_s: How often a live stream looks for new messages.
         sse_heartbeat_s: Comment line sent on a quiet stream so proxies keep it open.
         sse_max_streams: Live streams one partner may hold open at once.
-        login_failures_per_5min: Failed officer logins per user name before 429.
+        login_failures_per_5min: Failed officer logins for one user name from one client address in
+            5 minutes before that address may not try that user name for a while (429).
+        login_attempts_per_client_per_minute: Login attempts one client address may make per minute.
+        login_attempts_per_minute: Login attempts the API hashes per minute, from everyone.
+        login_user_failures_per_5min: Failed logins for one user name, from every address, after which
+            attempts on it are paced (``login_user_pacing_s``); never a lockout.
+        login_user_pacing_s: Seconds between two attempts on a paced user name.
+        login_hash_concurrency: Password hashes computed at once (each takes 19 MiB).
+        login_hash_queue: Logins that may wait for a hash; more get 429 at once.
+        route_check_deadline_s: Longest a route check may compute (from when a worker starts it); then 503.
+        route_check_max_work: Most route positions x active areas near the route's bounding box.
+        route_check_max_hits: Most active areas one route may meet.
+        route_check_max_graph_edges: Most edges of a road graph sent for a detour (a two-way road counts once).
+        route_check_max_graph_nodes: Most nodes of such a graph.
+        route_check_workers: Threads that compute route checks (a pool of their own).
+        route_check_queue: Route checks that may wait for a thread; more get 429.
+        route_check_per_partner: Route checks one caller may have running or waiting at once (keep it
+            below ``route_check_workers``, so that one caller cannot hold every worker).
+        service_area: suibou's service area, ``[min_lon, min_lat, max_lon, max_lat]``; geometry outside it
+            (routes, road graphs, officers' polygons) is refused with 422.
+        trusted_proxies: Reverse proxies (IP addresses or networks) whose ``X-Forwarded-For`` is
+            believed; by default none, and the connection's address is the client's.
         console_status_feed: Run the duty officer console's consumer of the status,
             fault, camera and score topics (with the alert consumer).
         console_warmup_records: On start, the console's consumer re-reads at most
@@ -119,6 +141,22 @@ class AlertApiSettings(BaseSettings):
     sse_heartbeat_s: Annotated[float, Field(gt=0, le=300)] = 15.0
     sse_max_streams: Annotated[int, Field(ge=1, le=100)] = 5
     login_failures_per_5min: Annotated[int, Field(ge=1, le=1000)] = 10
+    login_attempts_per_client_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 20
+    login_attempts_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 120
+    login_user_failures_per_5min: Annotated[int, Field(ge=1, le=100_000)] = 30
+    login_user_pacing_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+    login_hash_concurrency: Annotated[int, Field(ge=1, le=16)] = 1
+    login_hash_queue: Annotated[int, Field(ge=0, le=256)] = 4
+    route_check_deadline_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    route_check_max_work: Annotated[int, Field(ge=1000, le=10**12)] = 5_000_000
+    route_check_max_hits: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    route_check_max_graph_edges: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+    route_check_max_graph_nodes: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+    route_check_workers: Annotated[int, Field(ge=1, le=64)] = 4
+    route_check_queue: Annotated[int, Field(ge=0, le=1000)] = 16
+    route_check_per_partner: Annotated[int, Field(ge=1, le=100)] = 2
+    service_area: tuple[float, float, float, float] = (122.0, 20.0, 154.0, 46.0)
+    trusted_proxies: list[str] = Field(default_factory=list)
     console_status_feed: bool = True
     console_warmup_records: Annotated[int, Field(ge=0, le=1_000_000)] = 5000
     console_history_hours: Annotated[float, Field(gt=0, le=72)] = 24.0
@@ -134,6 +172,24 @@ class AlertApiSettings(BaseSettings):
     job_status_feed: bool = True
     job_not_seen_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     job_behind_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+
+
+    @field_validator("service_area")
+    @classmethod
+    def _area(cls, value: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        west, south, east, north = value
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise ValueError("service_area must be min_lon,min_lat,max_lon,max_lat with min < max, in range")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        try:
+            parse_networks(value)
+        except ValueError as error:
+            raise ValueError(f"trusted_proxies: {error}") from None
+        return value
 
 
 @functools.lru_cache(maxsize=1)

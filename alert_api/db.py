@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +38,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
+
+from alert_api.secretbox import SecretBox, is_sealed
+
+log = logging.getLogger(__name__)
 
 #: Key of the PostgreSQL advisory lock that serialises publication.
 PUBLISH_LOCK_KEY = 0x5375_6962  # "Suib"
@@ -62,6 +68,31 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
 
     def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
         return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class SealedSecret(sa.types.TypeDecorator[str]):
+    """A secret stored sealed (:mod:`alert_api.secretbox`) once the database has a box, read back in clear.
+
+    The box hangs on the engine's dialect (:meth:`Database.use_secret_box`), so every reader and writer of
+    the column (accounts, the webhook worker) sees clear text without knowing about it.
+    """
+
+    impl = sa.String(128)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        box: SecretBox | None = getattr(dialect, "suibou_secret_box", None)
+        if value is None or box is None or is_sealed(value):
+            return value
+        return box.seal(value)
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is None or not is_sealed(value):
+            return value
+        box: SecretBox | None = getattr(dialect, "suibou_secret_box", None)
+        if box is None:
+            raise RuntimeError("webhook secrets are sealed and this database has no key (secrets.key)")
+        return box.open(value)
 
 
 metadata = sa.MetaData()
@@ -153,7 +184,7 @@ partners = sa.Table(
     sa.Column("scopes", sa.Text, nullable=False),  # JSON array
     sa.Column("rate_limit_per_minute", sa.Integer, nullable=False),
     sa.Column("webhook_url", sa.String(2048), nullable=True),
-    sa.Column("webhook_secret", sa.String(128), nullable=True),
+    sa.Column("webhook_secret", SealedSecret(), nullable=True),
     sa.Column("webhook_bbox", sa.Text, nullable=True),  # JSON [min_lon, min_lat, max_lon, max_lat]
     sa.Column("disabled", sa.Boolean, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
@@ -267,15 +298,36 @@ def create_db_engine(url: str) -> Engine:
         raise ValueError(f"the alert store supports SQLite and PostgreSQL, not {backend!r}")
     if parsed.database in (None, "", ":memory:"):
         return sa.create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    secure_sqlite_file(Path(parsed.database))
     engine = sa.create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
+def secure_sqlite_file(path: Path) -> None:
+    """Makes the database file (0600, with its -wal and -shm files) and a folder made for it (0700) readable
+    by this user only.
+
+    The store holds every partner's webhook signing secret and the audit log. Files that exist already are
+    narrowed too (a store made before this rule, or under a loose umask). A folder that exists already may be
+    shared with other things (the working directory, say) and is left alone, with a warning if others may
+    list it.
+    """
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+        os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
+    elif folder.stat().st_mode & 0o077:
+        log.warning("the alert store's folder %s is open to other users; the database file itself is not", folder)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # made before SQLite opens it: never world-readable
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if part.exists():
+            os.chmod(part, 0o600)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA journal_mode=WAL")  # SQLite gives -wal and -shm the database file's mode (0600)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -332,6 +384,17 @@ class Database:
             if self.dialect == "postgresql":
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})
             yield connection
+
+    def use_secret_box(self, box: SecretBox) -> int:
+        """Seals webhook secrets with ``box`` from now on, and seals those stored in clear; returns how many."""
+        self.engine.dialect.suibou_secret_box = box  # type: ignore[attr-defined]
+        with self.begin() as connection:
+            rows = connection.execute(sa.text("SELECT partner_id, webhook_secret FROM partners")).all()
+            clear = [(pid, secret) for pid, secret in rows if secret is not None and not is_sealed(secret)]
+            for partner_id, secret in clear:
+                connection.execute(partners.update().where(partners.c.partner_id == partner_id)
+                                   .values(webhook_secret=secret))
+        return len(clear)
 
     def truncate_all(self) -> None:
         """Empties every table (tests)."""

@@ -28,6 +28,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alert_api.accounts import AccountStore, Gateway, Officer, Partner
+from alert_api.clientaddr import client_address
 from alert_api.config import AlertApiSettings
 from alert_api.console import Console
 from alert_api.consumer import AlertConsumer
@@ -40,6 +41,14 @@ from alert_api.metrics import ApiMetrics
 from alert_api.security import GATEWAY_KEY_PREFIX
 from alert_api.store import SCOPE_EXERCISES, SCOPE_METRICS, SCOPE_READ, SCOPE_WEBHOOKS, AlertStore
 from alert_api.webhooks import DeliveryWorker, Outbox
+
+
+def client_of(request: Request) -> str | None:
+    """The client's address: the connection's, or ``X-Forwarded-For`` from a trusted proxy
+    (:mod:`alert_api.clientaddr`)."""
+    peer = request.client.host if request.client else None
+    trusted = getattr(request.app.state, "trusted_proxies", [])
+    return client_address(peer, request.headers.get("x-forwarded-for"), trusted)
 
 
 def get_store(request: Request) -> AlertStore:
@@ -178,7 +187,7 @@ def get_principal(
     if credentials is None or not credentials.credentials:
         raise _unauthorised("an Authorization: Bearer token is required")
     token = credentials.credentials
-    remote = request.client.host if request.client else None
+    remote = client_of(request)
     accounts: AccountStore = request.app.state.accounts
     if token.startswith("sbk_"):
         partner = accounts.authenticate_key(token)

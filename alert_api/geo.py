@@ -14,6 +14,13 @@ A detour needs the partner's road graph (GeoJSON LineStrings, or nodes and
 edges): every edge that meets an area at level 4 or above is removed, the
 route's ends are snapped to the nearest graph nodes, and ``networkx`` finds the
 shortest remaining path by length.
+
+Every check runs within a :class:`Budget`: bounds on its input (route
+vertices, buffered vertices, graph nodes and edges), on its work (route
+vertices times the areas its bounding box meets, areas crossed) and on its time
+(a deadline checked inside the loops, which also notices a cancelled check,
+e.g. when the client has gone). Input over a bound is a :class:`GeometryError`;
+a deadline or a cancellation is :class:`BudgetExceeded`.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import dataclasses
 import gc
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -37,8 +45,18 @@ from suibou.contracts import AlertLevel
 
 #: Most vertices of a route.
 MAX_ROUTE_VERTICES = 10_000
-#: Most edges of a partner's road graph.
-MAX_GRAPH_EDGES = 100_000
+#: Most vertices of a route checked with a buffer (buffering costs per vertex).
+MAX_BUFFERED_VERTICES = 2_000
+#: Largest buffer, metres.
+MAX_BUFFER_M = 1000.0
+#: Most edges of a partner's road graph (a two-way road counts once).
+MAX_GRAPH_EDGES = 20_000
+#: Most nodes of a partner's road graph.
+MAX_GRAPH_NODES = 20_000
+#: suibou's service area (min_lon, min_lat, max_lon, max_lat): Japan and its islands, from Yonaguni (122.9 E)
+#: and Okinotorishima (20.4 N) to Minamitorishima (153.9 E) and Etorofu (45.6 N). Far from the antimeridian and
+#: the poles, so that a local projection and planar geometry hold inside it.
+SERVICE_AREA: tuple[float, float, float, float] = (122.0, 20.0, 154.0, 46.0)
 #: Areas at or above this level are avoided by detours.
 AVOID_LEVEL = AlertLevel.DANGER
 
@@ -47,6 +65,64 @@ Coordinates = Sequence[Sequence[float]]
 
 class GeometryError(ValueError):
     """Input geometry that cannot be used; the message says why."""
+
+
+class BudgetExceeded(RuntimeError):
+    """A check ran past its deadline, or was cancelled (``cancelled``: the client went away)."""
+
+    def __init__(self, message: str, cancelled: bool = False) -> None:
+        super().__init__(message)
+        self.cancelled = cancelled
+
+
+@dataclasses.dataclass
+class Budget:
+    """What one route check may cost.
+
+    Attributes:
+        deadline_s: Seconds the check may take, counted from ``started``.
+        max_work: Most route vertices x active areas the route's bounding box meets (the cost of the exact
+            intersection tests; a long zigzag meets every area's box).
+        max_hits: Most areas a route may meet.
+        max_graph_edges: Most edges of a road graph.
+        max_graph_nodes: Most nodes of a road graph.
+        service_area: Every position must lie in this box (min_lon, min_lat, max_lon, max_lat).
+        started: Monotonic start time.
+        cancelled: Set to stop the check at its next look at the budget.
+    """
+
+    deadline_s: float = 5.0
+    max_work: int = 5_000_000
+    max_hits: int = 1_000
+    max_graph_edges: int = MAX_GRAPH_EDGES
+    max_graph_nodes: int = MAX_GRAPH_NODES
+    service_area: tuple[float, float, float, float] = SERVICE_AREA
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def check(self) -> None:
+        """Raises :class:`BudgetExceeded` if the check was cancelled or is past its deadline."""
+        if self.cancelled.is_set():
+            raise BudgetExceeded("the route check was cancelled", cancelled=True)
+        if time.monotonic() - self.started > self.deadline_s:
+            raise BudgetExceeded(f"the route check took longer than its {self.deadline_s:g} s budget")
+
+    def ticker(self, every: int = 1024) -> Callable[[], None]:
+        """A function to call once per loop step; it looks at the budget every ``every`` calls."""
+        count = 0
+
+        def tick() -> None:
+            nonlocal count
+            count += 1
+            if count % every == 0:
+                self.check()
+
+        return tick
+
+
+#: No deadline, no cancellation: for callers that bound the work themselves (tests, benchmarks).
+def unlimited() -> Budget:
+    return Budget(deadline_s=math.inf, max_work=2**62, max_hits=2**62)
 
 
 # --------------------------------------------------------------------------- projection
@@ -73,29 +149,67 @@ class LocalProjection:
         return math.hypot((a[0] - b[0]) * self.kx, (a[1] - b[1]) * self.ky)
 
 
-def check_coordinates(coordinates: Coordinates, *, minimum: int, maximum: int, what: str) -> np.ndarray[Any, Any]:
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_coordinates(coordinates: Coordinates, *, minimum: int, maximum: int, what: str,
+                      area: Sequence[float] | None = SERVICE_AREA) -> np.ndarray[Any, Any]:
     """Validates ``[[lon, lat], ...]`` (a third value, altitude, is ignored) and returns an (n, 2) array.
 
+    Args:
+        area: The box every position must lie in (the service area); ``None``: anywhere on Earth.
+
     Raises:
-        GeometryError: Too few or too many points, or a point out of range.
+        GeometryError: Too few or too many points, a point that is not two or three numbers (booleans are
+            not numbers), or a point out of range or outside ``area``.
     """
+    if not isinstance(coordinates, Sequence) or isinstance(coordinates, str):
+        raise GeometryError(f"{what} must be a list of [longitude, latitude] positions")
     if not minimum <= len(coordinates) <= maximum:
         raise GeometryError(f"{what} needs {minimum} to {maximum} positions, got {len(coordinates)}")
-    try:
-        array = np.asarray(coordinates, dtype=float)
-        if array.ndim != 2 or array.shape[1] < 2:
-            raise ValueError("not pairs")
-        array = array[:, :2]
-    except (TypeError, ValueError):
-        try:  # ragged: some positions carry an altitude
-            array = np.array([(float(p[0]), float(p[1])) for p in coordinates], dtype=float)
-        except (TypeError, ValueError, IndexError):
-            raise GeometryError(f"{what} positions must be [longitude, latitude] numbers") from None
+    pairs = []
+    for position in coordinates:
+        if (not isinstance(position, Sequence) or isinstance(position, str) or not 2 <= len(position) <= 3
+                or not all(_is_number(v) for v in position)):
+            raise GeometryError(f"{what} positions must be [longitude, latitude] numbers (booleans and strings "
+                                "are not numbers)")
+        pairs.append((position[0], position[1]))
+    array = np.array(pairs, dtype=float).reshape(-1, 2)
     if not np.isfinite(array).all():
         raise GeometryError(f"{what} positions must be finite")
     if (np.abs(array[:, 0]) > 180).any() or (np.abs(array[:, 1]) > 90).any():
         raise GeometryError(f"{what} positions must be longitude -180..180, latitude -90..90")
+    if area is not None:
+        outside = ((array[:, 0] < area[0]) | (array[:, 0] > area[2]) | (array[:, 1] < area[1])
+                   | (array[:, 1] > area[3]))
+        if outside.any():
+            lon, lat = array[int(np.argmax(outside))]
+            raise GeometryError(f"{what} position [{lon:g}, {lat:g}] lies outside suibou's service area "
+                                f"(longitude {area[0]:g} to {area[2]:g}, latitude {area[1]:g} to {area[3]:g})")
     return array
+
+
+#: Most positions of an area's ring (first and last equal).
+MAX_POLYGON_VERTICES = 500
+
+
+def check_polygon(ring: Coordinates, area: Sequence[float] | None = SERVICE_AREA) -> tuple[tuple[float, float], ...]:
+    """A usable area ring: closed, 4 to 500 positions, inside ``area``, not crossing itself, with an area.
+
+    Raises:
+        GeometryError: Why not.
+    """
+    array = check_coordinates(ring, minimum=4, maximum=MAX_POLYGON_VERTICES, what="polygon", area=area)
+    if not np.array_equal(array[0], array[-1]):
+        raise GeometryError("polygon must be closed: its last position must equal its first")
+    polygon = Polygon(array)
+    if not polygon.is_valid:
+        reason = shapely.is_valid_reason(polygon)
+        raise GeometryError(f"polygon is not a valid simple ring ({reason}); it must not cross itself")
+    if polygon.area <= 0:
+        raise GeometryError("polygon must enclose an area")
+    return tuple((float(x), float(y)) for x, y in array)
 
 
 # --------------------------------------------------------------------------- index
@@ -146,6 +260,13 @@ class HazardIndex:
         if min_level > 1:
             found = found[self.levels[found] >= min_level]
         return np.sort(found)
+
+    def near_envelope(self, geometry: shapely.Geometry, pad: float = 0.0) -> int:
+        """How many areas' bounding boxes meet ``geometry``'s bounding box grown by ``pad`` degrees (cheap)."""
+        if not len(self.alerts):
+            return 0
+        box = shapely.box(*np.asarray(geometry.bounds) + np.array([-pad, -pad, pad, pad]))
+        return len(self.tree.query(box))
 
     def blocked_edges(self, edges: np.ndarray[Any, Any], min_level: int) -> set[int]:
         """Indices of ``edges`` (array of LineStrings) that meet an area at ``min_level`` or above."""
@@ -207,13 +328,14 @@ def _line_distance(projection: LocalProjection, metric_line: LineString, point: 
 
 
 def _hits(index: HazardIndex, array: np.ndarray[Any, Any], line: LineString,
-          projection: LocalProjection) -> list[HazardHit]:
+          projection: LocalProjection, budget: Budget | None = None) -> list[HazardHit]:
     """The areas ``line`` meets, with entry distance and length inside, computed per route segment.
 
     The STRtree finds the areas; a second, small tree over the route's segments finds which segments
     meet which area, and the cuts of those short segments give the distances (all vectorised).
     """
     found = index.intersecting(line)
+    _check_hits(len(found), budget or unlimited())
     if not len(found):
         return []
     starts, ends = array[:-1], array[1:]
@@ -249,28 +371,48 @@ def _hits(index: HazardIndex, array: np.ndarray[Any, Any], line: LineString,
             for i, e, m in zip(found, entry, inside)]
 
 
+def _check_hits(found: int, budget: Budget) -> None:
+    if found > budget.max_hits:
+        raise GeometryError(f"the route meets {found} active areas, more than one check reports "
+                            f"({budget.max_hits}); check it in shorter parts")
+    budget.check()
+
+
 def _buffered_hits(index: HazardIndex, line: LineString, metric_line: LineString, projection: LocalProjection,
-                   buffer_m: float) -> list[HazardHit]:
+                   buffer_m: float, budget: Budget | None = None) -> list[HazardHit]:
     """The areas within ``buffer_m`` of the route (one by one; buffered checks are the rarer kind)."""
-    probe = line.buffer(buffer_m / min(projection.kx, projection.ky), quad_segs=4)
+    budget = budget or unlimited()
+    # GEOS buffers a long, self-overlapping line very slowly (seconds for 2,000 positions and 1 km), so the probe
+    # is the buffer of the line simplified by 5 % of the buffer, widened by as much: a superset of the areas
+    # within buffer_m. Each candidate is then measured exactly, in metres, and kept only if it is within buffer_m.
+    degrees = buffer_m / min(projection.kx, projection.ky)
+    probe = line.simplify(degrees * 0.05).buffer(degrees * 1.05, quad_segs=4)
+    budget.check()
+    found = index.intersecting(probe)
+    _check_hits(len(found), budget)
+    scale = np.array([projection.kx, projection.ky])
     hits = []
-    for i in index.intersecting(probe):
+    for i in found:
+        budget.check()
         polygon = index.polygons[i]
         part = polygon.intersection(line)
-        if part.is_empty:  # only within the buffer
+        if part.is_empty:  # only within the buffer, if at all
+            if shapely.transform(polygon, lambda xy: xy * scale).distance(metric_line) > buffer_m:
+                continue
             nearest = shapely.ops.nearest_points(line, polygon)[0]
             entry, inside = _line_distance(projection, metric_line, nearest.coords[0]), 0.0
         else:
             starts = [g.coords[0] for g in getattr(part, "geoms", [part]) if not g.is_empty]
             entry = min(_line_distance(projection, metric_line, s) for s in starts)
-            metric_part = shapely.transform(part, lambda xy: xy * np.array([projection.kx, projection.ky]))
+            metric_part = shapely.transform(part, lambda xy: xy * scale)
             inside = float(metric_part.length)
         hits.append(HazardHit(index.alerts[int(i)], polygon, entry, inside))
     return hits
 
 
 def check_route(index: HazardIndex, coordinates: Coordinates, *, buffer_m: float = 0.0,
-                graph: RoadGraph | None = None, avoid_level: int = int(AVOID_LEVEL)) -> RouteCheck:
+                graph: RoadGraph | None = None, avoid_level: int = int(AVOID_LEVEL),
+                budget: Budget | None = None) -> RouteCheck:
     """Finds the active areas a route crosses, and a detour around areas at ``avoid_level`` or above.
 
     Args:
@@ -279,23 +421,38 @@ def check_route(index: HazardIndex, coordinates: Coordinates, *, buffer_m: float
         buffer_m: Also report areas within this distance of the route (0 to 1000 m).
         graph: The partner's road graph; without it no detour is computed.
         avoid_level: Level from which the detour avoids an area.
+        budget: Bounds on the work and time; the defaults of :class:`Budget` when unset.
 
     Returns:
         The hits, sorted by distance along the route, and the detour.
 
     Raises:
-        GeometryError: The route is not a usable line.
+        GeometryError: The route is not a usable line, or its check would cost more than the budget allows.
+        BudgetExceeded: The deadline passed or the check was cancelled.
     """
-    array = check_coordinates(coordinates, minimum=2, maximum=MAX_ROUTE_VERTICES, what="route")
-    if not 0 <= buffer_m <= 1000:
-        raise GeometryError("buffer_m must be 0 to 1000")
+    budget = budget or Budget()
+    array = check_coordinates(coordinates, minimum=2, maximum=MAX_ROUTE_VERTICES, what="route",
+                              area=budget.service_area)
+    if not 0 <= buffer_m <= MAX_BUFFER_M:
+        raise GeometryError(f"buffer_m must be 0 to {MAX_BUFFER_M:g}")
+    if buffer_m > 0 and len(array) > MAX_BUFFERED_VERTICES:
+        raise GeometryError(f"a route checked with buffer_m needs at most {MAX_BUFFERED_VERTICES} positions, "
+                            f"got {len(array)}; simplify it or check it without a buffer")
     projection = LocalProjection(float(array[:, 1].mean()))
     line = LineString(array)
     metric_line = LineString(projection.metres(array))
+    pad = buffer_m / min(projection.kx, projection.ky)
+    near = index.near_envelope(line, pad)
+    work = near * len(array) * (4 if buffer_m > 0 else 1)
+    if work > budget.max_work:
+        raise GeometryError(f"the route's bounding box meets {near} active areas; with {len(array)} positions "
+                            f"that is more work than one check may do ({budget.max_work:,} position-areas): "
+                            "check a long route in shorter parts")
+    budget.check()
     if buffer_m > 0:
-        hits = _buffered_hits(index, line, metric_line, projection, buffer_m)
+        hits = _buffered_hits(index, line, metric_line, projection, buffer_m, budget)
     else:
-        hits = _hits(index, array, line, projection)
+        hits = _hits(index, array, line, projection, budget)
     hits.sort(key=lambda h: (h.entry_m, -int(h.alert.latest.event.level)))
     needs_detour = any(int(h.alert.latest.event.level) >= avoid_level for h in hits)
     detour, status = None, "not_requested"
@@ -303,7 +460,7 @@ def check_route(index: HazardIndex, coordinates: Coordinates, *, buffer_m: float
         if not needs_detour:
             status = "not_needed"
         else:
-            detour, status = find_detour(index, graph, array[0], array[-1], avoid_level)
+            detour, status = find_detour(index, graph, array[0], array[-1], avoid_level, budget)
     return RouteCheck(hits, float(metric_line.length), detour, status)
 
 
@@ -321,94 +478,119 @@ class Detour:
 class RoadGraph:
     """A partner's road graph: nodes with positions, directed edges with length and street name.
 
-    Build it with :meth:`from_geojson` or :meth:`from_nodes_edges`.
+    Build it with :meth:`from_geojson` or :meth:`from_nodes_edges`; both refuse malformed input with a
+    :class:`GeometryError` that says what is wrong, and graphs over the budget's node and edge bounds.
     """
 
     def __init__(self) -> None:
         self.graph: nx.DiGraph = nx.DiGraph()
         self.positions: dict[Any, tuple[float, float]] = {}
         self.edge_list: list[tuple[Any, Any]] = []
+        self._roads = 0
 
-    def _add_edge(self, a: Any, b: Any, name: str, oneway: bool, projection: LocalProjection) -> None:
+    def _add_edge(self, a: Any, b: Any, name: str, oneway: bool, projection: LocalProjection,
+                  budget: Budget) -> None:
         if a == b:
             return
+        self._roads += 1
+        if self._roads > budget.max_graph_edges:
+            raise GeometryError(f"the road graph has more than {budget.max_graph_edges} edges")
         length = projection.distance_m(self.positions[a], self.positions[b])
         for u, v in ((a, b),) if oneway else ((a, b), (b, a)):
             self.graph.add_edge(u, v, length_m=length, name=name, index=len(self.edge_list))
             self.edge_list.append((u, v))
-        if len(self.edge_list) > 2 * MAX_GRAPH_EDGES:
-            raise GeometryError(f"the road graph has more than {MAX_GRAPH_EDGES} edges")
 
     @classmethod
-    def from_geojson(cls, collection: Mapping[str, Any]) -> RoadGraph:
+    def from_geojson(cls, collection: Mapping[str, Any], budget: Budget | None = None) -> RoadGraph:
         """From a FeatureCollection of LineStrings: consecutive positions are joined by an edge,
         equal positions (to 1e-7 degrees) are one node; ``properties.oneway`` and ``name`` are read.
 
         Raises:
-            GeometryError: Not a FeatureCollection of LineStrings, or too large.
+            GeometryError: Not a FeatureCollection of LineStrings, malformed properties, or too large.
         """
+        budget = budget or Budget()
         if collection.get("type") != "FeatureCollection" or not isinstance(collection.get("features"), list):
             raise GeometryError("the road graph must be a GeoJSON FeatureCollection")
         road = cls()
         lines = []
-        for feature in collection["features"]:
+        positions = 0
+        tick = budget.ticker(256)
+        for number, feature in enumerate(collection["features"]):
+            tick()
             geometry = feature.get("geometry") if isinstance(feature, Mapping) else None
             if not isinstance(geometry, Mapping) or geometry.get("type") != "LineString":
-                raise GeometryError("every road graph feature must be a LineString")
-            properties = feature.get("properties") or {}
-            lines.append((check_coordinates(geometry.get("coordinates") or [], minimum=2,
-                                            maximum=MAX_GRAPH_EDGES, what="road"), properties))
+                raise GeometryError(f"road graph feature {number}: every feature must be a LineString")
+            coordinates = geometry.get("coordinates")
+            if not isinstance(coordinates, list):
+                raise GeometryError(f"road graph feature {number}: coordinates must be a list of positions")
+            positions += len(coordinates)
+            if positions > budget.max_graph_edges + len(lines) + 1:
+                raise GeometryError(f"the road graph has more than {budget.max_graph_edges} edges")
+            lines.append((check_coordinates(coordinates, minimum=2, maximum=MAX_ROUTE_VERTICES,
+                                            what=f"road {number}", area=budget.service_area),
+                          _road_properties(feature, number)))
         if not lines:
             raise GeometryError("the road graph has no roads")
         projection = LocalProjection(float(np.mean([a[:, 1].mean() for a, _ in lines])))
-        for array, properties in lines:
-            name = str(properties.get("name") or properties.get("name_ja") or "")
-            oneway = properties.get("oneway") in (True, "yes", "true", 1)
+        tick = budget.ticker(1024)
+        for array, (name, oneway) in lines:
             keys = [(round(float(x), 7), round(float(y), 7)) for x, y in array]
             for key in keys:
                 road.positions.setdefault(key, key)
+            if len(road.positions) > budget.max_graph_nodes:
+                raise GeometryError(f"the road graph has more than {budget.max_graph_nodes} nodes")
             for a, b in zip(keys, keys[1:]):
-                road._add_edge(a, b, name, oneway, projection)
+                tick()
+                road._add_edge(a, b, name, oneway, projection, budget)
         return road
 
     @classmethod
-    def from_nodes_edges(cls, spec: Mapping[str, Any]) -> RoadGraph:
+    def from_nodes_edges(cls, spec: Mapping[str, Any], budget: Budget | None = None) -> RoadGraph:
         """From ``{"nodes": [{"id", "lon", "lat"}], "edges": [{"from", "to", "oneway"?, "name"?}]}``.
 
         Raises:
-            GeometryError: Missing or unknown nodes, bad positions, or too large.
+            GeometryError: Missing, malformed or unknown nodes, bad positions, or too large.
         """
+        budget = budget or Budget()
         nodes, edges = spec.get("nodes"), spec.get("edges")
         if not isinstance(nodes, list) or not isinstance(edges, list) or not nodes or not edges:
             raise GeometryError("the road graph needs non-empty 'nodes' and 'edges' lists")
-        if len(edges) > MAX_GRAPH_EDGES or len(nodes) > MAX_GRAPH_EDGES:
-            raise GeometryError(f"the road graph has more than {MAX_GRAPH_EDGES} nodes or edges")
+        if len(nodes) > budget.max_graph_nodes:
+            raise GeometryError(f"the road graph has more than {budget.max_graph_nodes} nodes")
+        if len(edges) > budget.max_graph_edges:
+            raise GeometryError(f"the road graph has more than {budget.max_graph_edges} edges")
         road = cls()
-        try:
-            positions = check_coordinates([(n["lon"], n["lat"]) for n in nodes], minimum=1,
-                                          maximum=MAX_GRAPH_EDGES, what="node")
-            for node, (lon, lat) in zip(nodes, positions):
-                road.positions[str(node["id"])] = (float(lon), float(lat))
-        except (KeyError, TypeError):
-            raise GeometryError("every node needs 'id', 'lon' and 'lat'") from None
+        ids = []
+        for number, node in enumerate(nodes):
+            if not isinstance(node, Mapping) or not {"id", "lon", "lat"} <= node.keys():
+                raise GeometryError(f"node {number}: every node needs 'id', 'lon' and 'lat'")
+            ids.append(_node_id(node["id"], f"node {number}"))
+        positions = check_coordinates([(n["lon"], n["lat"]) for n in nodes], minimum=1,
+                                      maximum=budget.max_graph_nodes, what="node", area=budget.service_area)
+        for node_id, (lon, lat) in zip(ids, positions):
+            road.positions[node_id] = (float(lon), float(lat))
         projection = LocalProjection(float(positions[:, 1].mean()))
-        for edge in edges:
-            try:
-                a, b = str(edge["from"]), str(edge["to"])
-            except (KeyError, TypeError):
-                raise GeometryError("every edge needs 'from' and 'to'") from None
+        tick = budget.ticker(1024)
+        for number, edge in enumerate(edges):
+            tick()
+            if not isinstance(edge, Mapping) or "from" not in edge or "to" not in edge:
+                raise GeometryError(f"edge {number}: every edge needs 'from' and 'to'")
+            a, b = _node_id(edge["from"], f"edge {number} from"), _node_id(edge["to"], f"edge {number} to")
             if a not in road.positions or b not in road.positions:
-                raise GeometryError(f"edge {a}->{b} names an unknown node")
-            road._add_edge(a, b, str(edge.get("name") or ""), bool(edge.get("oneway", False)), projection)
+                raise GeometryError(f"edge {number} ({a}->{b}) names an unknown node")
+            name, oneway = _road_properties({"properties": edge}, number, what="edge")
+            road._add_edge(a, b, name, oneway, projection, budget)
         return road
 
     def edge_lines(self) -> np.ndarray[Any, Any]:
-        return np.array([LineString([self.positions[u], self.positions[v]]) for u, v in self.edge_list],
-                        dtype=object)
+        if not self.edge_list:
+            return np.zeros(0, dtype=object)
+        ends = np.array([(self.positions[u], self.positions[v]) for u, v in self.edge_list], dtype=float)
+        return shapely.linestrings(ends)
 
     def nearest_node(self, point: Sequence[float], exclude: set[Any]) -> Any | None:
         """The graph node nearest to ``point`` (lon, lat) that is not in ``exclude``."""
-        candidates = [n for n in self.positions if n not in exclude and n in self.graph]
+        candidates = [n for n in self.graph if n not in exclude]
         if not candidates:
             return None
         projection = LocalProjection(float(point[1]))
@@ -417,24 +599,77 @@ class RoadGraph:
         return candidates[int(np.argmin(d2))]
 
 
+#: Longest street name kept, and longest node id accepted.
+MAX_NAME = 256
+
+
+def _node_id(value: Any, what: str) -> str:
+    """A node id: a string or an integer (not a boolean, not a float), at most 256 characters."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise GeometryError(f"{what}: a node id must be a string or an integer")
+    text = str(value)
+    if not 0 < len(text) <= MAX_NAME:
+        raise GeometryError(f"{what}: a node id must have 1 to {MAX_NAME} characters")
+    return text
+
+
+def _road_properties(feature: Mapping[str, Any], number: int, what: str = "road graph feature") -> tuple[str, bool]:
+    """``(name, oneway)`` from a feature's properties; refuses what is not a name or a oneway flag."""
+    properties = feature.get("properties")
+    if properties is None:
+        return "", False
+    if not isinstance(properties, Mapping):
+        raise GeometryError(f"{what} {number}: properties must be an object")
+    name = properties.get("name")
+    if name is None:
+        name = properties.get("name_ja")
+    if name is None:
+        name = ""
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise GeometryError(f"{what} {number}: name must be a string of at most {MAX_NAME} characters")
+    oneway = properties.get("oneway", False)
+    if oneway is None:
+        oneway = False
+    if isinstance(oneway, float) or oneway not in (True, False, "yes", "no", "true", "false"):  # 1 and 0 too
+        raise GeometryError(f'{what} {number}: oneway must be true, false, "yes" or "no"')
+    return name, oneway in (True, "yes", "true")
+
+
 def find_detour(index: HazardIndex, road: RoadGraph, origin: Sequence[float], destination: Sequence[float],
-                avoid_level: int) -> tuple[Detour | None, str]:
+                avoid_level: int, budget: Budget | None = None) -> tuple[Detour | None, str]:
     """Shortest path on ``road`` from near ``origin`` to near ``destination`` that meets no area at
-    ``avoid_level`` or above; ``(None, reason)`` when there is none."""
+    ``avoid_level`` or above; ``(None, reason)`` when there is none.
+
+    Raises:
+        BudgetExceeded: The deadline passed or the check was cancelled (looked at while searching).
+    """
+    budget = budget or Budget()
     if index.inside(Point(origin), avoid_level) or index.inside(Point(destination), avoid_level):
         return None, "endpoint_in_hazard"
     blocked = index.blocked_edges(road.edge_lines(), avoid_level)
-    graph = road.graph.copy()
-    graph.remove_edges_from(road.edge_list[i] for i in blocked)
-    blocked_nodes = {n for n, position in road.positions.items() if index.inside(Point(position), avoid_level)}
+    budget.check()
+    names = list(road.positions)
+    blocked_nodes: set[Any] = set()
+    if len(index) and names:
+        points = shapely.points(np.array([road.positions[n] for n in names], dtype=float))
+        point_index, area_index = index.tree.query(points, predicate="intersects")
+        blocked_nodes = {names[int(i)] for i in point_index[index.levels[area_index] >= avoid_level]}
+    budget.check()
     start = road.nearest_node(origin, blocked_nodes)
     end = road.nearest_node(destination, blocked_nodes)
     if start is None or end is None:
         return None, "no_path"
+    tick = budget.ticker(4096)
+
+    def weight(u: Any, v: Any, data: Mapping[str, Any]) -> float | None:
+        tick()
+        return None if data["index"] in blocked else float(data["length_m"])
+
     try:
-        nodes = nx.shortest_path(graph, start, end, weight="length_m")
+        nodes = nx.shortest_path(road.graph, start, end, weight=weight)
     except nx.NetworkXNoPath:
         return None, "no_path"
+    graph = road.graph
     coordinates = [road.positions[n] for n in nodes]
     length = sum(graph.edges[u, v]["length_m"] for u, v in zip(nodes, nodes[1:]))
     streets: list[str] = []
@@ -448,6 +683,26 @@ def find_detour(index: HazardIndex, road: RoadGraph, origin: Sequence[float], de
     return Detour([(round(x, 7), round(y, 7)) for x, y in coordinates], float(length), streets, crosses), "found"
 
 
-__all__ = ["AVOID_LEVEL", "MAX_GRAPH_EDGES", "MAX_ROUTE_VERTICES", "Detour", "GeometryError", "HazardHit",
-           "HazardIndex", "HazardIndexCache", "LocalProjection", "RoadGraph", "RouteCheck", "check_coordinates",
-           "check_route", "find_detour"]
+__all__ = [
+    "AVOID_LEVEL",
+    "MAX_BUFFERED_VERTICES",
+    "MAX_BUFFER_M",
+    "MAX_GRAPH_EDGES",
+    "MAX_GRAPH_NODES",
+    "MAX_ROUTE_VERTICES",
+    "SERVICE_AREA",
+    "Budget",
+    "BudgetExceeded",
+    "Detour",
+    "GeometryError",
+    "HazardHit",
+    "HazardIndex",
+    "HazardIndexCache",
+    "LocalProjection",
+    "RoadGraph",
+    "RouteCheck",
+    "check_coordinates",
+    "check_route",
+    "find_detour",
+    "unlimited",
+]

@@ -56,9 +56,23 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return float(math.ceil((1 - tokens) / rate))
 
+    def wait(self, key: str, per_minute: int) -> float:
+        """Seconds until ``key`` has a token (0 if it has one now), without taking it."""
+        now = self._clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (float(per_minute), now))
+        tokens = min(float(per_minute), tokens + (now - at) * per_minute / 60.0)
+        return 0.0 if tokens >= 1 else float(math.ceil((1 - tokens) * 60.0 / per_minute))
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._buckets.pop(key, None)
+
+    def prune(self, idle_s: float) -> None:
+        """Forgets buckets untouched for ``idle_s`` (a full bucket is the same as none, after a minute)."""
+        now = self._clock()
+        with self._lock:
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < idle_s}
 
 
 class FailureCounter:
@@ -81,9 +95,24 @@ class FailureCounter:
         with self._lock:
             self._failures.setdefault(key, []).append(self._clock())
 
+    def until_below(self, key: str, limit: int) -> float:
+        """Seconds until fewer than ``limit`` failures of ``key`` are in the window (0 if already)."""
+        now = self._clock()
+        with self._lock:
+            recent = sorted(t for t in self._failures.get(key, []) if now - t < self._window)
+        if len(recent) < limit:
+            return 0.0
+        return max(0.0, recent[len(recent) - limit] + self._window - now)
+
     def clear(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)
+
+    def prune(self) -> None:
+        """Forgets keys without a failure in the window."""
+        now = self._clock()
+        with self._lock:
+            self._failures = {k: v for k, v in self._failures.items() if v and now - v[-1] < self._window}
 
 
 class StreamSlots:

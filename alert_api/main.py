@@ -9,22 +9,27 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
+import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from alert_api.accounts import AccountStore
+from alert_api.clientaddr import parse_networks
 from alert_api.config import AlertApiSettings, Settings, get_api_settings, get_settings, resolve_admin_key
 from alert_api.console import StatusConsumer, build_console, static_dir
 from alert_api.console.consumer import TopicSource
 from alert_api.consumer import AlertConsumer
-from alert_api.errors import validation_error_reply
+from alert_api.errors import CatchAllMiddleware, validation_error_reply
 from alert_api.formats.cifs import Roads
 from alert_api.geo import HazardIndexCache
 from alert_api.ingest import IngestService, LazyProducer, Ledger, Producer, kafka_producer_factory
 from alert_api.jobs import JobBoard, JobStatusConsumer, describe_job
-from alert_api.limits import BodyLimitMiddleware, FailureCounter, RateLimiter, StreamSlots
+from alert_api.limits import BodyLimitMiddleware, RateLimiter, StreamSlots
+from alert_api.login_guard import HashGate, LoginGuard, LoginLimits, LoginThrottleMiddleware
 from alert_api.metrics import ApiMetrics, MetricsMiddleware, Snapshot, outbox_queue
 from alert_api.models import Clock, utc_now
 from alert_api.routes import (
@@ -41,10 +46,13 @@ from alert_api.routes import (
     route_check,
     stream,
 )
+from alert_api.secretbox import SecretBox, load_or_create_key
 from alert_api.server import build_server
 from alert_api.store import SqlAlertStore
+from alert_api.strictjson import StrictJsonMiddleware
 from alert_api.webhook_targets import Resolver, system_resolver
 from alert_api.webhooks import DeliveryWorker, Outbox, RetryPolicy, Sender
+from alert_api.workpool import WorkPool
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +129,9 @@ def create_app(
         app.state.api_settings = config
         app.state.resolver = resolver
         app.state.admin_key = resolve_admin_key(settings, config)
+        sealed = database.use_secret_box(SecretBox(load_or_create_key(settings.home / "api" / "secrets.key")))
+        if sealed:
+            log.info("sealed %d webhook secrets stored in clear", sealed)
         app.state.accounts = AccountStore(database, clock)
         app.state.outbox = Outbox(database, clock)
         app.state.roads = Roads.load(config.roads_path)
@@ -128,7 +139,15 @@ def create_app(
             app.state.store.latest_cursor,
             lambda exercises: app.state.store.active_alerts(include_exercises=exercises))
         app.state.limiter = RateLimiter()
-        app.state.login_failures = FailureCounter()
+        app.state.login_guard = LoginGuard(LoginLimits(
+            per_client_per_minute=config.login_attempts_per_client_per_minute,
+            pair_failures=config.login_failures_per_5min, user_failures=config.login_user_failures_per_5min,
+            user_pacing_s=config.login_user_pacing_s, global_per_minute=config.login_attempts_per_minute,
+            hash_concurrency=config.login_hash_concurrency, hash_queue=config.login_hash_queue))
+        app.state.hash_gate = HashGate(config.login_hash_concurrency, config.login_hash_queue)
+        app.state.trusted_proxies = parse_networks(config.trusted_proxies)
+        app.state.route_pool = WorkPool(config.route_check_workers, config.route_check_queue,
+                                        config.route_check_per_partner)
         app.state.stream_slots = StreamSlots(config.sse_max_streams)
         app.state.worker = None
         if start_webhooks:
@@ -171,10 +190,14 @@ def create_app(
             app.state.closing.set()  # live streams end at their next poll
             await run_in_threadpool(app.state.ingest.close)
             await run_in_threadpool(_stop_background, app, config.shutdown_timeout_s)
+            app.state.hash_gate.close()
+            app.state.route_pool.close()
             if own_store:
                 app.state.store.close()
 
-    app = FastAPI(title="suibou alert API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="suibou alert API", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    _serve_docs(app)
     holder["app"] = app
     app.state.metrics = api_metrics
     app.state.started = False
@@ -185,8 +208,11 @@ def create_app(
                    ingest.router, metrics.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=static_dir()), name="console-static")
+    app.add_middleware(StrictJsonMiddleware)  # inside the body limit: the bodies it reads are bounded
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes, body_timeout_s=config.body_timeout_s)
+    app.add_middleware(LoginThrottleMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=lambda: api_metrics)
+    app.add_middleware(CatchAllMiddleware)  # outermost of ours: whatever slips through is a logged 500
     app.add_exception_handler(RequestValidationError, validation_error_reply)
     return app
 
@@ -225,10 +251,28 @@ def _stop_background(app: FastAPI, timeout_s: float) -> None:
         worker.stop(timeout=max(0.1, deadline - time.monotonic()))
 
 
+#: Swagger UI's files, served at /docs/static (the swagger-ui-bundle package ships them).
+SWAGGER_STATIC = "/docs/static"
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the API's own files, so the page works offline and loads nothing from elsewhere."""
+    app.mount(SWAGGER_STATIC, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - docs",
+                                   swagger_js_url=f"{SWAGGER_STATIC}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_STATIC}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_STATIC}/favicon-32x32.png")
+
+
 def serve(settings: Settings | None = None, api_settings: AlertApiSettings | None = None) -> None:
     """Runs the alert API on ``settings.api_host:settings.api_port`` until SIGTERM or SIGINT (see
     :mod:`alert_api.server` for the shutdown and header time limits)."""
     settings = settings or get_settings()
     config = api_settings or get_api_settings()
     app = create_app(settings, api_settings=config)
-    build_server(app, settings.api_host, settings.api_port, config).run()
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any loopback peer; the API
+    # reads it itself, from the proxies in SUIBOU_ALERT_API_TRUSTED_PROXIES only (alert_api.clientaddr).
+    build_server(app, settings.api_host, settings.api_port, config, proxy_headers=False).run()

@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StrictFloat
 
 from alert_api.models import DEFAULT_LIMIT, MAX_LIMIT
 from alert_api.store import SCOPES
+from alert_api.xmltext import XmlText
 from suibou.contracts import AlertLevel, AreaKind, Hazard, MsgType, format_time
 
 #: Identifiers (alert, area, event, drill ids), as the event contracts define them.
@@ -27,6 +28,26 @@ BBOX_PATTERN = r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?$"
 CURSOR_PATTERN = r"^\d{1,18}$"
 
 UtcTime = Annotated[dt.datetime, PlainSerializer(format_time, return_type=str, when_used="json")]
+#: Largest integer the stores take (a signed 64-bit column); larger ones are refused, not overflowed.
+MAX_INT = 2**63 - 1
+#: Earliest and latest instants a time filter may name: datetimes near year 1 or 9999 overflow when
+#: converted between offsets (``0001-01-01T00:00:00+01:00`` is in year 0 in UTC).
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _bounded_time(value: dt.datetime) -> dt.datetime:
+    try:
+        utc = value.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ValueError("the time is out of range (1900 to 2200)") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("the time is out of range (1900 to 2200)")
+    return utc
+
+
+#: An ISO 8601 time with an offset, between 1900 and 2200, as UTC.
+BoundedTime = Annotated[AwareDatetime, AfterValidator(_bounded_time)]
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=128)]
 Status = Literal["Actual", "Exercise"]
 Scope = Literal["alerts:read", "webhooks:receive", "exercises", "metrics:read"]
@@ -37,15 +58,19 @@ BBoxText = Annotated[str, Field(pattern=BBOX_PATTERN, max_length=100,
 assert set(SCOPES) == {"alerts:read", "webhooks:receive", "exercises", "metrics:read"}
 
 
+#: A coordinate: a JSON number (an integer or a float; never a boolean or a string).
+Coordinate = StrictFloat
 #: [longitude, latitude] or [longitude, latitude, altitude].
-Position = Annotated[list[float], Field(min_length=2, max_length=3)]
+Position = Annotated[list[Coordinate], Field(min_length=2, max_length=3)]
 
 
 class GeoJsonPolygon(BaseModel):
-    """A GeoJSON Polygon (RFC 7946): one closed ring of [longitude, latitude]."""
+    """A GeoJSON Polygon (RFC 7946): one closed ring of [longitude, latitude], at most 500 positions, in the
+    service area, not crossing itself."""
 
     type: Literal["Polygon"]
-    coordinates: list[list[tuple[float, float]]] = Field(min_length=1, max_length=1)
+    coordinates: list[Annotated[list[tuple[Coordinate, Coordinate]], Field(min_length=4, max_length=500)]] = Field(
+        min_length=1, max_length=1)
 
 
 class GeoJsonLineString(BaseModel):
@@ -78,7 +103,7 @@ class AlertFilters(BaseModel):
     area_id: Identifier | None = Field(None, description="Only alerts for this river reach or landslide zone.")
     hazard: Hazard | None = Field(None, description="Only alerts for this hazard.")
     min_level: AlertLevel | None = Field(None, description="Only alerts at this alert level (1-5) or higher.")
-    since: AwareDatetime | None = Field(
+    since: BoundedTime | None = Field(
         None, description="Only alerts changed at or after this time (ISO 8601 with offset)."
     )
     include_cancelled: bool = Field(False, description="Also list alerts whose latest message is a Cancel.")
@@ -235,7 +260,7 @@ class RouteCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     route: GeoJsonLineString | LineStringFeature = Field(description="The route: at most 10,000 positions.")
-    buffer_m: float = Field(0.0, ge=0, le=1000, description="Also report areas within this distance of the route.")
+    buffer_m: StrictFloat = Field(0.0, ge=0, le=1000, description="Also report areas within this distance of the route.")
     graph: dict[str, Any] | None = Field(
         None,
         description="Your road graph, for a detour around areas at level 4 or above: a GeoJSON "
@@ -285,7 +310,7 @@ class RouteCheckResponse(BaseModel):
 
 
 class PartnerBase(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
+    name: XmlText = Field(min_length=1, max_length=128)
     scopes: list[Scope] = Field(description="alerts:read, webhooks:receive, exercises, metrics:read.")
     rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000)
 
@@ -297,7 +322,7 @@ class PartnerCreate(PartnerBase):
 class PartnerUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=128)
+    name: XmlText | None = Field(None, min_length=1, max_length=128)
     scopes: list[Scope] | None = None
     rate_limit_per_minute: int | None = Field(None, ge=1, le=1_000_000)
     disabled: bool | None = None
@@ -386,7 +411,7 @@ Username = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{1,63}$")]
 
 class OfficerBase(BaseModel):
     username: Username
-    display_name: str = Field(min_length=1, max_length=128)
+    display_name: XmlText = Field(min_length=1, max_length=128)
     role: Literal["officer", "observer"] = "officer"
 
 
@@ -430,9 +455,9 @@ class LoginResponse(BaseModel):
 class OfficerNote(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field("", max_length=1000, description="Why; goes to the message's reason and the audit log.")
+    note: XmlText = Field("", max_length=1000, description="Why; goes to the message's reason and the audit log.")
     expected_sequence: int | None = Field(
-        None, ge=0, description="Refuse (409) if the alert has moved past this sequence meanwhile.")
+        None, ge=0, le=MAX_INT, description="Refuse (409) if the alert has moved past this sequence meanwhile.")
 
 
 class OfficerLevelChange(OfficerNote):
@@ -447,10 +472,10 @@ class OfficerIssue(BaseModel):
     level: Annotated[int, Field(ge=2, le=5)]
     exercise: bool = Field(False, description="Issue as an exercise (CAP status Exercise).")
     drill_id: Identifier | None = Field(None, description="With exercise: the drill the alert belongs to.")
-    note: str = Field("", max_length=1000)
+    note: XmlText = Field("", max_length=1000)
     area_kind: AreaKind | None = None
-    area_name: str | None = Field(None, max_length=256)
-    area_name_ja: str | None = Field(None, max_length=256)
+    area_name: XmlText | None = Field(None, max_length=256)
+    area_name_ja: XmlText | None = Field(None, max_length=256)
     polygon: GeoJsonPolygon | None = Field(
         None, description="The area; when unset, the polygon of the latest alert for area_id.")
 

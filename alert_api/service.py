@@ -21,7 +21,7 @@ from alert_api.consumer import ConsumerState, ConsumerStatus
 from alert_api.deps import Principal
 from alert_api.formats import cap, cifs, geojson
 from alert_api.formats.texts import message_texts
-from alert_api.geo import HazardIndexCache, RoadGraph, RouteCheck, check_route
+from alert_api.geo import Budget, HazardIndexCache, RoadGraph, RouteCheck, check_route
 from alert_api.jobs import JobHealth
 from alert_api.models import MAX_LIMIT, Alert, AlertQuery, BBox, StoredMessage, check_bbox, utc_now
 from alert_api.schemas import (
@@ -253,19 +253,30 @@ def closures(store: AlertStore, roads: cifs.Roads, principal: Principal, now: dt
 # --------------------------------------------------------------------------- route check
 
 
-def route_check(index: HazardIndexCache, request: RouteCheckRequest, principal: Principal) -> RouteCheckResponse:
-    """Checks a route against the hazard areas the caller may see.
+def route_budget(config: AlertApiSettings) -> Budget:
+    """A fresh budget for one route check, from the settings (the deadline starts now)."""
+    return Budget(deadline_s=config.route_check_deadline_s, max_work=config.route_check_max_work,
+                  max_hits=config.route_check_max_hits, max_graph_edges=config.route_check_max_graph_edges,
+                  max_graph_nodes=config.route_check_max_graph_nodes, service_area=config.service_area)
+
+
+def route_check(index: HazardIndexCache, request: RouteCheckRequest, principal: Principal,
+                budget: Budget | None = None) -> RouteCheckResponse:
+    """Checks a route against the hazard areas the caller may see, within ``budget``.
 
     Raises:
-        alert_api.geo.GeometryError: Unusable route or graph.
+        alert_api.geo.GeometryError: Unusable route or graph, or over the budget's bounds.
+        alert_api.geo.BudgetExceeded: Past the deadline, or cancelled.
     """
+    budget = budget or Budget()
     route = request.route.geometry if hasattr(request.route, "geometry") else request.route
-    coordinates = [position[:2] for position in route.coordinates]
+    coordinates = [position[:3] for position in route.coordinates]
     graph = None
     if request.graph is not None:
-        graph = (RoadGraph.from_geojson(request.graph) if request.graph.get("type") == "FeatureCollection"
-                 else RoadGraph.from_nodes_edges(request.graph))
-    result = check_route(index.get(principal.sees_exercises), coordinates, buffer_m=request.buffer_m, graph=graph)
+        graph = (RoadGraph.from_geojson(request.graph, budget) if request.graph.get("type") == "FeatureCollection"
+                 else RoadGraph.from_nodes_edges(request.graph, budget))
+    result = check_route(index.get(principal.sees_exercises), coordinates, buffer_m=request.buffer_m, graph=graph,
+                         budget=budget)
     return route_check_response(result)
 
 
@@ -364,5 +375,6 @@ def health(store: AlertStore, consumer: ConsumerStatus | None, outbox_counts: di
 
 
 def json_bytes(document: Any) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    # errors="replace": an unpaired surrogate that reached the store must not make the whole answer fail
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
 

@@ -22,7 +22,15 @@ Routes are 1,000-vertex random walks of about 15 km. ``--dense`` packs the same
 number of corridors into a 40 km square instead (several times more hits per
 route: a worst case).
 
-Usage: ``.venv/bin/python bench/api_route_check.py [--counts 100 1000 10000] [--routes 200]``
+``--worst`` measures instead the heaviest requests the route-check budgets
+(``alert_api.geo.Budget``) let through, over the HTTP path with 10,000 active
+polygons, each as a ratio to a simple two-position route in the same run: a
+zigzag sweeping the whole area with as many positions as the work bound allows,
+a 10,000-position route, a 2,000-position route with a 1,000 m buffer, and a
+detour on a grid with as many edges as a road graph may have; then a partner's simple checks while another
+partner sends zigzags back to back, two at a time.
+
+Usage: ``.venv/bin/python bench/api_route_check.py [--counts 100 1000 10000] [--routes 200] [--worst]``
 """
 
 from __future__ import annotations
@@ -136,13 +144,118 @@ def timed(function: object, repeats: int) -> list[float]:
     return samples
 
 
+def grid(half: tuple[float, float], target_edges: int) -> dict[str, object]:
+    """A square grid of two-way streets over the area, with as many edges as the budget allows."""
+    n = int((1 + math.sqrt(1 + 2 * target_edges)) / 2)
+    while 2 * n * (n - 1) > target_edges:
+        n -= 1
+    xs = np.linspace(CENTRE[0] - half[0], CENTRE[0] + half[0], n)
+    ys = np.linspace(CENTRE[1] - half[1], CENTRE[1] + half[1], n)
+    nodes = [{"id": f"{i}-{j}", "lon": float(xs[i]), "lat": float(ys[j])} for i in range(n) for j in range(n)]
+    edges = [{"from": f"{i}-{j}", "to": f"{i + 1}-{j}"} for i in range(n - 1) for j in range(n)]
+    edges += [{"from": f"{i}-{j}", "to": f"{i}-{j + 1}"} for i in range(n) for j in range(n - 1)]
+    return {"nodes": nodes, "edges": edges}
+
+
+def worst(args: argparse.Namespace) -> None:
+    """The heaviest requests the budgets allow, as ratios to a simple route in the same run."""
+    from alert_api.geo import Budget
+
+    rng = random.Random(args.seed)
+    events = [event(n, area(rng, False), rng) for n in range(10_000)]
+    store = InMemoryAlertStore()
+    for e in events:
+        store.add(e)
+    config = AlertApiSettings(admin_key=ADMIN_KEY, max_body_bytes=16 * 1024 * 1024)
+    app = create_app(Settings(home=Path(tempfile.mkdtemp())), store=store, start_consumer=False,
+                     api_settings=config, start_webhooks=False)
+    budget = Budget(max_work=config.route_check_max_work)
+    west, east = CENTRE[0] - HALF_SIDE_DEG[0], CENTRE[0] + HALF_SIDE_DEG[0]
+    south, north = CENTRE[1] - HALF_SIDE_DEG[1], CENTRE[1] + HALF_SIDE_DEG[1]
+    sweep = budget.max_work // 10_000  # every area's box meets the zigzag's box
+
+    def zigzag(vertices: int) -> list[list[float]]:
+        return [[east if i % 2 else west, south + (north - south) * i / (vertices - 1)] for i in range(vertices)]
+
+    simple = {"route": {"type": "LineString", "coordinates": [[139.50, 35.70], [139.52, 35.70]]}}
+    danger = next(e for e in events if int(e.level) >= 4)
+    (x0, y0), (x1, y1) = danger.polygon[0], danger.polygon[len(danger.polygon) // 2]
+    through = [[x0 - 0.02, y0], [x1 + 0.02, y1]]
+    cases = {
+        "simple route (2 positions)": simple,
+        f"zigzag over all areas ({sweep} positions)": {"route": {"type": "LineString", "coordinates": zigzag(sweep)}},
+        "random walk, 10,000 positions": {"route": {"type": "LineString", "coordinates": route(rng, 10_000)}},
+        "2,000 positions, buffer 1,000 m": {"route": {"type": "LineString", "coordinates": route(rng, 2000)},
+                                            "buffer_m": 1000},
+        f"detour, {config.route_check_max_graph_edges:,}-edge grid": {
+            "route": {"type": "LineString", "coordinates": through},
+            "graph": grid(HALF_SIDE_DEG, config.route_check_max_graph_edges)},
+    }
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    rows = []
+    with TestClient(app) as client:
+        for label, body in cases.items():
+            client.post("/v1/route-check", headers=headers, json=body)  # warm
+            samples, statuses = [], set()
+            for _ in range(args.worst_repeats if label != "simple route (2 positions)" else 50):
+                start = time.perf_counter()
+                response = client.post("/v1/route-check", headers=headers, json=body)
+                samples.append(time.perf_counter() - start)
+                statuses.add(response.status_code)
+            rows.append((label, samples, statuses, response.json().get("detour_status", response.json())))
+        # Fairness: partner B's simple checks while partner A sends zigzags two at a time.
+        made = [client.post("/v1/admin/partners", headers=headers, json={
+            "name": name, "scopes": ["alerts:read"], "rate_limit_per_minute": 1_000_000}).json()
+            for name in ("a", "b")]
+        heavy_headers, light_headers = ({"Authorization": f"Bearer {m['api_key']}"} for m in made)
+        stop = False
+        heavy_statuses: list[int] = []
+
+        def flood() -> None:
+            while not stop:
+                heavy_statuses.append(client.post("/v1/route-check", headers=heavy_headers,
+                                                  json=cases[f"zigzag over all areas ({sweep} positions)"]).status_code)
+
+        import threading
+
+        flooders = [threading.Thread(target=flood) for _ in range(4)]
+        for thread in flooders:
+            thread.start()
+        time.sleep(1.0)
+        shared, shared_statuses = [], set()
+        for _ in range(50):
+            start = time.perf_counter()
+            shared_statuses.add(client.post("/v1/route-check", headers=light_headers, json=simple).status_code)
+            shared.append(time.perf_counter() - start)
+        stop = True
+        for thread in flooders:
+            thread.join()
+        time.sleep(0.1)
+        rows.append(("B simple, A sends zigzags x4", shared, shared_statuses,
+                     f"A got {sorted(set(heavy_statuses))}"))
+    base50, base99 = percentiles(rows[0][1])
+    print(f"heaviest route checks the budgets allow, 10,000 active polygons, HTTP in process; times in ms "
+          f"(max_work {budget.max_work:,}, deadline {config.route_check_deadline_s:g} s)")
+    print(f"{'request':<40} {'status':>10} {'p50':>9} {'p99':>9} {'p50 x':>8}  note")
+    for label, samples, statuses, note in rows:
+        p50, p99 = percentiles(samples)
+        text = note if isinstance(note, str) else ""
+        print(f"{label:<40} {','.join(map(str, sorted(statuses))):>10} {p50:>9.1f} {p99:>9.1f} "
+              f"{p50 / base50:>7.0f}x  {text}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[100, 1000, 10_000])
     parser.add_argument("--routes", type=int, default=200, help="routes timed per count")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dense", action="store_true", help="river corridors packed into a 40 km square")
+    parser.add_argument("--worst", action="store_true", help="the heaviest requests the budgets allow")
+    parser.add_argument("--worst-repeats", type=int, default=10)
     args = parser.parse_args(argv)
+    if args.worst:
+        worst(args)
+        return
     rng = random.Random(args.seed)
     routes = [route(rng, half=DENSE_HALF_SIDE_DEG if args.dense else HALF_SIDE_DEG) for _ in range(args.routes)]
     layout = "dense: corridors in a 40 km square" if args.dense else "Tokyo-like: zones and corridors over 70 x 35 km"

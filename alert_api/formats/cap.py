@@ -19,6 +19,11 @@ Mapping (CAP 1.2 §3.2):
 - ``eventCode`` ``JP-KeikaiLevel`` = the level; ``parameter`` carries the alert
   id, level colour and source.
 - ``polygon`` is CAP's ``lat,lon`` pairs, first equal to last.
+
+Every text is written through :func:`alert_api.xmltext.xml_safe`: a character
+XML 1.0 cannot carry (a control character, an unpaired surrogate) that reached
+the store becomes U+FFFD instead of breaking this document and every later one
+of the area (officer messages inherit the area's names).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from alert_api.models import StoredMessage
 from alert_api.views import texts_of
+from alert_api.xmltext import xml_safe
 from suibou.contracts import AlertLevel, Hazard, MsgType
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -110,7 +116,7 @@ def cap_alert(message: StoredMessage, *, onset: dt.datetime, sender: str, sender
 
     def add(parent: etree._Element, name: str, text: str) -> etree._Element:
         element = etree.SubElement(parent, f"{{{CAP_NS}}}{name}")
-        element.text = text
+        element.text = xml_safe(text)  # a stored value XML cannot carry must not break this document
         return element
 
     add(root, "identifier", event.event_id)

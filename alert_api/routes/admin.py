@@ -10,6 +10,7 @@ from alert_api.accounts import AccountError, AuditEntry, Gateway, Officer
 from alert_api.deps import AccountsDep, AdminDep, OutboxDep
 from alert_api.routes.partner import delivery_public, partner_public
 from alert_api.schemas import (
+    MAX_INT,
     AuditEntryPublic,
     AuditList,
     DeliveryList,
@@ -201,7 +202,7 @@ def update_officer(username: Username, body: OfficerAccountUpdate, admin: AdminD
 
 @router.get("/audit", response_model=AuditList, summary="The audit log, oldest first")
 def audit(admin: AdminDep, accounts: AccountsDep,
-          after_id: Annotated[int, Query(ge=0)] = 0,
+          after_id: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
           actor: Annotated[str | None, Query(max_length=128)] = None,
           action: Annotated[str | None, Query(max_length=64)] = None,
           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> AuditList:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from alert_api import service
-from alert_api.deps import AccountsDep, ActingOfficerDep, OfficerDep, Principal, StoreDep
-from alert_api.limits import FailureCounter
+from alert_api.deps import AccountsDep, ActingOfficerDep, ApiConfigDep, OfficerDep, Principal, StoreDep, client_of
+from alert_api.geo import GeometryError, check_polygon
+from alert_api.login_guard import HashGate, LoginGuard, Refusal
 from alert_api.models import LifecycleError
 from alert_api.routes.admin import officer_public
 from alert_api.schemas import (
@@ -23,9 +25,9 @@ from alert_api.schemas import (
     LoginRequest,
     LoginResponse,
     OfficerIssue,
+    OfficerLevelChange,
     OfficerNote,
     OfficerPublic,
-    OfficerLevelChange,
 )
 from alert_api.store import AlertStore
 from suibou.contracts import AlertLevel
@@ -37,22 +39,34 @@ AlertId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
 
 @router.post("/login", response_model=LoginResponse, summary="Log in; returns a session token",
              responses={401: {"description": "Wrong user name or password"},
-                        429: {"description": "Too many failed logins for this user name"}})
-def login(body: LoginRequest, request: Request, accounts: AccountsDep) -> LoginResponse:
-    """Checks the password (scrypt hash) and opens a 12-hour session."""
-    failures: FailureCounter = request.app.state.login_failures
-    remote = request.client.host if request.client else None
-    if failures.count(body.username) >= request.app.state.api_settings.login_failures_per_5min:
-        raise HTTPException(status_code=429, detail="too many failed logins; wait 5 minutes",
-                            headers={"Retry-After": "300"})
-    result = accounts.login(body.username, body.password)
+                        429: {"description": "Login throttled (see Retry-After): too many attempts from this "
+                                             "address or in all, too many failures for this user name from this "
+                                             "address, or the password hashes are busy"}})
+async def login(body: LoginRequest, request: Request, accounts: AccountsDep) -> LoginResponse:
+    """Checks the password (Argon2id) and opens a 12-hour session. Throttled per client address, per user
+    name and address, per user name (paced, never locked) and in all; see ``alert_api.login_guard``."""
+    guard: LoginGuard = request.app.state.login_guard
+    gate: HashGate = request.app.state.hash_gate
+    remote = client_of(request)
+    client = remote or "unknown"
+    refusal = guard.admit_user(body.username, client)  # the address's own rate: LoginThrottleMiddleware
+    if refusal is None and not gate.try_enter():
+        refusal = Refusal("the API is busy checking other logins; try again shortly", 1)
+    if refusal is not None:
+        raise HTTPException(status_code=429, detail=refusal.reason, headers={"Retry-After": str(refusal.retry_after)})
+    try:
+        result = await gate.run(accounts.login, body.username, body.password)
+    finally:
+        gate.leave()
     if result is None:
-        failures.add(body.username)
-        accounts.audit("officer", body.username, "officer.login_failed", body.username, remote=remote)
+        guard.failed(body.username, client)
+        await run_in_threadpool(accounts.audit, "officer", body.username, "officer.login_failed", body.username,
+                                None, remote)
         raise HTTPException(status_code=401, detail="wrong user name or password")
-    failures.clear(body.username)
+    guard.succeeded(body.username, client)
     officer, token, expires = result
-    accounts.audit("officer", officer.username, "officer.login", officer.username, remote=remote)
+    await run_in_threadpool(accounts.audit, "officer", officer.username, "officer.login", officer.username,
+                            None, remote)
     return LoginResponse(token=token, expires_at=expires, officer=officer_public(officer))
 
 
@@ -90,19 +104,17 @@ def _act(store: AlertStore, accounts: AccountsDep, principal: Principal, alert_i
 
 @router.post("/alerts", response_model=AlertDetail, status_code=201, summary="Issue an alert by hand",
              responses={422: {"description": "No polygon given and none known for the area"}})
-def issue(body: OfficerIssue, store: StoreDep, accounts: AccountsDep,
-          principal: ActingOfficerDep) -> AlertDetail:
+def issue(body: OfficerIssue, store: StoreDep, accounts: AccountsDep, principal: ActingOfficerDep,
+          config: ApiConfigDep) -> AlertDetail:
     """A new alert (msgType Alert) for an area, under the officer's control from the start."""
     if body.drill_id is not None and not body.exercise:
         raise HTTPException(status_code=422, detail="drill_id is for exercises only")
     polygon = None
     if body.polygon is not None:
-        ring = tuple((float(lon), float(lat)) for lon, lat in body.polygon.coordinates[0])
-        if len(ring) < 4 or ring[0] != ring[-1] or len(ring) > 500:
-            raise HTTPException(status_code=422, detail="polygon must be one closed ring of 4 to 500 positions")
-        if any(not (-180 <= lon <= 180 and -90 <= lat <= 90) for lon, lat in ring):
-            raise HTTPException(status_code=422, detail="polygon positions out of range")
-        polygon = ring
+        try:
+            polygon = check_polygon(body.polygon.coordinates[0], config.service_area)
+        except GeometryError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
     try:
         message = store.officer_issue(
             officer=principal.name, area_id=body.area_id, hazard=body.hazard, level=AlertLevel(body.level),

@@ -117,7 +117,7 @@ def test_admin_refuses_bad_officers_and_unknown_ids(api: TestClient, admin: dict
     assert api.patch("/v1/admin/partners/p_000000000000", headers=admin, json={"name": "x"}).status_code == 404
     assert api.patch("/v1/admin/officers/nobody", headers=admin, json={"role": "observer"}).status_code == 404
     with store_engine_check(api) as hashes:
-        assert all(h.startswith("scrypt$") for h in hashes)
+        assert hashes and all(h.startswith("$argon2id$v=19$m=19456,t=2,p=1$") for h in hashes)
 
 
 class store_engine_check:  # noqa: N801 - a tiny context manager for the test above

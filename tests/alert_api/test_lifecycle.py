@@ -287,4 +287,4 @@ def test_repeated_failed_logins_are_refused_for_a_while(api: TestClient, callers
     for _ in range(10):
         assert api.post("/v1/officer/login", json={"username": "mori", "password": "wrong password"}).status_code == 401
     locked = api.post("/v1/officer/login", json={"username": "mori", "password": "correct horse battery staple"})
-    assert locked.status_code == 429 and locked.headers["retry-after"] == "300"
+    assert locked.status_code == 429 and 290 <= int(locked.headers["retry-after"]) <= 300
