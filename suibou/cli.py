@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--report", default=None,
                          help="report file (.md) or folder (default: <SUIBOU_HOME>/reports/<drill id>/report.md)")
         sub.add_argument("--no-report", action="store_true", help="do not write the drill report")
+        sub.add_argument("--runner", default="prism", choices=("prism", "flink"),
+                         help="Beam runner of the fusion job: Prism, or Flink through suibou's job server")
     demo.add_argument("--storm", default="suginami-2005-mini")
 
     commands.add_parser("storms", help="list the stored storms")
@@ -177,7 +179,7 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
         login = "duty officers log in; an admin makes accounts with POST /v1/admin/officers"
     _say(f"duty officer console: {console} ({login})")
     result = run_drill(storm, settings, speed=args.speed, drill_id=args.drill_id, hold_minutes=args.hold_minutes,
-                       start_at=args.start)
+                       start_at=args.start, runner=args.runner)
     produced = drill_alert_messages(settings, result.drill_id, result.alert_offsets)
     expected: dict[str, int] = {}
     for message in produced:
