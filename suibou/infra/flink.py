@@ -470,7 +470,8 @@ def pipeline_options(settings: Settings, worker_pool: str | None = None, paralle
                # The portable Flink runner serves bag state only, no ordered lists.
                f"--experiments={BAG_WAITING_STATE}"]
     if checkpointing_interval_ms:
-        options.append(f"--checkpointing_interval={checkpointing_interval_ms}")
+        options += [f"--checkpointing_interval={checkpointing_interval_ms}",
+                    "--finish_bundle_before_checkpointing"]
     if state_backend:
         options.append(f"--state_backend={state_backend}")
     return options
