@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             state["api"] = "answering" if api_server.health(settings) else "stopped"
             state["live"] = live_job.status(settings)
             for name, value in state.items():
-                print(f"{name:<6} {value}")
+                print(f"{name:<16} {value}")
     elif args.command == "api":
         from alert_api.main import serve
 

@@ -274,6 +274,10 @@ def run_drill(
     # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
     # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
     # Each stateful stage runs in an SDK harness process of its own (pipelines.harness).
+    if runner == "flink":
+        # With checkpointing, Flink keeps the job's sources running (for checkpoints), so a
+        # drill's job would never end at its end markers; a drill needs no offset commits.
+        settings = settings.model_copy(update={"flink_checkpoint_ms": 0})
     with sdk_worker_pool(settings.home / "logs" / "drill-harness.log", warm=JOB_HARNESSES) as worker_pool:
         pipeline = fusion_pipeline(settings, config, worker_pool, runner=runner, options=[
             f"--job_name={drill_id.lower()}", f"--job_server_timeout={int(timeout_s) + 120}"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from suibou.infra import flink, kafka, prism
+from suibou.infra import flink, flink_cluster, kafka, prism
 from suibou.settings import Settings, get_settings
 
 __all__ = ["down", "flink", "kafka", "prism", "status", "up"]
@@ -44,13 +44,15 @@ def up(settings: Settings | None = None) -> tuple[str, Path]:
 
 
 def down(settings: Settings | None = None) -> None:
-    """Stops suibou's Flink job server and the embedded Kafka broker (a no-op with an external cluster).
+    """Stops suibou's Flink job servers and session cluster, and the embedded Kafka broker.
 
     Args:
         settings: Defaults to the process-wide settings.
     """
     settings = settings or get_settings()
     flink.stop(settings)
+    flink.stop(flink_cluster.job_server_settings(settings))
+    flink_cluster.stop_session_cluster(settings)
     kafka.stop(settings)
 
 
@@ -69,4 +71,9 @@ def status(settings: Settings | None = None) -> dict[str, str]:
     else:
         binary = prism.prism_binary_path(settings)
         prism_state = f"built {binary}" if binary.is_file() else f"not built yet ({binary})"
-    return {"kafka": kafka.status(settings), "prism": prism_state, "flink": flink.status(settings)}
+    state = {"kafka": kafka.status(settings), "prism": prism_state, "flink": flink.status(settings)}
+    cluster = flink_cluster.status(settings)
+    if cluster != "stopped":
+        state["flink cluster"] = cluster
+        state["flink (cluster)"] = flink.status(flink_cluster.job_server_settings(settings))
+    return state

@@ -293,6 +293,14 @@ def _running_pid(paths: FlinkPaths, port: int, main_class: str = _DRIVER_CLASS) 
     return pid
 
 
+def _master_of(pid: int) -> str | None:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    return next((arg.partition("=")[2] for arg in command if arg.startswith("--flink-master=")), None)
+
+
 def _terminate(pid: int, timeout_s: float) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -365,6 +373,12 @@ def ensure_job_server(settings: Settings, timeout_s: float = READY_TIMEOUT_S) ->
     paths = FlinkPaths.from_settings(settings)
     with _locked(paths):
         pid = _running_pid(paths, port)
+        master = settings.flink_master or "[local]"
+        if pid is not None and _master_of(pid) != master:
+            _say(f"the Flink job server on port {port} submits to {_master_of(pid)}, not {master}: restarting it")
+            _terminate(pid, STOP_TIMEOUT_S)
+            paths.pid_file(port).unlink(missing_ok=True)
+            pid = None
         if pid is not None and job_service_answers(endpoint, 10.0):
             return endpoint
         if pid is None and _port_open(port):
@@ -441,7 +455,8 @@ def status(settings: Settings) -> str:
 
 
 def pipeline_options(settings: Settings, worker_pool: str | None = None, parallelism: int | None = None,
-                     checkpointing_interval_ms: int | None = None, state_backend: str | None = None) -> list[str]:
+                     checkpointing_interval_ms: int | None = None, state_backend: str | None = None,
+                     job_endpoint: str | None = None) -> list[str]:
     """Beam options that run a streaming pipeline on suibou's Flink job server (started if needed).
 
     Args:
@@ -453,12 +468,14 @@ def pipeline_options(settings: Settings, worker_pool: str | None = None, paralle
             (default ``settings.flink_checkpoint_ms``).
         state_backend: ``rocksdb`` or ``hashmap``; empty: Flink's default, on the heap
             (default ``settings.flink_state_backend``).
+        job_endpoint: Another Beam job service for Flink to submit to (default:
+            suibou's own, started if needed).
     """
     parallelism = parallelism or settings.flink_parallelism
     if checkpointing_interval_ms is None:
         checkpointing_interval_ms = settings.flink_checkpoint_ms
     state_backend = settings.flink_state_backend if state_backend is None else state_backend
-    endpoint = ensure_job_server(settings)
+    endpoint = job_endpoint or ensure_job_server(settings)
     if worker_pool:
         environment = ["--environment_type=EXTERNAL", f"--environment_config={worker_pool}"]
     else:
