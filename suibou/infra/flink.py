@@ -490,5 +490,7 @@ def pipeline_options(settings: Settings, worker_pool: str | None = None, paralle
         options += [f"--checkpointing_interval={checkpointing_interval_ms}",
                     "--finish_bundle_before_checkpointing"]
     if state_backend:
-        options.append(f"--state_backend={state_backend}")
+        # Where the backend's checkpoints go (a local folder: every Flink process here shares the disk).
+        options += [f"--state_backend={state_backend}",
+                    f"--state_backend_storage_path=file://{settings.home / 'flink' / 'checkpoints'}"]
     return options

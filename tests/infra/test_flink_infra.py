@@ -32,6 +32,7 @@ def test_options_for_a_given_job_service_start_nothing(tmp_path: Path) -> None:
     assert f"--experiments={BAG_WAITING_STATE}" in options
     assert "--checkpointing_interval=5000" in options and "--finish_bundle_before_checkpointing" in options
     assert "--state_backend=rocksdb" in options
+    assert f"--state_backend_storage_path=file://{tmp_path / 'flink' / 'checkpoints'}" in options
     assert not (tmp_path / "flink").exists()
 
 
