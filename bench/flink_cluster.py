@@ -81,6 +81,10 @@ def run(tag: str, base: Settings, storm: str, runner: str, kill: bool = False) -
         result = run_drill(storm, settings, runner=runner, progress=False, timeout_s=1200)
         elapsed = time.monotonic() - started
         chain = alert_chain(drill_alert_messages(settings, result.drill_id, result.alert_offsets), result.drill_id)
+    except RuntimeError as error:  # A failed run is reported with the others, not the end of the bench.
+        print(f"[bench] {tag} failed: {error}", file=sys.stderr, flush=True)
+        return {"tag": tag, "state": "FAILED", "elapsed_s": time.monotonic() - started, "messages_per_s": 0.0,
+                "chain": []}
     finally:
         stop.set()
         delete_topics(settings)
@@ -110,7 +114,7 @@ def main() -> None:
     finally:
         flink.stop(flink_cluster.job_server_settings(base))
         flink_cluster.stop_session_cluster(base)
-    reference = next((r["chain"] for r in results if r["tag"] == "prism"), None)
+    reference = next((r["chain"] for r in results if r["tag"] == "prism" and r["state"] != "FAILED"), None)
     print(f"{'run':<12} {'state':<10} {'wall s':>8} {'msg/s':>8} {'alerts':>7}  same as Prism")
     for r in results:
         keys = [(a["alert_id"], a["sequence"]) for a in r["chain"]]
