@@ -318,14 +318,31 @@ def _configure_logging() -> None:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
+def _on_flink(argv: Sequence[str]) -> bool:
+    """Whether ``suibou pipeline`` arguments ask for the Flink runner.
+
+    Examples:
+        >>> _on_flink(["--runner", "flink"]), _on_flink(["--runner=flink"]), _on_flink(["--catalogue", "x"])
+        (True, True, False)
+    """
+    for index, arg in enumerate(argv):
+        if arg == "--runner" and index + 1 < len(argv):
+            return argv[index + 1] == "flink"
+        if arg.startswith("--runner="):
+            return arg.partition("=")[2] == "flink"
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["pipeline"]:
-        if any(a.split("=")[0] in ("--end-source", "--start-offsets") for a in argv[1:]):
+        if any(a.split("=")[0] in ("--end-source", "--start-offsets") for a in argv[1:]) or _on_flink(argv[1:]):
             from pipelines.job import run
 
-            run(argv[1:])  # a bounded or explicitly placed run, once
+            # A bounded or explicitly placed run, once; so is a run on Flink, which
+            # the live supervisor (suibou.live, Prism's own) does not drive.
+            run(argv[1:])
             return 0
         from suibou.live import main as live_main
 
