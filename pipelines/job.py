@@ -222,15 +222,22 @@ def decode_start_offsets(text: str | None) -> dict[tuple[str, int], int] | None:
 
 def runner_options(settings: Settings, runner: str, worker_pool: str | None = None,
                    job_endpoint: str | None = None) -> list[str]:
-    """Beam options for a local streaming run on Prism (or Flink).
+    """Beam options for a streaming run on Prism or on Flink.
 
     ``worker_pool``, ``job_endpoint``: see :func:`suibou.infra.prism.prism_pipeline_options`.
+    ``"flink"`` submits to suibou's Flink job server (started if needed; or to
+    ``job_endpoint``), with the parallelism, checkpointing and state backend of
+    ``settings`` (:func:`suibou.infra.flink.pipeline_options`).
     """
     if runner == "prism":
         from suibou.infra.prism import prism_pipeline_options
 
         return [*prism_pipeline_options(settings, worker_pool, job_endpoint), "--streaming"]
-    raise ValueError(f"runner {runner!r} is not available yet")
+    if runner == "flink":
+        from suibou.infra.flink import pipeline_options
+
+        return pipeline_options(settings, worker_pool, job_endpoint=job_endpoint)  # --streaming included
+    raise ValueError(f"unknown runner {runner!r}")
 
 
 def fusion_pipeline(settings: Settings, config: JobConfig, worker_pool: str, runner: str = "prism",
@@ -245,7 +252,7 @@ def fusion_pipeline(settings: Settings, config: JobConfig, worker_pool: str, run
         settings: Kafka and the runner binaries.
         config: What the job reads, writes and knows.
         worker_pool: Address of a running :func:`suibou.infra.sdk_workers.sdk_worker_pool`.
-        runner: ``"prism"`` (the only one available here).
+        runner: ``"prism"`` or ``"flink"``.
         options: Further Beam options, such as ``--job_name``.
         job_endpoint: A job service already running (the live job's own Prism).
     """

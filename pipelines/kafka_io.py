@@ -252,7 +252,7 @@ class _ReadPartitionFn(beam.DoFn):
 
     def __init__(self, config: KafkaReadConfig):
         self._config = config
-        self._consumers: dict[tuple[str, int], object] = {}
+        self._consumers: dict[tuple[str, int], _PartitionConsumer] = {}
         self._last_tick: dict[tuple[str, int], Timestamp] = {}
         self._records = Metrics.counter("kafka_read", "records")
         self._controls = Metrics.counter("kafka_read", "control_messages")
@@ -262,29 +262,16 @@ class _ReadPartitionFn(beam.DoFn):
         self._last_tick = {}
 
     def teardown(self) -> None:
-        for consumer in self._consumers.values():
-            consumer.close()  # type: ignore[attr-defined]
+        for topic, partition in self._consumers:
+            _SharedConsumers.release(self._config, topic, partition)
         self._consumers = {}
 
-    def _consumer_for(self, topic: str, partition: int, offset: int):  # type: ignore[no-untyped-def]
-        from kafka import KafkaConsumer, TopicPartition
-
+    def _consumer_for(self, topic: str, partition: int) -> _PartitionConsumer:
         key = (topic, partition)
-        tp = TopicPartition(topic, partition)
         consumer = self._consumers.get(key)
         if consumer is None:
-            consumer = KafkaConsumer(
-                bootstrap_servers=self._config.bootstrap_servers,
-                group_id=self._config.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_partition_fetch_bytes=4 * 1024 * 1024,
-            )
-            consumer.assign([tp])
-            self._consumers[key] = consumer
-        if consumer.position(tp) != offset:
-            consumer.seek(tp, offset)
-        return consumer, tp
+            consumer = self._consumers[key] = _SharedConsumers.acquire(self._config, topic, partition)
+        return consumer
 
     @beam.DoFn.unbounded_per_element()
     def process(
@@ -298,7 +285,8 @@ class _ReadPartitionFn(beam.DoFn):
     ) -> Iterator[beam.window.TimestampedValue]:
         watermark.begin_call()
         restriction = tracker.current_restriction()
-        consumer, tp = self._consumer_for(spec.topic, spec.partition, restriction.start)
+        consumer = self._consumer_for(spec.topic, spec.partition)
+        tp = consumer.tp
         deadline = time.monotonic() + 1.0
         read = 0
         next_offset = restriction.start
@@ -306,13 +294,13 @@ class _ReadPartitionFn(beam.DoFn):
         caught_up = False
         while read < self._config.max_records_per_call and time.monotonic() < deadline:
             timeout_ms = self._config.poll_timeout_ms if read == 0 else 0
-            batch = consumer.poll(timeout_ms=timeout_ms, max_records=1000).get(tp, [])
+            batch = consumer.poll(next_offset, timeout_ms)
             if not batch:
                 caught_up = True
                 break
             for record in batch:
                 if not tracker.try_claim(record.offset):
-                    self._commit_after_bundle(finalizer, tp, next_offset)
+                    self._commit_after_bundle(finalizer, consumer, next_offset)
                     return
                 next_offset = record.offset + 1
                 read += 1
@@ -323,7 +311,7 @@ class _ReadPartitionFn(beam.DoFn):
                         continue  # Another drill's clock says nothing about this one.
                     watermark.promise(signal.event_time)
                     if signal.is_end and signal.source == self._config.end_source:
-                        self._commit_after_bundle(finalizer, tp, next_offset)
+                        self._commit_after_bundle(finalizer, consumer, next_offset)
                         tracker.try_claim(tracker.current_restriction().stop - 1)
                         return
                     if not signal.is_end:
@@ -350,7 +338,7 @@ class _ReadPartitionFn(beam.DoFn):
             if tick is not None:
                 yield beam.window.TimestampedValue(live_tick(spec.topic, spec.partition, tick), tick)
         if next_offset > restriction.start:
-            self._commit_after_bundle(finalizer, tp, next_offset)
+            self._commit_after_bundle(finalizer, consumer, next_offset)
         else:
             # Prism asks every bundle of this stage to finalise; a bundle that
             # registered nothing has already been released by the SDK harness
@@ -377,22 +365,93 @@ class _ReadPartitionFn(beam.DoFn):
         self._last_tick[(tp.topic, tp.partition)] = at
         return at
 
-    def _commit_after_bundle(self, finalizer, tp, next_offset: int) -> None:  # type: ignore[no-untyped-def]
-        consumer = self._consumers[(tp.topic, tp.partition)]
-
-        def commit() -> None:
-            from kafka.structs import OffsetAndMetadata
-
-            try:
-                consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
-            except Exception as error:  # noqa: BLE001 - a failed commit only means a re-read.
-                _LOG.warning("offset commit for %s failed (records will be re-read): %s", tp, error)
-
-        finalizer.register(commit)
+    def _commit_after_bundle(self, finalizer, consumer: _PartitionConsumer,  # type: ignore[no-untyped-def]
+                             next_offset: int) -> None:
+        finalizer.register(lambda: consumer.commit(next_offset))
 
 
 def _nothing_to_commit() -> None:
     return None
+
+
+class _PartitionConsumer:
+    """A consumer assigned to one partition, used under a lock.
+
+    Reads of a partition never overlap (one restriction, processed call after
+    call), but the commit of a finalised bundle may come from another thread
+    while the next call polls, and a kafka-python consumer is not thread-safe.
+    """
+
+    def __init__(self, config: KafkaReadConfig, topic: str, partition: int):
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.tp = TopicPartition(topic, partition)
+        self._lock = threading.Lock()
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=config.bootstrap_servers,
+            group_id=config.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._consumer.assign([self.tp])
+
+    def poll(self, offset: int, timeout_ms: int) -> list:
+        """Up to 1000 records from ``offset`` on (the next ones when the last poll ended there)."""
+        with self._lock:
+            if self._consumer.position(self.tp) != offset:
+                self._consumer.seek(self.tp, offset)
+            return self._consumer.poll(timeout_ms=timeout_ms, max_records=1000).get(self.tp, [])
+
+    def commit(self, next_offset: int) -> None:
+        from kafka.structs import OffsetAndMetadata
+
+        try:
+            with self._lock:
+                self._consumer.commit({self.tp: OffsetAndMetadata(next_offset, "", -1)})
+        except Exception as error:  # noqa: BLE001 - a failed commit only means a re-read.
+            _LOG.warning("offset commit for %s failed (records will be re-read): %s", self.tp, error)
+
+    def close(self) -> None:
+        with self._lock:
+            self._consumer.close()
+
+
+class _SharedConsumers:
+    """One consumer per partition and process, shared by every reader instance of the process.
+
+    A runner may keep many instances of the reader alive at once: Flink
+    finalises bundles only when a checkpoint completes, and until then the SDK
+    harness holds on to each bundle's processor, DoFns and all, and builds a
+    new one for the next bundle. With a consumer (and its network thread) per
+    instance, every bundle between two checkpoints opened its own.
+    """
+
+    _lock = threading.Lock()
+    _entries: dict[tuple[str, str, str, int], list] = {}  # -> [consumer, users]
+
+    @classmethod
+    def acquire(cls, config: KafkaReadConfig, topic: str, partition: int) -> _PartitionConsumer:
+        key = (config.bootstrap_servers, config.group_id, topic, partition)
+        with cls._lock:
+            entry = cls._entries.get(key)
+            if entry is None:
+                entry = cls._entries[key] = [_PartitionConsumer(config, topic, partition), 0]
+            entry[1] += 1
+            return entry[0]
+
+    @classmethod
+    def release(cls, config: KafkaReadConfig, topic: str, partition: int) -> None:
+        key = (config.bootstrap_servers, config.group_id, topic, partition)
+        with cls._lock:
+            entry = cls._entries.get(key)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            del cls._entries[key]
+        entry[0].close()
 
 
 class _DiscoverPartitions(beam.DoFn):

@@ -36,6 +36,7 @@ from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
+    BagStateSpec,
     OrderedListStateSpec,
     ReadModifyWriteStateSpec,
     TimerSpec,
@@ -307,6 +308,9 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
         if not due:
             return  # An earlier timer of this bundle folded these events already.
         waiting.clear_range(_BEFORE_ANY_TIME, due_before)
+        yield from self._fold_due(due, cell)
+
+    def _fold_due(self, due: list[tuple[Timestamp, tuple[int, str, Any]]], cell: Any) -> Iterator[Any]:
         keys: dict[str, _KeyState] = cell.read() or {}
         due.sort(key=lambda entry: (entry[0].micros, entry[1][0]))
         for when, (_, key, item) in due:
@@ -348,6 +352,57 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
         current.folded_until = at if current.folded_until is None else max(current.folded_until, at)
         for output in outputs:
             yield beam.window.TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))
+
+
+class _BagFoldFn(_OrderedFoldFn[S, I, O]):
+    """:class:`_OrderedFoldFn` with its waiting events in a bag, for runners without ordered lists.
+
+    Beam's portable Flink runner (2.70) serves only bag user state to an SDK
+    harness: an ordered-list state request fails the bundle. Events are still
+    added without reading anything; a firing reads the whole bag, folds what
+    is due and writes the rest back. A drill at full speed keeps at most a few
+    grains waiting (the publisher stays within ``FULL_SPEED_LEAD`` of the job),
+    and a live job only what the watermark has not yet passed, so the rewrite
+    stays small. The fold, its order and its outputs are the same.
+    """
+
+    WAITING = BagStateSpec("waiting", PickleCoder())
+    KEYS = ReadModifyWriteStateSpec("keys", PickleCoder())
+    FIRE = TimerSpec("fire", TimeDomain.WATERMARK)
+
+    def process(
+        self,
+        element: tuple[str, tuple[str, I]],
+        waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
+        cell=beam.DoFn.StateParam(KEYS),  # noqa: B008
+        fire=beam.DoFn.TimerParam(FIRE),  # noqa: B008
+    ) -> Iterator[Any]:
+        yield from super().process(element, waiting, cell, fire)
+
+    @on_timer(FIRE)
+    def on_fire(
+        self,
+        fired_at=beam.DoFn.TimestampParam,  # noqa: B008
+        waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
+        cell=beam.DoFn.StateParam(KEYS),  # noqa: B008
+    ) -> Iterator[Any]:
+        due, later = [], []
+        for entry in waiting.read():
+            (due if entry[0].micros <= fired_at.micros else later).append(entry)
+        if not due:
+            return  # An earlier timer of this bundle folded these events already.
+        waiting.clear()
+        for entry in later:
+            waiting.add(entry)
+        yield from self._fold_due(due, cell)
+
+
+BAG_WAITING_STATE = "suibou_fold_waiting_in_bag"
+"""Pipeline experiment: every :class:`FoldInEventTime` keeps its waiting events in bag state.
+
+Set by :func:`suibou.infra.flink.pipeline_options` (``--experiments=...``) for
+runners that serve no ordered-list state, such as Beam's portable Flink runner.
+"""
 
 
 @dataclasses.dataclass
@@ -401,6 +456,14 @@ class FoldInEventTime(beam.PTransform):
         ]
         merged = sharded[0] if len(sharded) == 1 else tuple(sharded) | "Merge" >> beam.Flatten()
         # String keys, declared, so the runner keys state with a deterministic coder.
-        fold = beam.ParDo(_OrderedFoldFn(self.fold, self.max_lateness_s, self.pace)).with_input_types(
+        fn_class = _BagFoldFn if _wants_bag_state(merged.pipeline) else _OrderedFoldFn
+        fold = beam.ParDo(fn_class(self.fold, self.max_lateness_s, self.pace)).with_input_types(
             tuple[str, Any])
         return merged | "Fold" >> fold.with_outputs(DEAD_LETTER, main="out")
+
+
+def _wants_bag_state(pipeline: beam.Pipeline) -> bool:
+    from apache_beam.options.pipeline_options import DebugOptions
+
+    options = pipeline._options  # noqa: SLF001 - Beam offers no public accessor on a built pipeline
+    return options is not None and options.view_as(DebugOptions).lookup_experiment(BAG_WAITING_STATE, False)

@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--report", default=None,
                          help="report file (.md) or folder (default: <SUIBOU_HOME>/reports/<drill id>/report.md)")
         sub.add_argument("--no-report", action="store_true", help="do not write the drill report")
+        sub.add_argument("--runner", default="prism", choices=("prism", "flink"),
+                         help="Beam runner of the fusion job: Prism, or Flink through suibou's job server")
     demo.add_argument("--storm", default="suginami-2005-mini")
 
     commands.add_parser("storms", help="list the stored storms")
@@ -177,7 +179,7 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
         login = "duty officers log in; an admin makes accounts with POST /v1/admin/officers"
     _say(f"duty officer console: {console} ({login})")
     result = run_drill(storm, settings, speed=args.speed, drill_id=args.drill_id, hold_minutes=args.hold_minutes,
-                       start_at=args.start)
+                       start_at=args.start, runner=args.runner)
     produced = drill_alert_messages(settings, result.drill_id, result.alert_offsets)
     expected: dict[str, int] = {}
     for message in produced:
@@ -316,14 +318,31 @@ def _configure_logging() -> None:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
+def _on_flink(argv: Sequence[str]) -> bool:
+    """Whether ``suibou pipeline`` arguments ask for the Flink runner.
+
+    Examples:
+        >>> _on_flink(["--runner", "flink"]), _on_flink(["--runner=flink"]), _on_flink(["--catalogue", "x"])
+        (True, True, False)
+    """
+    for index, arg in enumerate(argv):
+        if arg == "--runner" and index + 1 < len(argv):
+            return argv[index + 1] == "flink"
+        if arg.startswith("--runner="):
+            return arg.partition("=")[2] == "flink"
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["pipeline"]:
-        if any(a.split("=")[0] in ("--end-source", "--start-offsets") for a in argv[1:]):
+        if any(a.split("=")[0] in ("--end-source", "--start-offsets") for a in argv[1:]) or _on_flink(argv[1:]):
             from pipelines.job import run
 
-            run(argv[1:])  # a bounded or explicitly placed run, once
+            # A bounded or explicitly placed run, once; so is a run on Flink, which
+            # the live supervisor (suibou.live, Prism's own) does not drive.
+            run(argv[1:])
             return 0
         from suibou.live import main as live_main
 
@@ -363,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             state["api"] = "answering" if api_server.health(settings) else "stopped"
             state["live"] = live_job.status(settings)
             for name, value in state.items():
-                print(f"{name:<6} {value}")
+                print(f"{name:<16} {value}")
     elif args.command == "api":
         from alert_api.main import serve
 

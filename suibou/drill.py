@@ -221,8 +221,9 @@ def run_drill(
     progress: bool = True,
     timeout_s: float = 1800.0,
     start_at: dt.datetime | None = None,
+    runner: str = "prism",
 ) -> DrillResult:
-    """Replays ``storm_name`` through Kafka and the streaming pipeline on Prism.
+    """Replays ``storm_name`` through Kafka and the streaming pipeline on Prism (or Flink).
 
     Args:
         storm_name: A storm from :func:`replay_data.list_storms`.
@@ -233,6 +234,7 @@ def run_drill(
         progress: Show a progress bar while publishing.
         timeout_s: Give up waiting for the pipeline after this long.
         start_at: Replay from this storm time (UTC-aware) instead of the storm's start.
+        runner: ``"prism"``, or ``"flink"`` for suibou's Flink job server (:mod:`suibou.infra.flink`).
 
     Returns:
         What was published and how the pipeline ended.
@@ -272,10 +274,14 @@ def run_drill(
     # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
     # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
     # Each stateful stage runs in an SDK harness process of its own (pipelines.harness).
+    if runner == "flink":
+        # With checkpointing, Flink keeps the job's sources running (for checkpoints), so a
+        # drill's job would never end at its end markers; a drill needs no offset commits.
+        settings = settings.model_copy(update={"flink_checkpoint_ms": 0})
     with sdk_worker_pool(settings.home / "logs" / "drill-harness.log", warm=JOB_HARNESSES) as worker_pool:
-        pipeline = fusion_pipeline(settings, config, worker_pool, options=[
+        pipeline = fusion_pipeline(settings, config, worker_pool, runner=runner, options=[
             f"--job_name={drill_id.lower()}", f"--job_server_timeout={int(timeout_s) + 120}"])
-        _say("starting the fusion pipeline on Prism")
+        _say(f"starting the fusion pipeline on {runner.capitalize()}")
         result = pipeline.run()
         finished = False
         try:

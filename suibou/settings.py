@@ -31,6 +31,16 @@ class Settings(BaseSettings):
         database_url: Alert store; SQLite by default, ``postgresql://`` in production.
         api_host: Interface the alert API binds to.
         api_port: Port of the alert API.
+        flink_job_port: Job service port of suibou's Flink job server (``suibou.infra.flink``).
+        flink_master: ``host:port`` of a running Flink JobManager the job server submits
+            to; unset: each job runs on an embedded mini-cluster in the job server.
+        flink_rpc_port: JobManager RPC port of suibou's own Flink session cluster.
+        flink_rest_port: REST (web UI) port of that session cluster.
+        flink_parallelism: Parallelism of every operator of a job run on Flink.
+        flink_checkpoint_ms: Flink checkpoint interval of a live job; 0: no checkpoints. Bundle
+            finalisation, and with it the Kafka offset commits, happens only at completed
+            checkpoints on Flink. Drills never checkpoint (docs/flink.md).
+        flink_state_backend: ``rocksdb``, ``hashmap`` or empty (Flink's default, on the heap).
     """
 
     model_config = SettingsConfigDict(env_prefix="SUIBOU_", extra="ignore")
@@ -44,6 +54,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8765
+    flink_job_port: int = 18099
+    flink_master: str | None = None
+    flink_rpc_port: int = 16123
+    flink_rest_port: int = 18081
+    flink_parallelism: int = 1
+    flink_checkpoint_ms: int = 10_000
+    flink_state_backend: str = ""
 
     @property
     def bootstrap_servers(self) -> str:

@@ -1,5 +1,9 @@
 """Local infrastructure: the Kafka broker and the Prism runner suibou's pipelines need.
 
+The Flink job server (:mod:`suibou.infra.flink`) is built and started on demand,
+by the first job run with ``--runner flink``; :func:`down` stops it and
+:func:`status` reports it.
+
 On a fresh machine :func:`up` installs and starts everything (Kafka jars through
 Maven, Prism built with Go; both only the first time) and creates the topics.
 It is idempotent: running it again reuses the running broker and the built
@@ -12,10 +16,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from suibou.infra import kafka, prism
+from suibou.infra import flink, flink_cluster, kafka, prism
 from suibou.settings import Settings, get_settings
 
-__all__ = ["down", "kafka", "prism", "status", "up"]
+__all__ = ["down", "flink", "kafka", "prism", "status", "up"]
 
 
 def up(settings: Settings | None = None) -> tuple[str, Path]:
@@ -40,12 +44,16 @@ def up(settings: Settings | None = None) -> tuple[str, Path]:
 
 
 def down(settings: Settings | None = None) -> None:
-    """Stops the embedded Kafka broker (a no-op with an external cluster).
+    """Stops suibou's Flink job servers and session cluster, and the embedded Kafka broker.
 
     Args:
         settings: Defaults to the process-wide settings.
     """
-    kafka.stop(settings or get_settings())
+    settings = settings or get_settings()
+    flink.stop(settings)
+    flink.stop(flink_cluster.job_server_settings(settings))
+    flink_cluster.stop_session_cluster(settings)
+    kafka.stop(settings)
 
 
 def status(settings: Settings | None = None) -> dict[str, str]:
@@ -63,4 +71,9 @@ def status(settings: Settings | None = None) -> dict[str, str]:
     else:
         binary = prism.prism_binary_path(settings)
         prism_state = f"built {binary}" if binary.is_file() else f"not built yet ({binary})"
-    return {"kafka": kafka.status(settings), "prism": prism_state}
+    state = {"kafka": kafka.status(settings), "prism": prism_state, "flink": flink.status(settings)}
+    cluster = flink_cluster.status(settings)
+    if cluster != "stopped":
+        state["flink cluster"] = cluster
+        state["flink (cluster)"] = flink.status(flink_cluster.job_server_settings(settings))
+    return state

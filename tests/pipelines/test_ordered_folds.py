@@ -14,7 +14,7 @@ from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.timestamp import Timestamp
 
-from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, FoldPace, run_fold, shard_of
+from pipelines.ordered import BAG_WAITING_STATE, DEAD_LETTER, Fold, FoldInEventTime, FoldPace, run_fold, shard_of
 from suibou.infra.prism import prism_pipeline_options
 from suibou.settings import Settings
 
@@ -73,7 +73,17 @@ def timestamped(reading: Reading) -> beam.window.TimestampedValue:
     return beam.window.TimestampedValue((f"d1|{reading.key}", reading), at(reading.minute))
 
 
-def test_keys_sharing_a_shard_fold_alone_in_event_time_order():
+#: Waiting events in ordered-list state (Prism, Dataflow), or in bag state, as on Flink.
+WAITING_STATES = pytest.mark.parametrize("waiting", ["ordered-list", "bag"])
+
+
+def fold_options(waiting: str) -> PipelineOptions:
+    experiments = [f"--experiments={BAG_WAITING_STATE}"] if waiting == "bag" else []
+    return PipelineOptions([*prism_pipeline_options(Settings()), "--streaming", *experiments])
+
+
+@WAITING_STATES
+def test_keys_sharing_a_shard_fold_alone_in_event_time_order(waiting):
     keys = ["A", "B", "C"]
     assert len({shard_of(f"d1|{k}", 1) for k in keys}) == 1  # one shard: every key shares it
     stream = EventStream().advance_watermark_to(at(0))
@@ -90,10 +100,10 @@ def test_keys_sharing_a_shard_fold_alone_in_event_time_order():
     stream = stream.add_elements([timestamped(Reading("C", 1, 1))])  # 9 minutes behind C: too late
     stream = stream.advance_watermark_to_infinity()
 
-    options = PipelineOptions([*prism_pipeline_options(Settings()), "--streaming"])
-    with beam.Pipeline(options=options) as pipeline:
+    with beam.Pipeline(options=fold_options(waiting)) as pipeline:
         folded = (pipeline | stream
                   | FoldInEventTime(History(), max_lateness_s=300.0, shards=1))
+        assert ("Bag" in folded.out.producer.full_label) == (waiting == "bag")
         seen = folded.out | beam.Map(lambda s: (s.key.partition("|")[2], s.minute, s.values))
         late = folded[DEAD_LETTER] | beam.Map(lambda d: d.reason.split(" is ")[1])
         assert_that(seen, equal_to([
@@ -118,7 +128,8 @@ class EveryReading(History):
         return None
 
 
-def test_folding_a_grain_at_a_time_holds_the_watermark_for_what_it_has_not_folded():
+@WAITING_STATES
+def test_folding_a_grain_at_a_time_holds_the_watermark_for_what_it_has_not_folded(waiting):
     """A fold that folds ten minutes at a time gives the same order, and a fold
     downstream that folds every minute as it passes, fed by it and directly by the
     source, gets none of its outputs late: the grain's timer holds the watermark."""
@@ -128,8 +139,7 @@ def test_folding_a_grain_at_a_time_holds_the_watermark_for_what_it_has_not_folde
         stream = stream.advance_watermark_to(at(minute))
     stream = stream.advance_watermark_to_infinity()
 
-    options = PipelineOptions([*prism_pipeline_options(Settings()), "--streaming"])
-    with beam.Pipeline(options=options) as pipeline:
+    with beam.Pipeline(options=fold_options(waiting)) as pipeline:
         readings = pipeline | stream
         first = readings | "ByGrain" >> FoldInEventTime(History(), max_lateness_s=0.0, pace=FoldPace(grain_s=600.0))
         derived = first.out | beam.Map(lambda s: (s.key, Reading(s.key, s.minute, -len(s.values))))
@@ -142,7 +152,8 @@ def test_folding_a_grain_at_a_time_holds_the_watermark_for_what_it_has_not_folde
         assert_that(second[DEAD_LETTER], equal_to([]), label="nothing late downstream")
 
 
-def test_live_readings_are_folded_as_they_arrive_and_a_backlog_waits_for_the_watermark():
+@WAITING_STATES
+def test_live_readings_are_folded_as_they_arrive_and_a_backlog_waits_for_the_watermark(waiting):
     """Folded on arrival, a live key is folded in the order its readings come, without
     waiting for a watermark that never moves here; an hour-old backlog still waits
     for the watermark and is put in event-time order first."""
@@ -157,8 +168,7 @@ def test_live_readings_are_folded_as_they_arrive_and_a_backlog_waits_for_the_wat
     stream = stream.add_elements([timestamped(Reading("B", now - 60 + m + 1e-6 / 7, m)) for m in (3, 2, 1)])
     stream = stream.advance_watermark_to_infinity()
 
-    options = PipelineOptions([*prism_pipeline_options(Settings()), "--streaming"])
-    with beam.Pipeline(options=options) as pipeline:
+    with beam.Pipeline(options=fold_options(waiting)) as pipeline:
         folded = (pipeline | stream
                   | FoldInEventTime(History(), max_lateness_s=300.0, shards=1, pace=FoldPace(on_arrival_s=120.0)))
         seen = folded.out | beam.Map(lambda s: (s.key.partition("|")[2], s.values))
