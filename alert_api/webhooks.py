@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
@@ -331,6 +332,10 @@ class DeliveryWorker:
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # The loop's worker threads run the outbox queries, the result writes and every connection's address
+        # lookup (anyio resolves even an address); sized so that lookups never queue behind database work.
+        self._loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
+            max_workers=16, thread_name_prefix="webhook-io"))
         self._wake_event = asyncio.Event()
         self._results = asyncio.Queue()
         recorder = asyncio.create_task(self._recorder(self._results))
