@@ -296,8 +296,10 @@ class DeliveryWorker:
         self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
         self._thread.start()
 
-    def request_stop(self) -> None:
-        """Stops taking new deliveries, without waiting."""
+    def request_stop(self, grace_s: float | None = None) -> None:
+        """Stops taking new deliveries, without waiting; those in flight get ``grace_s`` (default 5 s) to finish."""
+        if grace_s is not None:
+            self._stop_grace_s = grace_s
         self._stopping.set()
         self.wake()
 
@@ -307,8 +309,7 @@ class DeliveryWorker:
         A cancelled delivery keeps its lease and is sent again, under the same
         ``webhook-id``, once the lease runs out (at least once).
         """
-        self._stop_grace_s = timeout
-        self.request_stop()
+        self.request_stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout + 1)
             if self._thread.is_alive():

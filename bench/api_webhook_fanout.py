@@ -7,8 +7,8 @@ Targets (issues): 100 partners all receive an alert within 2 s; with 1,000 partn
 The real delivery path: the alert is published through the store (outbox rows
 written in the publishing transaction), the delivery worker signs each request
 (Standard Webhooks) and POSTs it over HTTP to a receiver on a loopback port,
-one path per partner; the receiver checks each signature with the
-``standardwebhooks`` library. Measured from the publishing call to the last
+one path per partner; the receivers run on uvicorn in a process of their own,
+and every signature is checked with the ``standardwebhooks`` library. Measured from the publishing call to the last
 partner's receipt. The baseline is one partner, measured in the same run; the
 result is also given as a ratio to it.
 
@@ -26,10 +26,10 @@ Usage: ``.venv/bin/python bench/api_webhook_fanout.py [--partners 100] [--alerts
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import asyncio
-import socket
+import datetime as dt
 import multiprocessing
+import socket
 import statistics
 import sys
 import tempfile
@@ -88,7 +88,7 @@ def _serve_receivers(port: Any, arrivals: Any, slow_s: float) -> None:
 
 class Receivers:
     """Partners' receivers in a process of their own, on uvicorn (as partners are elsewhere: they do not compete
-    with the delivery worker for this process's interpreter lock, and answer as fast as a real receiver would). Partner ``p`` posts to ``/p/<p>``, or to
+    with the delivery worker for this process's interpreter lock). Partner ``p`` posts to ``/p/<p>``, or to
     ``/slow/<p>`` when it answers only after ``slow_s`` seconds. Arrivals are recorded when a request came in,
     and every signature is verified (in this process) with the ``standardwebhooks`` library.
     """
