@@ -243,7 +243,7 @@ def _stop_background(app: FastAPI, timeout_s: float) -> None:
         loop.request_stop()
     worker = app.state.worker
     if worker is not None:
-        worker.request_stop()
+        worker.request_stop(grace_s=timeout_s)
     deadline = time.monotonic() + timeout_s
     for loop in loops:
         loop.stop(timeout=max(0.1, deadline - time.monotonic()))

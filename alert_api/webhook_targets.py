@@ -35,6 +35,7 @@ import ipaddress
 import logging
 import re
 import socket
+import ssl
 import typing
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -374,9 +375,9 @@ def _bracketed(host: str) -> str:
 class PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with its connection pool on a :class:`PinnedBackend`, ignoring proxy variables."""
 
-    def __init__(self, backend: PinnedBackend, limits: httpx.Limits) -> None:
-        super().__init__(trust_env=False, limits=limits)
-        ssl_context = httpx.create_ssl_context(trust_env=False)
+    def __init__(self, backend: PinnedBackend, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> None:
+        ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=ssl_context, trust_env=False, limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context, max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,

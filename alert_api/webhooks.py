@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
@@ -50,6 +51,7 @@ import random
 import resource
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -220,6 +222,25 @@ def describe_failure(error: BaseException, timeout_s: float) -> str:
     return without_addresses(text)[:MAX_ERROR_CHARS]
 
 
+#: Connection pools of the delivery client, each for a share of the partners: httpcore looks at every
+#: connection of a pool for each request, so one pool of hundreds of connections costs more per request.
+POOL_SHARDS = 16
+
+
+class _Clients:
+    """The delivery's HTTP clients, one per shard of partners (a partner always uses the same one)."""
+
+    def __init__(self, clients: list[httpx.AsyncClient]) -> None:
+        self._clients = clients
+
+    def for_partner(self, partner_id: str) -> httpx.AsyncClient:
+        return self._clients[zlib.crc32(partner_id.encode()) % len(self._clients)]
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+
 def descriptor_budget() -> int:
     """Connections webhook delivery may hold: a quarter of the process's descriptor limit (at least 4), so that
     slow partners cannot take the descriptors the API needs to answer requests."""
@@ -298,8 +319,10 @@ class DeliveryWorker:
         self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
         self._thread.start()
 
-    def request_stop(self) -> None:
-        """Stops taking new deliveries, without waiting."""
+    def request_stop(self, grace_s: float | None = None) -> None:
+        """Stops taking new deliveries, without waiting; those in flight get ``grace_s`` (default 5 s) to finish."""
+        if grace_s is not None:
+            self._stop_grace_s = grace_s
         self._stopping.set()
         self.wake()
 
@@ -309,8 +332,7 @@ class DeliveryWorker:
         A cancelled delivery keeps its lease and is sent again, under the same
         ``webhook-id``, once the lease runs out (at least once).
         """
-        self._stop_grace_s = timeout
-        self.request_stop()
+        self.request_stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout + 1)
             if self._thread.is_alive():
@@ -323,17 +345,24 @@ class DeliveryWorker:
     def _run(self) -> None:
         asyncio.run(self._main())
 
-    def _client(self) -> httpx.AsyncClient | None:
+    def _client(self) -> _Clients | None:
         if self._sender is not None:
             return None
         # As many connections as deliveries may be in flight: a slow partner's connection never holds up another's.
-        limits = httpx.Limits(max_connections=self._most_in_flight, max_keepalive_connections=16)
+        limits = httpx.Limits(max_connections=self._most_in_flight, max_keepalive_connections=2)
         backend = PinnedBackend(self._resolver, allow_private=self._allow_private)
-        return httpx.AsyncClient(transport=PinnedTransport(backend, limits), timeout=self._timeout_s,
-                                 follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT})
+        ssl_context = httpx.create_ssl_context(trust_env=False)
+        return _Clients([
+            httpx.AsyncClient(transport=PinnedTransport(backend, limits, ssl_context), timeout=self._timeout_s,
+                              follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT})
+            for _ in range(POOL_SHARDS)])
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # The loop's worker threads run the outbox queries, the result writes and every connection's address
+        # lookup (anyio resolves even an address); sized so that lookups never queue behind database work.
+        self._loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
+            max_workers=16, thread_name_prefix="webhook-io"))
         self._wake_event = asyncio.Event()
         self._results = asyncio.Queue()
         recorder = asyncio.create_task(self._recorder(self._results))
@@ -475,7 +504,7 @@ class DeliveryWorker:
             self._in_flight.update(c.partner_id for c in claims)
         return claims
 
-    async def _deliver(self, client: httpx.AsyncClient | None, claim: _Claim) -> None:
+    async def _deliver(self, client: _Clients | None, claim: _Claim) -> None:
         started = time.monotonic()
         slow_lane = asyncio.get_running_loop().call_later(self._slow_after_s, self._turned_slow, claim.partner_id)
         try:
@@ -516,7 +545,7 @@ class DeliveryWorker:
             else:
                 self._slow.discard(partner_id)
 
-    async def _attempt(self, client: httpx.AsyncClient | None, claim: _Claim) -> tuple[int | None, str | None]:
+    async def _attempt(self, client: _Clients | None, claim: _Claim) -> tuple[int | None, str | None]:
         """One attempt; raises whatever kept it from getting an answer."""
         target = normalise_url(claim.url, allow_insecure=self._allow_private)
         timestamp = int(self._clock().timestamp())
@@ -533,7 +562,8 @@ class DeliveryWorker:
                 await asyncio.to_thread(resolve_checked, target, self._resolver, allow_private=False)
             status = await asyncio.to_thread(self._sender, target.url, body, headers)
         else:
-            async with client.stream("POST", target.url, content=body, headers=headers) as response:
+            async with client.for_partner(claim.partner_id).stream("POST", target.url, content=body,
+                                                                   headers=headers) as response:
                 status = response.status_code
                 # Read a short answer to the end, so its connection can be reused; a longer one is cut off.
                 read = 0
