@@ -234,7 +234,7 @@ def worst(args: argparse.Namespace) -> None:
         time.sleep(0.1)
         rows.append(("B simple, A sends zigzags x4", shared, shared_statuses,
                      f"A got {sorted(set(heavy_statuses))}"))
-    base50, base99 = percentiles(rows[0][1])
+    base50, _ = percentiles(rows[0][1])
     print(f"heaviest route checks the budgets allow, 10,000 active polygons, HTTP in process; times in ms "
           f"(max_work {budget.max_work:,}, deadline {config.route_check_deadline_s:g} s)")
     print(f"{'request':<40} {'status':>10} {'p50':>9} {'p99':>9} {'p50 x':>8}  note")
