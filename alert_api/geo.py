@@ -293,6 +293,7 @@ class HazardIndexCache:
         self._load = load
         self._lock = threading.Lock()
         self._cache: dict[bool, tuple[int, HazardIndex]] = {}
+        self._building: dict[bool, threading.Lock] = {}
 
     def get(self, include_exercises: bool) -> HazardIndex:
         cursor = self._latest_cursor()
@@ -300,9 +301,16 @@ class HazardIndexCache:
             cached = self._cache.get(include_exercises)
             if cached is not None and cached[0] == cursor:
                 return cached[1]
-        index = HazardIndex(self._load(include_exercises))
-        with self._lock:
-            self._cache[include_exercises] = (cursor, index)
+            building = self._building.setdefault(include_exercises, threading.Lock())
+        # One build per visibility at a time: concurrent checks wait for it instead of each building the same index.
+        with building:
+            with self._lock:
+                cached = self._cache.get(include_exercises)
+                if cached is not None and cached[0] == cursor:
+                    return cached[1]
+            index = HazardIndex(self._load(include_exercises))
+            with self._lock:
+                self._cache[include_exercises] = (cursor, index)
         # Tens of thousands of long-lived objects (alerts, polygons) would otherwise be traversed by every
         # full garbage collection, a pause of 100 ms or more in the middle of a request. Frozen objects are
         # still freed when no longer referenced; only the cycle collector skips them.

@@ -366,7 +366,7 @@ class WebhookSubscription(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=8, max_length=2048, description="https URL that receives POSTed messages.")
-    bbox: list[float] | None = Field(None, min_length=4, max_length=4,
+    bbox: list[StrictFloat] | None = Field(None, min_length=4, max_length=4,
                                      description="Only alerts whose area meets min_lon,min_lat,max_lon,max_lat.")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 from shapely.geometry import Point, Polygon  # type: ignore[import-untyped]
@@ -269,14 +270,16 @@ def route_check(index: HazardIndexCache, request: RouteCheckRequest, principal: 
         alert_api.geo.BudgetExceeded: Past the deadline, or cancelled.
     """
     budget = budget or Budget()
+    hazards = index.get(principal.sees_exercises)
+    # Building the shared index after a publication is not this check's own work: its deadline starts now.
+    budget.started = time.monotonic()
     route = request.route.geometry if hasattr(request.route, "geometry") else request.route
     coordinates = [position[:3] for position in route.coordinates]
     graph = None
     if request.graph is not None:
         graph = (RoadGraph.from_geojson(request.graph, budget) if request.graph.get("type") == "FeatureCollection"
                  else RoadGraph.from_nodes_edges(request.graph, budget))
-    result = check_route(index.get(principal.sees_exercises), coordinates, buffer_m=request.buffer_m, graph=graph,
-                         budget=budget)
+    result = check_route(hazards, coordinates, buffer_m=request.buffer_m, graph=graph, budget=budget)
     return route_check_response(result)
 
 

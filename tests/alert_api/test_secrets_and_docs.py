@@ -80,3 +80,11 @@ def test_webhook_secrets_are_sealed_at_rest_and_served_in_clear(app_factory: Cal
             raw = connection.execute(sa.text("SELECT webhook_secret FROM partners")).scalar_one()
         assert is_sealed(raw)
         assert client.get("/v1/partner/webhook", headers=partner).json()["secret"] == shown
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import alert_api.secretbox
+
+    assert doctest.testmod(alert_api.secretbox).failed == 0
