@@ -638,7 +638,12 @@ def main(argv: Sequence[str], settings: Settings) -> int:
     if options.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(options.metrics_port, addr=options.metrics_host, registry=supervisor.metrics.registry)
+        try:
+            start_http_server(options.metrics_port, addr=options.metrics_host, registry=supervisor.metrics.registry)
+        except OSError as error:
+            _say(f"cannot serve the live job's metrics on {options.metrics_host}:{options.metrics_port} ({error}); "
+                 "is another live job running? Choose another --metrics-port, or 0 for none")
+            return 2
         _say(f"live job metrics: http://{options.metrics_host}:{options.metrics_port}/metrics")
     with _signals(supervisor.stop):
         return supervisor.run()
