@@ -203,7 +203,8 @@ def test_an_api_killed_while_consuming_stores_every_alert_once_and_keeps_webhook
         partner = {"Authorization": f"Bearer {made['api_key']}"}
         assert httpx.put(f"{base}/v1/partner/webhook", headers=partner, json={"url": receiver.url},
                          timeout=10).status_code == 200
-        events = [alert(settings.topic_prefix, n) for n in range(300)]
+        # Enough that the API, five records a batch, is still consuming when it is killed, even on a quiet machine.
+        events = [alert(settings.topic_prefix, n) for n in range(1500)]
         publish(settings, events)
         assert wait_for(lambda: len(stored(base)) >= 30, 60), log.read_text()
         process.send_signal(signal.SIGKILL)  # in the middle of consumption and delivery
@@ -212,10 +213,10 @@ def test_an_api_killed_while_consuming_stores_every_alert_once_and_keeps_webhook
         assert killed_at < len(events), "the API had consumed everything before it was killed; kill earlier"
         process = start_api(settings, tmp_path, port, log)
         expected = [e.event_id for e in events]
-        assert wait_for(lambda: len(stored(base)) == len(expected), 120), log.read_text()
+        assert wait_for(lambda: len(stored(base)) == len(expected), 240), log.read_text()
         ids = stored(base)
         assert sorted(ids) == sorted(expected) and len(set(ids)) == len(ids)  # every alert, once
-        assert wait_for(lambda: set(receiver.ids) == set(expected), 120), (len(set(receiver.ids)), len(expected))
+        assert wait_for(lambda: set(receiver.ids) == set(expected), 240), (len(set(receiver.ids)), len(expected))
         # webhook-id is the message's event id on every attempt: repeats (at least once) carry the same id
         assert set(receiver.ids) <= set(expected)
     finally:
