@@ -1,4 +1,5 @@
-"""What the benchmarks share: peak memory of the job's processes, and clean-up of their topics.
+"""What the benchmarks share: peak memory of the job's processes, arrival times of records, and clean-up
+of their topics.
 
 The benchmarks run as scripts (``python bench/<name>.py``), so this module is
 imported by its bare name from the script's folder.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import psutil
 
+from suibou.kafka_offsets import list_offsets
 from suibou.settings import Settings
 
 _MIB = 1024 * 1024
@@ -74,6 +77,34 @@ class PeakMemory(threading.Thread):
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.join()
+
+
+def arrivals(settings: Settings, topics: list[str], stop: threading.Event, got: dict, key_of,  # type: ignore[no-untyped-def]
+             ready: threading.Event | None = None) -> None:
+    """Notes in ``got`` the wall time each record that ``key_of`` names first arrives, from the topics' ends
+    on, until ``stop``; sets ``ready`` once it reads from the end."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                             fetch_max_wait_ms=5)
+    partitions = []
+    for topic in topics:
+        while not consumer.partitions_for_topic(topic):
+            time.sleep(0.2)
+        partitions += [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    for tp, end in list_offsets(consumer, partitions).items():
+        consumer.seek(tp, end)
+    if ready is not None:
+        ready.set()
+    while not stop.is_set():
+        for records in consumer.poll(timeout_ms=50).values():
+            now = time.time()
+            for record in records:
+                key = key_of(record.value)
+                if key is not None:
+                    got.setdefault(key, now)
+    consumer.close()
 
 
 def delete_topics(settings: Settings) -> None:

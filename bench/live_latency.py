@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from benchkit import delete_topics
+from benchkit import arrivals, delete_topics
 from pipeline_latency import summary
 from pipeline_throughput import synthetic_basin
 
@@ -52,7 +52,6 @@ from suibou import infra
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertEvent, LevelReading, RainReading, RiskScore, parse_event
 from suibou.infra import api_server, processes
-from suibou.kafka_offsets import list_offsets
 from suibou.settings import Settings
 
 _MIB = 1024 * 1024
@@ -114,32 +113,6 @@ class Gateways:
         return count / (time.perf_counter() - started)
 
 
-def follow(settings: Settings, topics: list[str], stop: threading.Event, got: dict, key_of,  # type: ignore[no-untyped-def]
-           ready: threading.Event) -> None:
-    """Notes the wall time each wanted record arrives; sets ``ready`` once it reads from the end."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
-                             fetch_max_wait_ms=5)
-    partitions = []
-    for topic in topics:
-        while not consumer.partitions_for_topic(topic):
-            time.sleep(0.2)
-        partitions += [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-    consumer.assign(partitions)
-    for tp, end in list_offsets(consumer, partitions).items():
-        consumer.seek(tp, end)
-    ready.set()
-    while not stop.is_set():
-        for records in consumer.poll(timeout_ms=50).values():
-            now = time.time()
-            for record in records:
-                key = key_of(record.value)
-                if key is not None:
-                    got.setdefault(key, now)
-    consumer.close()
-
-
 def reading_key(value: bytes):  # type: ignore[no-untyped-def]
     event = parse_event(value)
     return (event.station_id, event.event_time) if isinstance(event, LevelReading) else None
@@ -155,7 +128,7 @@ def baseline(catalogue: StationCatalogue, rate: float, seconds: float) -> dict:
     infra.up(settings)
     got: dict = {}
     stop, ready = threading.Event(), threading.Event()
-    reader = threading.Thread(target=follow, args=(settings, [settings.topics.level], stop, got, reading_key, ready))
+    reader = threading.Thread(target=arrivals, args=(settings, [settings.topics.level], stop, got, reading_key, ready))
     reader.start()
     ready.wait(60)
     gateways = Gateways(settings, catalogue, rate, seconds)
@@ -225,7 +198,7 @@ def live(catalogue: StationCatalogue, rate: float, seconds: float, sample_s: flo
     scores: dict = {}
     alerts_seen: dict[str, tuple[float, AlertEvent | dict]] = {}
     stop, ready = threading.Event(), threading.Event()
-    reader = threading.Thread(target=follow, args=(settings, [settings.topics.risk_scores], stop, scores, score_key,
+    reader = threading.Thread(target=arrivals, args=(settings, [settings.topics.risk_scores], stop, scores, score_key,
                                                    ready))
     reader.start()
     ready.wait(60)

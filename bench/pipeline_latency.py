@@ -32,7 +32,7 @@ import time
 import uuid
 
 import numpy as np
-from benchkit import PeakMemory, delete_topics
+from benchkit import PeakMemory, arrivals, delete_topics
 from pipeline_throughput import T0, _controls, readings, synthetic_basin
 
 from pipelines.job import JobConfig, fusion_pipeline
@@ -73,24 +73,6 @@ def paced_send(settings: Settings, catalogue, minutes: int, drill_id: str, rate:
     producer.flush()
     producer.close()
     return count / (time.perf_counter() - started)
-
-
-def arrivals(settings: Settings, topics: list[str], stop: threading.Event, got: dict, want) -> None:
-    """Notes the wall time each wanted record arrives at a consumer."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
-                             fetch_max_wait_ms=5)
-    consumer.assign([TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t))])
-    consumer.seek_to_end()
-    while not stop.is_set():
-        for records in consumer.poll(timeout_ms=50).values():
-            now = time.time()
-            for record in records:
-                key = want(record.value)
-                if key is not None:
-                    got.setdefault(key, now)
-    consumer.close()
 
 
 def _reading_key(value: bytes):  # type: ignore[no-untyped-def]
