@@ -15,18 +15,17 @@ from collections.abc import Mapping, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.alerts import AreaAlertState, DecideAlerts, reach_areas
+from pipelines.alerts import AreaAlertState, reach_areas
+from pipelines.areas import ALERTS, FAULTS, LEVEL_STATUS, RAIN_TOTALS, SCORES, FoldAreas, area_fold
 from pipelines.cameras import ReadRiverCameras
 from pipelines.drones import JoinDroneObservations
 from pipelines.faults import SILENCE_AFTER_S, WatchGauges
-from pipelines.gauges import AccumulateRainfall, AssessWaterLevels, level_status, rain_status, split_faults
+from pipelines.gauges import level_status, rain_status
 from pipelines.grids import SampleRainGrids
 from pipelines.ingest import CLOCK, ParseObservations
 from pipelines.kafka_io import KafkaMessage, KafkaReadConfig, ReadFromKafka, WriteToKafka
-from pipelines.landslide import ScoreLandslideRisk
 from pipelines.ordered import DEAD_LETTER, FoldPace, part_label
 from pipelines.recovery import ResumePlan
-from pipelines.risk import FuseReachFeatures, ScoreFloodRisk
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import DeadLetter, Event
 from suibou.settings import Settings, Topics
@@ -57,6 +56,8 @@ class JobConfig:
             The gauge watchdog always follows the watermark.
         silence_after_s: A catalogued gauge not heard from for this long of
             stream time is reported silent.
+        fold_shards: State keys per stream of the area stage (see
+            :func:`pipelines.ordered.shard_of`).
     """
 
     catalogue: StationCatalogue
@@ -70,6 +71,7 @@ class JobConfig:
     fold_grain_s: float = 0.0
     fold_on_arrival_s: float = 0.0
     silence_after_s: float = SILENCE_AFTER_S
+    fold_shards: int = 4
     model_name: str = "flood"
     model_version: str = "2"
     already_published: frozenset[str] = frozenset()
@@ -119,11 +121,6 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     topic_feeds = {topic: feed for feed, topic in config.topics.observation_topics.items()}
     pace = FoldPace(config.fold_grain_s, config.fold_on_arrival_s)
     parsed = records | "ParseObservations" >> ParseObservations(topic_feeds, config.catalogue, config.end_source)
-    rain = parsed.rain | "AccumulateRainfall" >> AccumulateRainfall(
-        config.max_lateness_s, dict(config.tank_seeds), pace=pace)
-    level = parsed.level | "AssessWaterLevels" >> AssessWaterLevels(
-        config.catalogue, config.max_lateness_s, pace=pace)
-    statuses = split_faults(level.out, "LevelFaults")
     # Silence is judged on the stream's clock, never on arrival: a gauge is
     # silent only once the watermark says nothing older can still come.
     watchdog = {"rain": parsed.rain, "level": parsed.level, "clock": parsed[CLOCK]} | "WatchGauges" >> WatchGauges(
@@ -133,28 +130,18 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     grids = parsed.grid | "SampleRainGrids" >> SampleRainGrids(
         config.catalogue, config.max_lateness_s, pace=pace)
     drones = parsed.drone | "JoinDroneObservations" >> JoinDroneObservations(config.catalogue)
-    fusion_inputs = {"rain": rain.out, "level": statuses.out, "faults": watchdog.out, "cameras": cameras.out,
-                     "grids": grids["out"], "drones": drones.out}
-    fused = fusion_inputs | "FuseReachFeatures" >> FuseReachFeatures(
-        config.catalogue, tuple(FLOOD2_FEATURES), config.max_lateness_s, pace=pace
-    )
-    rows = split_faults(fused.out, "FrozenGauges")
-    flood = rows.out | "ScoreFloodRisk" >> ScoreFloodRisk(config.model_name, config.model_version)
-    landslide = {"rain": rain.out, "grids": grids["out"], "drones": drones.out} | "ScoreLandslideRisk" >> (
-        ScoreLandslideRisk(config.catalogue, max_lateness_s=config.max_lateness_s, pace=pace))
-    scores = (flood, landslide["scores"])
-    alerts = scores | "DecideAlerts" >> DecideAlerts(
-        reach_areas(config.catalogue), hold_s=config.hold_s, max_lateness_s=config.max_lateness_s,
-        open_alerts=config.open_alerts, pace=pace,
-    )
-    dead_letters = (
-        parsed[DEAD_LETTER], rain[DEAD_LETTER], level[DEAD_LETTER], watchdog[DEAD_LETTER], fused[DEAD_LETTER],
-        landslide["dead_letter"], cameras[DEAD_LETTER], grids[DEAD_LETTER], drones[DEAD_LETTER], alerts[DEAD_LETTER],
-    )
+    fold = area_fold(config.catalogue, FLOOD2_FEATURES, reach_areas(config.catalogue), hold_s=config.hold_s,
+                     open_alerts=config.open_alerts, tank_seeds=config.tank_seeds,
+                     flood_model=f"{config.model_name}/{config.model_version}")
+    areas = {"rain": parsed.rain, "level": parsed.level, "faults": watchdog.out, "cameras": cameras.out,
+             "grids": grids["out"], "drones": drones.out} | "FoldAreas" >> FoldAreas(
+        fold, config.max_lateness_s, pace=pace, shards=config.fold_shards)
+    dead_letters = (parsed[DEAD_LETTER], watchdog[DEAD_LETTER], areas[DEAD_LETTER], cameras[DEAD_LETTER],
+                    grids[DEAD_LETTER], drones[DEAD_LETTER])
     return JobOutputs(
-        rain_status=rain.out | "RainStatus" >> beam.Map(rain_status),
-        level_status=statuses.out | "LevelStatus" >> beam.Map(level_status),
-        scores=scores, alerts=alerts.out, faults=(statuses.faults, watchdog.out, rows.faults),
+        rain_status=areas[RAIN_TOTALS] | "RainStatus" >> beam.Map(rain_status),
+        level_status=areas[LEVEL_STATUS] | "LevelStatus" >> beam.Map(level_status),
+        scores=(areas[SCORES],), alerts=areas[ALERTS], faults=(areas[FAULTS], watchdog.out),
         dead_letters=dead_letters,
     )
 

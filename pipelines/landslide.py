@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -150,6 +151,36 @@ def criterion_level(row: ZoneRow) -> AlertLevel:
     return AlertLevel.DANGER if row.exceeds_now or row.exceeds_within_2h else AlertLevel.NONE
 
 
+def zone_risk_scores(scorer: Any, rows: Sequence[ZoneRow]) -> list[RiskScore]:
+    """Scores zone rows in one ONNX Runtime call (``scorer``: a :class:`models.runtime.OnnxScorer`)."""
+    matrix = np.asarray([[v for _, v in row.features] for row in rows], dtype=np.float32)
+    probabilities = scorer.predict_proba(matrix)
+    return [_zone_score(scorer, row, float(p), values) for row, values, p in zip(rows, matrix, probabilities, strict=True)]
+
+
+def _zone_score(scorer: Any, row: ZoneRow, probability: float, values: np.ndarray) -> RiskScore:
+    stamp = row.event_time.strftime("%Y%m%dT%H%M%SZ")
+    criterion = {"snake_line_beyond_cl_now": float(row.exceeds_now),
+                 "snake_line_beyond_cl_within_2h": float(row.exceeds_within_2h)}
+    return RiskScore(
+        event_id=f"risk:{row.drill_id or 'live'}:{row.zone_id}:{Hazard.LANDSLIDE.value}:{stamp}",
+        event_time=row.event_time,
+        exercise=row.exercise,
+        drill_id=row.drill_id,
+        area_id=row.zone_id,
+        area_kind=AreaKind.ZONE,
+        hazard=Hazard.LANDSLIDE,
+        probability=round(probability, 6),
+        probabilities={"snake_line_beyond_cl_within_2h": round(probability, 6)},
+        observed_level=criterion_level(row),
+        model=scorer.model_ref,
+        target=scorer.target,
+        features=dict(row.features) | criterion | dict(row.grid) | sighting_features(row.drone),
+        contributions=tuple(scorer.contributions(values)),
+        faults=row.faults,
+    )
+
+
 class _ScoreZonesFn(BatchPerBundle):
     """One ONNX Runtime session per worker; each bundle's rows in one batch."""
 
@@ -164,32 +195,8 @@ class _ScoreZonesFn(BatchPerBundle):
         self._scorer = load_scorer(name, version)
 
     def score_batch(self, rows: Sequence[ZoneRow]) -> list[RiskScore]:
-        matrix = np.asarray([[v for _, v in row.features] for row in rows], dtype=np.float32)
-        probabilities = self._scorer.predict_proba(matrix)
         self._scored.inc(len(rows))
-        return [self._score(row, float(p), values) for row, values, p in zip(rows, matrix, probabilities, strict=True)]
-
-    def _score(self, row: ZoneRow, probability: float, values: np.ndarray) -> RiskScore:
-        stamp = row.event_time.strftime("%Y%m%dT%H%M%SZ")
-        criterion = {"snake_line_beyond_cl_now": float(row.exceeds_now),
-                     "snake_line_beyond_cl_within_2h": float(row.exceeds_within_2h)}
-        return RiskScore(
-            event_id=f"risk:{row.drill_id or 'live'}:{row.zone_id}:{Hazard.LANDSLIDE.value}:{stamp}",
-            event_time=row.event_time,
-            exercise=row.exercise,
-            drill_id=row.drill_id,
-            area_id=row.zone_id,
-            area_kind=AreaKind.ZONE,
-            hazard=Hazard.LANDSLIDE,
-            probability=round(probability, 6),
-            probabilities={"snake_line_beyond_cl_within_2h": round(probability, 6)},
-            observed_level=criterion_level(row),
-            model=self._scorer.model_ref,
-            target=self._scorer.target,
-            features=dict(row.features) | criterion | dict(row.grid) | sighting_features(row.drone),
-            contributions=tuple(self._scorer.contributions(values)),
-            faults=row.faults,
-        )
+        return zone_risk_scores(self._scorer, rows)
 
 
 @dataclasses.dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -302,6 +303,17 @@ def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: 
     )
 
 
+def reach_risk_scores(scorer: Any, rows: Sequence[ReachFeatures]) -> list[RiskScore]:
+    """Scores feature rows in one ONNX Runtime call (``scorer``: a :class:`models.runtime.OnnxScorer`)."""
+    matrix = np.asarray([[v for _, v in row.features] for row in rows], dtype=np.float32)
+    probabilities = scorer.predict_targets(matrix)
+    return [
+        to_risk_score(row, {t: round(float(v), 6) for t, v in zip(scorer.targets, p, strict=True)},
+                      scorer.primary_target, scorer.target, scorer.model_ref, scorer.contributions(values))
+        for row, values, p in zip(rows, matrix, probabilities, strict=True)
+    ]
+
+
 class _ScoreFn(BatchPerBundle):
     """Holds one ONNX Runtime session per worker, opened in ``setup``, and scores
     each bundle's rows in one batch."""
@@ -319,16 +331,9 @@ class _ScoreFn(BatchPerBundle):
         self._scorer = load_scorer(self._model_name, self._model_version, self._artifacts_dir)
 
     def score_batch(self, rows: Sequence[ReachFeatures]) -> list[RiskScore]:
-        scorer = self._scorer
-        matrix = np.asarray([[v for _, v in row.features] for row in rows], dtype=np.float32)
-        probabilities = scorer.predict_targets(matrix)
         self._batches.update(len(rows))
         self._scored.inc(len(rows))
-        return [
-            to_risk_score(row, {t: round(float(v), 6) for t, v in zip(scorer.targets, p, strict=True)},
-                          scorer.primary_target, scorer.target, scorer.model_ref, scorer.contributions(values))
-            for row, values, p in zip(rows, matrix, probabilities, strict=True)
-        ]
+        return reach_risk_scores(self._scorer, rows)
 
 
 @dataclasses.dataclass

@@ -70,7 +70,7 @@ HEARTBEAT_S = 5.0
 UNANSWERED_LIMIT = 3
 DEFAULT_METRICS_PORT = 9465
 #: SDK harness processes of the fusion job: one per fold and one for the reader's stage (pipelines.harness).
-JOB_HARNESSES = 8
+JOB_HARNESSES = 4
 
 
 def _say(message: str) -> None:

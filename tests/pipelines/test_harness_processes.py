@@ -42,8 +42,8 @@ def test_every_fold_gets_a_process_of_its_own_and_stateless_transforms_follow_th
     leaves = _leaves(pipeline)
 
     stateful = [leaf for leaf in leaves if _is_stateful(leaf)]
-    assert placed == len(stateful) == 7
-    assert len({harness_process(leaf) for leaf in stateful}) == 7
+    assert placed == len(stateful) == 3
+    assert len({harness_process(leaf) for leaf in stateful}) == 3
     assert None not in {harness_process(leaf) for leaf in stateful}
 
     for leaf in leaves:
@@ -57,17 +57,17 @@ def test_every_fold_gets_a_process_of_its_own_and_stateless_transforms_follow_th
     by_label = {leaf.full_label: harness_process(leaf) for leaf in leaves}
     # The reader, parsing and the keying in front of each fold stay in the default process...
     assert by_label["ReadObservations/ReadPartitions"] is None
-    assert by_label["AccumulateRainfall/Accumulate/Shard"] is None
-    # ... and what a fold emits is scored and written in the fold's process.
-    assert by_label["ScoreFloodRisk/Score"] == by_label["FuseReachFeatures/Fuse/Fold/ParDo(_OrderedFoldFn)"]
-    assert by_label["WriteAlert/Send"] == by_label["DecideAlerts/Decide/Fold/ParDo(_OrderedFoldFn)"]
+    assert by_label["FoldAreas/Fold/Shard1"] is None
+    # ... and what a fold emits is split and written in the fold's process.
+    assert by_label["FoldAreas/ByKind/ParDo(_SplitByKind)"] == by_label["FoldAreas/Fold/Fold/ParDo(_OrderedFoldFn)"]
+    assert by_label["WriteAlert/Send"] == by_label["FoldAreas/Fold/Fold/ParDo(_OrderedFoldFn)"]
 
 
 def test_the_runner_sees_one_environment_per_process():
     pipeline = _job()
     spread_stages(pipeline)
     proto = pipeline.to_runner_api()
-    assert len(proto.components.environments) == 7 + 1
+    assert len(proto.components.environments) == 3 + 1
 
 
 def test_without_spreading_the_job_has_one_environment():
