@@ -36,6 +36,8 @@ Examples:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from suibou.hydrology import (
@@ -219,17 +221,26 @@ def flood2_features(
         ...                 nowcast_rain_30min_mm=15.0, nowcast_rain_60min_mm=25.0)
         (-0.5, 0.1, 0.5, 1.0, 0.6, 12.0, 40.0, 15.0, 25.0)
     """
-    nan = float("nan")
+    # One row in plain floats: the same float64 arithmetic as flood2_feature_matrix,
+    # cast to float32 the same way, without building arrays for a single row (the
+    # pipeline makes one row per water-level reading).
+    def given(value: float | None) -> bool:
+        return value is not None and not math.isnan(value)
 
-    def arr(value: float | None) -> np.ndarray:
-        return np.array([nan if value is None else value], dtype=np.float64)
-
-    row = flood2_feature_matrix(
-        arr(level_m), arr(caution_m), arr(evacuation_m), arr(danger_m), arr(level_10min_ago_m),
-        arr(level_30min_ago_m), arr(rain_10min_mm), arr(rain_60min_mm), arr(nowcast_rain_30min_mm),
-        arr(nowcast_rain_60min_mm),
-    )[0]
-    return tuple(round(float(v), 6) for v in row)
+    level = float(level_m)
+    rain60 = float(rain_60min_mm)
+    values = (
+        float(caution_m) - level,
+        float(evacuation_m) - level,
+        float(danger_m) - level,
+        (level - float(level_30min_ago_m)) * (60.0 / 30.0) if given(level_30min_ago_m) else 0.0,  # type: ignore[arg-type]
+        (level - float(level_10min_ago_m)) * (60.0 / 10.0) if given(level_10min_ago_m) else 0.0,  # type: ignore[arg-type]
+        float(rain_10min_mm),
+        rain60,
+        float(nowcast_rain_30min_mm) if given(nowcast_rain_30min_mm) else rain60 / 2.0,  # type: ignore[arg-type]
+        float(nowcast_rain_60min_mm) if given(nowcast_rain_60min_mm) else rain60,  # type: ignore[arg-type]
+    )
+    return tuple(round(v, 6) for v in np.asarray(values, dtype=np.float32).tolist())
 
 
 # =========================================================================== landslide/1

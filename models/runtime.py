@@ -181,18 +181,29 @@ class OnnxScorer:
         Raises:
             ValueError: The metadata has no complete baseline, or the row is malformed.
         """
-        x = np.asarray(row, dtype=np.float32).reshape(-1)
+        return self.attributions_batch(np.asarray(row, dtype=np.float32).reshape(1, -1), target)[0]
+
+    def attributions_batch(self, rows: np.ndarray, target: str | None = None) -> list[list[tuple[str, float]]]:
+        """:meth:`attributions` of every row of ``rows`` (n, k), in one model call."""
+        x = np.asarray(rows, dtype=np.float32).reshape(-1, len(self.features))
         if np.isnan(self._baseline).any():
             raise ValueError(f"{self.model_ref}: metadata has no attribution baseline for every feature")
-        batch = np.repeat(x[None, :], len(self.features) + 1, axis=0)
+        width = len(self.features) + 1
+        # Each row, then the row with one feature at a time set to its baseline.
+        batch = np.repeat(x, width, axis=0).reshape(len(x), width, -1)
         for j in range(len(self.features)):
-            batch[j + 1, j] = self._baseline[j]
+            batch[:, j + 1, j] = self._baseline[j]
+        flat = batch.reshape(len(x) * width, -1)
         if target is None or self.kind != "multi_target":
-            p = self.predict_proba(batch)
+            p = self.predict_proba(flat)
         else:
-            p = self.predict_targets(batch)[:, self.targets.index(target)]
-        deltas = [(f, float(p[0] - p[j + 1])) for j, f in enumerate(self.features)]
-        return sorted(deltas, key=lambda item: item[1], reverse=True)
+            p = self.predict_targets(flat)[:, self.targets.index(target)]
+        p = p.reshape(len(x), width)
+        out = []
+        for probabilities in p:
+            deltas = [(f, float(probabilities[0] - probabilities[j + 1])) for j, f in enumerate(self.features)]
+            out.append(sorted(deltas, key=lambda item: item[1], reverse=True))
+        return out
 
     def contributions(self, row: np.ndarray | Sequence[float], top: int = 3, min_delta: float = 0.01,
                       target: str | None = None) -> list[str]:
@@ -201,7 +212,13 @@ class OnnxScorer:
         Only features whose occlusion attribution is at least ``min_delta`` are
         named, at most ``top`` of them; a quiet river gets an empty list.
         """
-        return [name for name, delta in self.attributions(row, target) if delta >= min_delta][:top]
+        return self.contributions_batch(np.asarray(row, dtype=np.float32).reshape(1, -1), top, min_delta, target)[0]
+
+    def contributions_batch(self, rows: np.ndarray, top: int = 3, min_delta: float = 0.01,
+                            target: str | None = None) -> list[list[str]]:
+        """:meth:`contributions` of every row of ``rows`` (n, k), in one model call."""
+        return [[name for name, delta in attributions if delta >= min_delta][:top]
+                for attributions in self.attributions_batch(rows, target)]
 
     def __repr__(self) -> str:
         return f"OnnxScorer({self.model_ref}, path={str(self.path)!r})"

@@ -50,27 +50,24 @@ AreaOutput = RainfallTotals | LevelAssessment | SensorFault | RiskScore | AlertE
 #: Output tags of :class:`FoldAreas`, one per published kind.
 RAIN_TOTALS, LEVEL_STATUS, FAULTS, SCORES, ALERTS = "rain_totals", "level_status", "faults", "scores", "alerts"
 
-#: The area id of a gauge that serves no reach or zone: folded alone, so its status is still published.
-LONE_GAUGE_PREFIX = "gauge:"
-
-
 @dataclasses.dataclass(frozen=True)
 class AreaPlan:
     """Which areas each gauge serves, from the station catalogue.
 
     Attributes:
-        kinds: Area id -> reach or zone (None: a lone gauge's own area).
+        kinds: Area id -> reach or zone.
         areas_of_station: Gauge id -> the areas it serves, home area first.
         level_stations: Every level gauge, for the fusion's order within an instant.
     """
 
-    kinds: Mapping[str, AreaKind | None]
+    kinds: Mapping[str, AreaKind]
     areas_of_station: Mapping[str, tuple[str, ...]]
     level_stations: frozenset[str]
 
     @classmethod
     def from_catalogue(cls, catalogue: StationCatalogue) -> AreaPlan:
-        kinds: dict[str, AreaKind | None] = {r.reach_id: AreaKind.REACH for r in catalogue.reaches}
+        # The catalogue makes every rain gauge serve a reach or zone, and every level gauge its reach.
+        kinds = {r.reach_id: AreaKind.REACH for r in catalogue.reaches}
         kinds.update({z.zone_id: AreaKind.ZONE for z in catalogue.zones})
         areas: dict[str, tuple[str, ...]] = {}
         for gauge in catalogue.rain_gauges:
@@ -78,12 +75,7 @@ class AreaPlan:
                             | {z.zone_id for z in catalogue.zones_for_rain_station(gauge.station_id)})
             areas[gauge.station_id] = tuple(served)
         for level in catalogue.level_gauges:
-            areas[level.station_id] = (level.reach_id,) if level.reach_id in kinds else ()
-        for station, served in list(areas.items()):
-            if not served:
-                lone = LONE_GAUGE_PREFIX + station
-                kinds[lone] = None
-                areas[station] = (lone,)
+            areas[level.station_id] = (level.reach_id,)
         return cls(kinds, areas, frozenset(g.station_id for g in catalogue.level_gauges))
 
     def home(self, station_id: str) -> str | None:
@@ -95,16 +87,21 @@ class AreaPlan:
         return tuple(a for a in self.areas_of_station.get(station_id, ()) if self.kinds.get(a) is AreaKind.REACH)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class AreaState:
-    """One area's memory: its gauges' fold states, its fusion and its alert."""
+    """One area's memory: its gauges' fold states, its fusion and its alert.
 
-    rain: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    level: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    Unlike the states of the folds it holds, it is updated in place: it belongs
+    to one key of one fold and is never shared, and copying it for every
+    reading was a measurable share of the stage's time.
+    """
+
+    rain: dict[str, Any] = dataclasses.field(default_factory=dict)
+    level: dict[str, Any] = dataclasses.field(default_factory=dict)
     fusion: Any = None
     alert: AreaAlertState | None = None
     #: Ids of recent scores (id -> epoch s), so that a repeated row decides nothing twice.
-    scored: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    scored: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=8)
@@ -164,20 +161,20 @@ class AreaFold(Fold[AreaState, AreaInput, AreaOutput]):
     def identity(self, item: AreaInput) -> str | None:
         return item.event_id if isinstance(item, (RainReading, LevelReading)) else None
 
-    def step(self, key: str, state: AreaState, item: AreaInput) -> tuple[AreaState, list[AreaOutput]]:
+    def step(self, key: str, state: AreaState, item: AreaInput) -> tuple[AreaState, list[Any]]:
         area = key.partition("|")[2]
-        outputs: list[AreaOutput] = []
+        outputs: list[Any] = []
         if isinstance(item, RainReading):
             gauge_key = stream_key(item.drill_id, item.station_id)
             before = state.rain.get(item.station_id)
             after, totals = self.rain.step(gauge_key, self.rain.initial(gauge_key) if before is None else before, item)
-            state = dataclasses.replace(state, rain={**state.rain, item.station_id: after})
+            state.rain[item.station_id] = after
             fused: list[Any] = list(totals)
         elif isinstance(item, LevelReading):
             gauge_key = stream_key(item.drill_id, item.station_id)
             before = state.level.get(item.station_id)
             after, judged = self.level.step(gauge_key, self.level.initial(gauge_key) if before is None else before, item)
-            state = dataclasses.replace(state, level={**state.level, item.station_id: after})
+            state.level[item.station_id] = after
             fused = [j for j in judged if isinstance(j, LevelAssessment)]
             if self.plan.home(item.station_id) == area:
                 outputs.extend(j for j in judged if isinstance(j, SensorFault))
@@ -191,39 +188,69 @@ class AreaFold(Fold[AreaState, AreaInput, AreaOutput]):
             outputs.extend(produced)
         return state, outputs
 
-    def _fuse(self, key: str, area: str, state: AreaState, item: Any) -> tuple[AreaState, list[AreaOutput]]:
+    def _fuse(self, key: str, area: str, state: AreaState, item: Any) -> tuple[AreaState, list[Any]]:
         kind = self.plan.kinds.get(area)
-        scores: list[RiskScore]
-        outputs: list[AreaOutput] = []
+        outputs: list[Any] = []
         if kind is AreaKind.REACH:
             fusion = self.reach.initial(key) if state.fusion is None else state.fusion
             fusion, produced = self.reach.step(key, fusion, item)
-            rows = [p for p in produced if isinstance(p, ReachFeatures)]
-            outputs.extend(p for p in produced if isinstance(p, SensorFault))  # frozen gauges
-            scores = reach_risk_scores(_scorer(self.flood_model), rows) if rows else []
+            for part in produced:  # feature rows, and frozen-gauge faults
+                outputs.append(Unscored(self.flood_model, part) if isinstance(part, ReachFeatures) else part)
         elif kind is AreaKind.ZONE and isinstance(item, (RainfallTotals, AreaRainfall, DroneSighting)):
             fusion = self.zone.initial(key) if state.fusion is None else state.fusion
-            fusion, zone_rows = self.zone.step(key, fusion, item)
-            scores = zone_risk_scores(_scorer(self.landslide_model), zone_rows) if zone_rows else []
+            fusion, rows = self.zone.step(key, fusion, item)
+            outputs.extend(Unscored(self.landslide_model, row) for row in rows)
         else:
             return state, []
-        state = dataclasses.replace(state, fusion=fusion)
-        for score in scores:
-            state, alerts = self._decide(state, score)
-            outputs.append(score)
-            outputs.extend(alerts)
+        state.fusion = fusion
         return state, outputs
+
+    def settle(self, states: dict[str, AreaState], outputs: list[tuple[str, Any]]) -> list[AreaOutput]:
+        """Scores every row of the batch with one model call per model, then decides
+        each area's alerts from its scores in order."""
+        rows: dict[str, list[Any]] = {}
+        for _, output in outputs:
+            if isinstance(output, Unscored):
+                rows.setdefault(output.model, []).append(output.row)
+        scores = {model: iter(self._score(model, batch)) for model, batch in rows.items()}
+        settled: list[AreaOutput] = []
+        for key, output in outputs:
+            if not isinstance(output, Unscored):
+                settled.append(output)
+                continue
+            score = next(scores[output.model])
+            states[key], alerts = self._decide(states[key], score)
+            settled.append(score)
+            settled.extend(alerts)
+        return settled
+
+    def _score(self, model: str, rows: list[Any]) -> list[RiskScore]:
+        if model == self.flood_model:
+            return reach_risk_scores(_scorer(model), rows)
+        return zone_risk_scores(_scorer(model), rows)
 
     def _decide(self, state: AreaState, score: RiskScore) -> tuple[AreaState, list[AlertEvent]]:
         at = score.event_time.timestamp()
         if score.event_id in state.scored:
             return state, []
-        scored = {i: t for i, t in state.scored.items() if t >= at - self.score_horizon_s}
-        scored[score.event_id] = at
+        state.scored = {i: t for i, t in state.scored.items() if t >= at - self.score_horizon_s}
+        state.scored[score.event_id] = at
         alert_key = stream_key(score.drill_id, f"{score.area_id}|{score.hazard.value}")
         alert = self.alerts.initial(alert_key) if state.alert is None else state.alert
-        alert, raised = self.alerts.step(alert_key, alert, score)
-        return dataclasses.replace(state, alert=alert, scored=scored), raised
+        state.alert, raised = self.alerts.step(alert_key, alert, score)
+        return state, raised
+
+
+@dataclasses.dataclass(frozen=True)
+class Unscored:
+    """A row waiting for its model, until the fold's batch is scored (:meth:`AreaFold.settle`)."""
+
+    model: str
+    row: Any
+
+    @property
+    def event_time(self) -> dt.datetime:
+        return self.row.event_time
 
 
 def area_fold(catalogue: StationCatalogue, feature_names: Sequence[str], areas: Mapping[str, AreaInfo], *,

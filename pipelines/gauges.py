@@ -77,12 +77,17 @@ def rainfall_totals(history: Iterable[tuple[float, float]], at: float) -> dict[s
         >>> rainfall_totals([(0.0, 1.0), (400.0, 2.0), (900.0, 4.0)], at=900.0)
         {'rain_10min_mm': 6.0, 'rain_60min_mm': 7.0}
     """
-    totals = dict.fromkeys(RAIN_PERIODS_S, 0.0)
+    # One pass, each total summed in the history's order (so the floats come out
+    # the same however it is computed); this runs for every rain reading.
+    starts = [(name, at - period) for name, period in RAIN_PERIODS_S.items()]
+    earliest = min(start for _, start in starts)
+    sums = [0.0] * len(starts)
     for when, mm in history:
-        for name, period in RAIN_PERIODS_S.items():
-            if at - period < when <= at:
-                totals[name] += mm
-    return {name: round(value, 3) for name, value in totals.items()}
+        if earliest < when <= at:
+            for index, (_, start) in enumerate(starts):
+                if when > start:
+                    sums[index] += mm
+    return {name: round(total, 3) for (name, _), total in zip(starts, sums, strict=True)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -155,10 +155,12 @@ def zone_risk_scores(scorer: Any, rows: Sequence[ZoneRow]) -> list[RiskScore]:
     """Scores zone rows in one ONNX Runtime call (``scorer``: a :class:`models.runtime.OnnxScorer`)."""
     matrix = np.asarray([[v for _, v in row.features] for row in rows], dtype=np.float32)
     probabilities = scorer.predict_proba(matrix)
-    return [_zone_score(scorer, row, float(p), values) for row, values, p in zip(rows, matrix, probabilities, strict=True)]
+    contributions = scorer.contributions_batch(matrix)
+    return [_zone_score(scorer, row, float(p), named)
+            for row, named, p in zip(rows, contributions, probabilities, strict=True)]
 
 
-def _zone_score(scorer: Any, row: ZoneRow, probability: float, values: np.ndarray) -> RiskScore:
+def _zone_score(scorer: Any, row: ZoneRow, probability: float, contributions: list[str]) -> RiskScore:
     stamp = row.event_time.strftime("%Y%m%dT%H%M%SZ")
     criterion = {"snake_line_beyond_cl_now": float(row.exceeds_now),
                  "snake_line_beyond_cl_within_2h": float(row.exceeds_within_2h)}
@@ -176,7 +178,7 @@ def _zone_score(scorer: Any, row: ZoneRow, probability: float, values: np.ndarra
         model=scorer.model_ref,
         target=scorer.target,
         features=dict(row.features) | criterion | dict(row.grid) | sighting_features(row.drone),
-        contributions=tuple(scorer.contributions(values)),
+        contributions=tuple(contributions),
         faults=row.faults,
     )
 

@@ -79,11 +79,23 @@ class Fold(abc.ABC, Generic[S, I, O]):
     def step(self, key: str, state: S, item: I) -> tuple[S, Iterable[O]]:
         """Folds one event; returns the new state and the outputs it causes."""
 
+    def settle(self, states: dict[str, S], outputs: list[tuple[str, Any]]) -> list[O]:
+        """Completes the outputs of a batch of steps, in order: ``(key, output)`` -> outputs.
+
+        A fold whose outputs need work that is cheaper done for many at once (a
+        model scoring a batch of rows in one call) emits placeholders from
+        :meth:`step` and replaces them here, updating ``states`` (key -> fold
+        state) in place where the completed outputs change a key's state. The
+        result must not depend on how the steps were batched. By default the
+        outputs are complete as they are.
+        """
+        return [output for _, output in outputs]
+
 
 def run_fold(fold: Fold[S, I, O], key: str, items: Iterable[I], state: S | None = None) -> tuple[S, list[O]]:
     """Folds ``items`` in event-time order without Beam: the reference semantics."""
     current = fold.initial(key) if state is None else state
-    outputs: list[O] = []
+    outputs: list[tuple[str, Any]] = []
     seen: set[str] = set()
     for item in sorted(items, key=lambda i: (fold.event_time(i), fold.order(i))):
         identity = fold.identity(item)
@@ -92,8 +104,10 @@ def run_fold(fold: Fold[S, I, O], key: str, items: Iterable[I], state: S | None 
                 continue
             seen.add(identity)
         current, produced = fold.step(key, current, item)
-        outputs.extend(produced)
-    return current, outputs
+        outputs.extend((key, output) for output in produced)
+    states = {key: current}
+    settled = fold.settle(states, outputs)
+    return states[key], settled
 
 
 def stream_key(drill_id: str | None, entity_id: str) -> str:
@@ -274,7 +288,7 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
             current = keys.setdefault(key, _KeyState())
             if current.waiting == 0 and at >= time.time_ns() // 1000 - self._on_arrival_us:
                 self._on_arrival.inc()
-                yield from self._fold_one(key, current, at / 1e6, item)
+                yield from self._settled(keys, self._fold_one(key, current, at / 1e6, item))
                 self._forget_old_ids(current)
                 cell.write(keys)
                 return
@@ -313,13 +327,32 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
     def _fold_due(self, due: list[tuple[Timestamp, tuple[int, str, Any]]], cell: Any) -> Iterator[Any]:
         keys: dict[str, _KeyState] = cell.read() or {}
         due.sort(key=lambda entry: (entry[0].micros, entry[1][0]))
+        produced: list[Any] = []
         for when, (_, key, item) in due:
             current = keys.setdefault(key, _KeyState())
             current.waiting = max(0, current.waiting - 1)
-            yield from self._fold_one(key, current, float(when.micros) / 1e6, item)
+            produced.extend(self._fold_one(key, current, float(when.micros) / 1e6, item))
+        yield from self._settled(keys, produced)
         for current in keys.values():
             self._forget_old_ids(current)
         cell.write(keys)
+
+    def _settled(self, keys: dict[str, _KeyState], produced: Iterable[Any]) -> Iterator[Any]:
+        """The dead letters of a batch of steps, then its outputs completed by :meth:`Fold.settle`."""
+        pending: list[tuple[str, Any]] = []
+        for entry in produced:
+            if isinstance(entry, pvalue.TaggedOutput):
+                yield entry
+            else:
+                pending.append(entry)
+        if not pending:
+            return
+        states = {key: keys[key].fold_state for key, _ in pending}
+        settled = self._fold.settle(states, pending)
+        for key, state in states.items():
+            keys[key].fold_state = state
+        for output in settled:
+            yield beam.window.TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))
 
     def _forget_old_ids(self, current: _KeyState) -> None:
         if current.folded_until is not None:
@@ -351,7 +384,7 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
         current.fold_state, outputs = self._fold.step(key, state, item)
         current.folded_until = at if current.folded_until is None else max(current.folded_until, at)
         for output in outputs:
-            yield beam.window.TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))
+            yield key, output
 
 
 class _BagFoldFn(_OrderedFoldFn[S, I, O]):

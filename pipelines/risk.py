@@ -176,10 +176,9 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         fresh, stale = [], []
         for history in state.rain.values():
             # The gauge's totals as they stood at ``at``, whatever order they arrived in.
-            known = [t for t in history if t.event_time <= at]
-            if not known:
+            totals = next((t for t in reversed(history) if t.event_time <= at), None)  # history is in time order
+            if totals is None:
                 continue
-            totals = known[-1]
             age = (at - totals.event_time).total_seconds()
             (fresh if age <= self.rain_max_age_s else stale).append(totals)
         rain_10 = sum(t.rain_10min_mm for t in fresh) / len(fresh) if fresh else 0.0
@@ -307,10 +306,11 @@ def reach_risk_scores(scorer: Any, rows: Sequence[ReachFeatures]) -> list[RiskSc
     """Scores feature rows in one ONNX Runtime call (``scorer``: a :class:`models.runtime.OnnxScorer`)."""
     matrix = np.asarray([[v for _, v in row.features] for row in rows], dtype=np.float32)
     probabilities = scorer.predict_targets(matrix)
+    contributions = scorer.contributions_batch(matrix)
     return [
         to_risk_score(row, {t: round(float(v), 6) for t, v in zip(scorer.targets, p, strict=True)},
-                      scorer.primary_target, scorer.target, scorer.model_ref, scorer.contributions(values))
-        for row, values, p in zip(rows, matrix, probabilities, strict=True)
+                      scorer.primary_target, scorer.target, scorer.model_ref, named)
+        for row, named, p in zip(rows, contributions, probabilities, strict=True)
     ]
 
 
