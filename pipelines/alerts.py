@@ -18,9 +18,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 
-import apache_beam as beam
-
-from pipelines.ordered import Fold, FoldInEventTime, FoldPace, as_parts, part_label, stream_key
+from pipelines.ordered import Fold
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertEvent, AlertLevel, Hazard, MsgType, RiskScore
 
@@ -237,37 +235,5 @@ def reach_areas(catalogue: StationCatalogue) -> dict[str, AreaInfo]:
     return areas
 
 
-def _keyed_by_area(score: RiskScore) -> tuple[str, RiskScore]:
-    return stream_key(score.drill_id, f"{score.area_id}|{score.hazard.value}"), score
-
-
-@dataclasses.dataclass
-class DecideAlerts(beam.PTransform):
-    """Risk scores -> alert lifecycle events per area and hazard."""
-
-    areas: Mapping[str, AreaInfo]
-    hold_s: float = 1800.0
-    forecast_threshold: float = 0.5
-    max_lateness_s: float = 600.0
-    open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
-    landslide_hold_s: float = LANDSLIDE_HOLD_S
-    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
-    pace: FoldPace = FoldPace()
-
-    def __post_init__(self) -> None:
-        super().__init__()
-        if self.hold_s < 0 or self.landslide_hold_s < 0 or not 0 < self.forecast_threshold <= 1:
-            raise ValueError("hold_s and landslide_hold_s must be >= 0 and forecast_threshold in (0, 1]")
-
-    def expand(self, scores):  # type: ignore[no-untyped-def]
-        """``scores``: one PCollection of :class:`RiskScore`, or several (kept apart, see FoldInEventTime)."""
-        fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold, dict(self.open_alerts),
-                               self.landslide_hold_s)
-        parts = as_parts(scores)
-        keyed = tuple(part | part_label("KeyByArea", index, parts) >> beam.Map(_keyed_by_area)
-                      for index, part in enumerate(parts))
-        return keyed | "Decide" >> FoldInEventTime(fold, self.max_lateness_s, pace=self.pace)
-
-
-__all__ = ["LANDSLIDE_HOLD_S", "AlertHysteresis", "AreaInfo", "DecideAlerts", "corridor_polygon", "headline",
+__all__ = ["LANDSLIDE_HOLD_S", "AlertHysteresis", "AreaInfo", "corridor_polygon", "headline",
            "reach_areas", "target_level"]

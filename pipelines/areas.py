@@ -33,7 +33,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from pipelines.alerts import AreaAlertState, AreaInfo, AlertHysteresis
+from pipelines.alerts import AlertHysteresis, AreaAlertState, AreaInfo
 from pipelines.cameras import CameraEstimate
 from pipelines.drones import DroneSighting
 from pipelines.gauges import LevelAssessment, LevelFold, RainfallFold, RainfallTotals

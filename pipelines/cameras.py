@@ -21,7 +21,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from pipelines.batching import BatchPerBundle
-from pipelines.ordered import DEAD_LETTER, stream_key
+from pipelines.ordered import DEAD_LETTER
 from suibou.catalogue import Camera, StationCatalogue
 from suibou.contracts import CameraFrame, DeadLetter, local_path
 
@@ -122,5 +122,3 @@ class ReadRiverCameras(beam.PTransform):
         return frames | "Read" >> beam.ParDo(_ReadFramesFn(self.catalogue)).with_outputs(DEAD_LETTER, main="out")
 
 
-def camera_to_reach(estimate: CameraEstimate) -> tuple[str, CameraEstimate]:
-    return stream_key(estimate.drill_id, estimate.reach_id), estimate

@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from pipelines.ordered import DEAD_LETTER, stream_key
+from pipelines.ordered import DEAD_LETTER
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AreaKind, DeadLetter, DroneFinding, DroneObservation
 
@@ -151,5 +151,3 @@ class JoinDroneObservations(beam.PTransform):
         return observations | "Join" >> beam.ParDo(_JoinFn(self.catalogue)).with_outputs(DEAD_LETTER, main="out")
 
 
-def sighting_to_area(sighting: DroneSighting) -> tuple[str, DroneSighting]:
-    return stream_key(sighting.drill_id, sighting.area_id), sighting

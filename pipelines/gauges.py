@@ -1,8 +1,8 @@
 """Per-gauge features: rolling rainfall at rain gauges, level status at level gauges.
 
-Both are folds in event time (see :mod:`pipelines.ordered`), keyed by station.
-The logic is pure; :class:`AccumulateRainfall` and :class:`AssessWaterLevels`
-only wire it into Beam.
+Both are pure folds in event time (see :mod:`pipelines.ordered`), one state
+per station; the area stage (:mod:`pipelines.areas`) runs them for the gauges
+of each area.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 
-import apache_beam as beam
-
 from pipelines.faults import fault
-from pipelines.ordered import Fold, FoldInEventTime, FoldPace, stream_key
-from suibou.catalogue import LevelGauge, StationCatalogue, level_for
+from pipelines.ordered import Fold
 from suibou import contracts
+from suibou.catalogue import LevelGauge, StationCatalogue, level_for
 from suibou.contracts import AlertLevel, FaultKind, LevelReading, RainReading, SensorFault
 from suibou.hydrology import TankState, soil_water_index, step_tanks
 
@@ -170,27 +168,6 @@ class RainfallFold(Fold[RainState, RainReading, RainfallTotals]):
         )]
 
 
-@dataclasses.dataclass
-class AccumulateRainfall(beam.PTransform):
-    """Rain readings -> 10-minute to 24-hour totals and the soil water index per gauge, in event time."""
-
-    max_lateness_s: float = 600.0
-    seeds: dict[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
-    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
-    pace: FoldPace = FoldPace()
-
-    def __post_init__(self) -> None:
-        super().__init__()
-
-    def expand(self, readings: beam.PCollection[RainReading]):  # type: ignore[no-untyped-def]
-        return (
-            readings
-            | "KeyByGauge" >> beam.Map(lambda r: (stream_key(r.drill_id, r.station_id), r))
-            | "Accumulate" >> FoldInEventTime(RainfallFold(dict(self.seeds)), self.max_lateness_s,
-                                                 pace=self.pace)
-        )
-
-
 # ---------------------------------------------------------------- water level
 
 
@@ -312,34 +289,6 @@ class LevelFold(Fold[tuple, LevelReading, "LevelAssessment | SensorFault"]):
         )]
 
 
-@dataclasses.dataclass
-class AssessWaterLevels(beam.PTransform):
-    """Level readings -> level against thresholds and rate of rise, per gauge."""
-
-    catalogue: StationCatalogue
-    max_lateness_s: float = 600.0
-    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
-    pace: FoldPace = FoldPace()
-
-    def __post_init__(self) -> None:
-        super().__init__()
-
-    def expand(self, readings: beam.PCollection[LevelReading]):  # type: ignore[no-untyped-def]
-        return (
-            readings
-            | "KeyByGauge" >> beam.Map(lambda r: (stream_key(r.drill_id, r.station_id), r))
-            | "Assess" >> FoldInEventTime(LevelFold(self.catalogue), self.max_lateness_s, pace=self.pace)
-        )
-
-
-class _SplitFaults(beam.DoFn):
-    def process(self, element: object):  # type: ignore[no-untyped-def]
-        if isinstance(element, SensorFault):
-            yield beam.pvalue.TaggedOutput("faults", element)
-        else:
-            yield element
-
-
 def _stamp(value: dt.datetime) -> str:
     return value.strftime("%Y%m%dT%H%M%SZ")
 
@@ -366,6 +315,3 @@ def level_status(assessment: LevelAssessment) -> contracts.LevelStatus:
     )
 
 
-def split_faults(outputs: beam.PCollection, label: str) -> beam.pvalue.DoOutputsTuple:
-    """Separates the sensor faults a stage emits from its regular outputs."""
-    return outputs | label >> beam.ParDo(_SplitFaults()).with_outputs("faults", main="out")

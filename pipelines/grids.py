@@ -240,10 +240,3 @@ def grid_features(grid: AreaRainfall | None) -> dict[str, float]:
     return {"grid_rain_rate_mm_h": grid.observed_mm_h}
 
 
-def rainfall_to_area(item: AreaRainfall) -> tuple[str, AreaRainfall]:
-    return stream_key(item.drill_id, item.area_id), item
-
-
-def is_kind(kind: AreaKind):  # type: ignore[no-untyped-def]
-    """A filter for the grid samples or drone sightings of one kind of area."""
-    return lambda item: item.area_kind is kind

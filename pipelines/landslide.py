@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 
-from pipelines.batching import BatchPerBundle
-from pipelines.drones import DroneSighting, fresh_sighting, sighting_features, sighting_to_area
+from pipelines.drones import DroneSighting, fresh_sighting, sighting_features
 from pipelines.gauges import RainfallTotals
-from pipelines.grids import AreaRainfall, fresh_grid, grid_features, is_kind, rainfall_to_area
-from pipelines.ordered import Fold, FoldInEventTime, FoldPace, stream_key
-from suibou.catalogue import StationCatalogue
+from pipelines.grids import AreaRainfall, fresh_grid, grid_features
+from pipelines.ordered import Fold
 from suibou.contracts import AlertLevel, AreaKind, Hazard, RiskScore, format_time
 from suibou.hydrology import CriticalLine, TankState
 
@@ -138,11 +134,6 @@ class ZoneFusion(Fold[ZoneState, "RainfallTotals | AreaRainfall | DroneSighting"
         return dataclasses.replace(state, totals=totals, swi_history=history), [row]
 
 
-def rain_to_zones(totals: RainfallTotals, catalogue: StationCatalogue) -> Iterator[tuple[str, RainfallTotals]]:
-    for zone in catalogue.zones_for_rain_station(totals.station_id):
-        yield stream_key(totals.drill_id, zone.zone_id), totals
-
-
 def criterion_level(row: ZoneRow) -> AlertLevel:
     """The physically based level: the critical line reached now or within two hours -> level 4;
     a slope failure seen by a drone -> level 5 (the disaster is happening)."""
@@ -183,49 +174,3 @@ def _zone_score(scorer: Any, row: ZoneRow, probability: float, contributions: li
     )
 
 
-class _ScoreZonesFn(BatchPerBundle):
-    """One ONNX Runtime session per worker; each bundle's rows in one batch."""
-
-    def __init__(self, model: str):
-        self._model = model
-        self._scored = Metrics.counter("score", "landslide_scores")
-
-    def setup(self) -> None:
-        from models import load_scorer
-
-        name, _, version = self._model.partition("/")
-        self._scorer = load_scorer(name, version)
-
-    def score_batch(self, rows: Sequence[ZoneRow]) -> list[RiskScore]:
-        self._scored.inc(len(rows))
-        return zone_risk_scores(self._scorer, rows)
-
-
-@dataclasses.dataclass
-class ScoreLandslideRisk(beam.PTransform):
-    """Gauge rainfall and soil water index, rain grids and drone sightings -> landslide
-    scores per warning zone. Input: ``{"rain": totals, "grids": ..., "drones": ...}``."""
-
-    catalogue: StationCatalogue
-    model: str = "landslide/1"
-    max_lateness_s: float = 600.0
-    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
-    pace: FoldPace = FoldPace()
-
-    def __post_init__(self) -> None:
-        super().__init__()
-
-    def expand(self, inputs: dict[str, beam.PCollection]):  # type: ignore[no-untyped-def]
-        zones = self.catalogue.zones
-        lines = {z.zone_id: z.critical_line for z in zones}
-        pacers = {z.zone_id: g[0].station_id for z in zones
-                  if (g := self.catalogue.rain_stations_for_zone(z.zone_id))}
-        rain = inputs["rain"] | "RainToZones" >> beam.FlatMap(rain_to_zones, self.catalogue)
-        grids = (inputs["grids"] | "ZoneGrids" >> beam.Filter(is_kind(AreaKind.ZONE))
-                 | "GridsToZones" >> beam.Map(rainfall_to_area))
-        drones = (inputs["drones"] | "ZoneSightings" >> beam.Filter(is_kind(AreaKind.ZONE))
-                  | "SightingsToZones" >> beam.Map(sighting_to_area))
-        rows = (rain, grids, drones) | "FuseZones" >> FoldInEventTime(
-            ZoneFusion(lines, pacers), self.max_lateness_s, pace=self.pace)
-        scores = rows.out | "Score" >> beam.ParDo(_ScoreZonesFn(self.model))
-        return {"scores": scores, "dead_letter": rows.dead_letter}

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 
 from models import flood2_features
-from pipelines.batching import BatchPerBundle
-from pipelines.cameras import CameraEstimate, camera_to_reach
-from pipelines.drones import DroneSighting, fresh_sighting, sighting_features, sighting_to_area
+from pipelines.cameras import CameraEstimate
+from pipelines.drones import DroneSighting, fresh_sighting, sighting_features
 from pipelines.faults import fault
 from pipelines.gauges import LevelAssessment, RainfallTotals
-from pipelines.grids import AreaRainfall, fresh_grid, grid_features, is_kind, rainfall_to_area
-from pipelines.ordered import Fold, FoldInEventTime, FoldPace, stream_key
-from suibou.catalogue import StationCatalogue
+from pipelines.grids import AreaRainfall, fresh_grid, grid_features
+from pipelines.ordered import Fold
 from suibou.contracts import AlertLevel, AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
 
 
@@ -223,57 +219,6 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         )
 
 
-def rain_to_reaches(totals: RainfallTotals, catalogue: StationCatalogue) -> Iterator[tuple[str, RainfallTotals]]:
-    for reach in catalogue.reaches_for_rain_station(totals.station_id):
-        yield stream_key(totals.drill_id, reach.reach_id), totals
-
-
-def reaches_by_gauge(catalogue: StationCatalogue) -> dict[str, tuple[str, ...]]:
-    """Gauge id -> the reaches it serves (a level gauge its own, a rain gauge those it samples)."""
-    reaches = {g.station_id: (g.reach_id,) for g in catalogue.level_gauges}
-    reaches.update({g.station_id: tuple(g.reach_ids) for g in catalogue.rain_gauges})
-    return reaches
-
-
-def faults_to_reaches(item: SensorFault, reaches: Mapping[str, tuple[str, ...]]
-                      ) -> Iterator[tuple[str, SensorFault]]:
-    """Routes a gauge's fault to every reach the gauge serves."""
-    for reach_id in reaches.get(item.station_id, ()):
-        yield stream_key(item.drill_id, reach_id), item
-
-
-@dataclasses.dataclass
-class FuseReachFeatures(beam.PTransform):
-    """Rainfall totals, level statuses, gauge faults, camera estimates, rain grids and
-    drone sightings -> one feature row per reach and reading.
-
-    Outputs ``out`` (feature rows and frozen-gauge faults mixed; see
-    :func:`pipelines.gauges.split_faults`) and ``dead_letter``.
-    """
-
-    catalogue: StationCatalogue
-    feature_names: tuple[str, ...]
-    max_lateness_s: float = 600.0
-    #: When events are folded (see :class:`pipelines.ordered.FoldPace`).
-    pace: FoldPace = FoldPace()
-
-    def __post_init__(self) -> None:
-        super().__init__()
-
-    def expand(self, inputs: Mapping[str, beam.PCollection]):  # type: ignore[no-untyped-def]
-        rain = inputs["rain"] | "RainToReaches" >> beam.FlatMap(rain_to_reaches, self.catalogue)
-        level = inputs["level"] | "LevelToReach" >> beam.Map(lambda s: (stream_key(s.drill_id, s.reach_id), s))
-        faults = inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(faults_to_reaches, reaches_by_gauge(self.catalogue))
-        cameras = inputs["cameras"] | "CamerasToReaches" >> beam.Map(camera_to_reach)
-        grids = (inputs["grids"] | "ReachGrids" >> beam.Filter(is_kind(AreaKind.REACH))
-                 | "GridsToReaches" >> beam.Map(rainfall_to_area))
-        drones = (inputs["drones"] | "ReachSightings" >> beam.Filter(is_kind(AreaKind.REACH))
-                  | "SightingsToReaches" >> beam.Map(sighting_to_area))
-        level_gauges = {r.reach_id: r.level_station_id for r in self.catalogue.reaches}
-        return (rain, level, faults, cameras, grids, drones) | "Fuse" >> FoldInEventTime(
-            ReachFusion(self.feature_names, level_gauges), self.max_lateness_s, pace=self.pace)
-
-
 def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: str, target: str,
                   model_ref: str, contributions: list[str]) -> RiskScore:
     """Builds the published score; its id is deterministic so re-runs de-duplicate."""
@@ -314,38 +259,3 @@ def reach_risk_scores(scorer: Any, rows: Sequence[ReachFeatures]) -> list[RiskSc
     ]
 
 
-class _ScoreFn(BatchPerBundle):
-    """Holds one ONNX Runtime session per worker, opened in ``setup``, and scores
-    each bundle's rows in one batch."""
-
-    def __init__(self, model_name: str, model_version: str, artifacts_dir: str | None):
-        self._model_name = model_name
-        self._model_version = model_version
-        self._artifacts_dir = artifacts_dir
-        self._scored = Metrics.counter("score", "scores")
-        self._batches = Metrics.distribution("score", "batch_size")
-
-    def setup(self) -> None:
-        from models import load_scorer
-
-        self._scorer = load_scorer(self._model_name, self._model_version, self._artifacts_dir)
-
-    def score_batch(self, rows: Sequence[ReachFeatures]) -> list[RiskScore]:
-        self._batches.update(len(rows))
-        self._scored.inc(len(rows))
-        return reach_risk_scores(self._scorer, rows)
-
-
-@dataclasses.dataclass
-class ScoreFloodRisk(beam.PTransform):
-    """Feature rows -> :class:`RiskScore` with the model's version and main features."""
-
-    model_name: str = "flood"
-    model_version: str = "2"
-    artifacts_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        super().__init__()
-
-    def expand(self, rows: beam.PCollection[ReachFeatures]) -> beam.PCollection[RiskScore]:
-        return rows | "Score" >> beam.ParDo(_ScoreFn(self.model_name, self.model_version, self.artifacts_dir))
