@@ -135,7 +135,8 @@ def run_pipeline(settings: Settings, catalogue: StationCatalogue, drill_id: str,
     # Warm harness processes, as drills and the live job use: the figure is the job's
     # pace through the backlog, not how long Python takes to import Beam.
     with sdk_worker_pool(warm=JOB_HARNESSES) as worker_pool:
-        pipeline = fusion_pipeline(settings, config, worker_pool)
+        # The job service's state stream ends at --job_server_timeout (a gRPC deadline).
+        pipeline = fusion_pipeline(settings, config, worker_pool, options=["--job_server_timeout=3600"])
         started = time.perf_counter()
         pipeline.run().wait_until_finish()
         return time.perf_counter() - started
