@@ -277,7 +277,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         for sent in sends:
             sent.get(timeout=self._config.dead_letter_timeout_s)
         consumer.commit(offsets)
-        self._update(last_commit_at=dt.datetime.now(dt.timezone.utc))
+        self._update(last_commit_at=dt.datetime.now(dt.UTC))
 
     def _measure_lag(self, consumer: RecordConsumer) -> None:
         """Records between the next one to read and the high-water mark, summed over the assigned partitions

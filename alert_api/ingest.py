@@ -336,7 +336,7 @@ class LazyProducer:
             self._producer = None
         try:
             producer.close(timeout=1)
-        except Exception:  # noqa: BLE001 - closing a broken producer may fail too
+        except Exception:  # closing a broken producer may fail too
             log.debug("closing the ingest producer failed", exc_info=True)
 
     def close(self) -> None:

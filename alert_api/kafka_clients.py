@@ -54,7 +54,7 @@ def _closing_on_failure(build: Callable[..., T], *args: Any, **configs: Any) -> 
         for net_client in made:
             try:
                 net_client.close()
-            except Exception:  # noqa: BLE001 - closing what is left; the original error matters
+            except Exception:  # closing what is left; the original error matters
                 log.debug("closing a Kafka client that failed to connect", exc_info=True)
         raise
 

@@ -236,7 +236,7 @@ def _as_time(value: Any) -> dt.datetime:
         value = dt.datetime.fromisoformat(value)
     if not isinstance(value, dt.datetime):
         raise ValueError(f"not a timestamp: {value!r}")
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def _state(row: Mapping[Any, Any]) -> AlertState:
@@ -294,7 +294,7 @@ class SqlAlertStore(AlertStore):
         for listener in self._listeners:
             try:
                 listener()
-            except Exception:  # noqa: BLE001 - a listener must not undo a committed publication
+            except Exception:  # a listener must not undo a committed publication
                 log.exception("publication listener failed")
 
     # ----------------------------------------------------------------------- writes

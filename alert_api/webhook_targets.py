@@ -87,7 +87,7 @@ def parse_ipv4(host: str) -> ipaddress.IPv4Address | None:
         >>> parse_ipv4("nav.example") is None, parse_ipv4("1.example") is None
         (True, True)
     """
-    text = host[:-1] if host.endswith(".") else host
+    text = host.removesuffix(".")
     parts = text.split(".")
     if not _is_number(parts[-1]):
         return None

@@ -416,7 +416,7 @@ class DeliveryWorker:
             try:
                 await asyncio.to_thread(self._record_many, [(claim, status, error) for claim, status, error, _ in
                                                             batch])
-            except Exception:  # noqa: BLE001 - the leases run out and the rows are tried again
+            except Exception:  # the leases run out and the rows are tried again
                 log.exception("%d webhook delivery results could not be recorded", len(batch))
             for *_, done in batch:
                 if not done.done():
@@ -425,7 +425,7 @@ class DeliveryWorker:
     def _claim_safely(self, fast: int, slow: int) -> list[_Claim]:
         try:
             return self._claim(fast, slow)
-        except Exception:  # noqa: BLE001 - keep delivering after a database hiccup
+        except Exception:  # keep delivering after a database hiccup
             log.exception("webhook outbox could not be read")
             return []
 
@@ -523,7 +523,7 @@ class DeliveryWorker:
             else:
                 try:
                     await asyncio.to_thread(self._record, claim, status, error)
-                except Exception:  # noqa: BLE001 - the lease runs out and the row is tried again
+                except Exception:  # the lease runs out and the row is tried again
                     log.exception("webhook delivery %s to %s could not be recorded", claim.webhook_id,
                                   claim.partner_id)
         finally:

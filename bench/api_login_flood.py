@@ -58,7 +58,7 @@ def serve(code: str, home: str, port: int) -> None:
     from suibou.settings import Settings
 
     store = SqlAlertStore(f"sqlite:///{home}/alerts.db")
-    t0 = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
     for n in range(50):
         store.add(AlertEvent(event_id=f"B-{n}:0", event_time=t0, alert_id=f"B-{n}", sequence=0,
                              msg_type=MsgType.ALERT, area_id=f"R-{n}", area_kind=AreaKind.REACH,

@@ -47,23 +47,23 @@ from pathlib import Path
 
 import numpy as np
 from fastapi.testclient import TestClient
-from shapely.geometry import LineString, Polygon  # noqa: F401
+from shapely.geometry import LineString, Polygon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alert_api import create_app  # noqa: E402
-from alert_api.config import AlertApiSettings  # noqa: E402
-from alert_api.geo import HazardIndex, check_route  # noqa: E402
-from alert_api.models import Alert, StoredMessage  # noqa: E402
-from alert_api.store import InMemoryAlertStore  # noqa: E402
-from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType  # noqa: E402
-from suibou.settings import Settings  # noqa: E402
+from alert_api import create_app
+from alert_api.config import AlertApiSettings
+from alert_api.geo import HazardIndex, check_route
+from alert_api.models import Alert, StoredMessage
+from alert_api.store import InMemoryAlertStore
+from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
+from suibou.settings import Settings
 
 CENTRE = (139.52, 35.70)
 HALF_SIDE_DEG = (0.38, 0.16)  # about 70 km x 35 km
 DENSE_HALF_SIDE_DEG = (0.22, 0.18)  # about 40 km x 40 km
 KX, KY = 111_320.0 * math.cos(math.radians(CENTRE[1])), 110_574.0
-T0 = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
 ADMIN_KEY = "bench-admin-key-" + "x" * 32
 
 

@@ -35,7 +35,6 @@ import time
 import uuid
 
 from benchkit import PeakMemory, delete_topics
-
 from replay_data.library import materialise, open_storm, storm_cache
 from replay_data.publish import plan_messages, publish_storm
 from suibou import infra

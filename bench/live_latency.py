@@ -44,10 +44,10 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+
 from benchkit import arrivals, delete_topics
 from pipeline_latency import summary
 from pipeline_throughput import synthetic_basin
-
 from suibou import infra
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertEvent, LevelReading, RainReading, RiskScore, parse_event
@@ -92,7 +92,7 @@ class Gateways:
                     if delay > 0:
                         time.sleep(delay)
                     # Event times go to the second on the wire (suibou.contracts.format_time).
-                    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+                    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
                     if is_level:
                         event = LevelReading(event_id=f"{gauge.station_id}:{now:%H%M%S%f}", event_time=now,
                                              station_id=gauge.station_id,

@@ -32,9 +32,9 @@ import time
 import uuid
 
 import numpy as np
+
 from benchkit import PeakMemory, arrivals, delete_topics
 from pipeline_throughput import T0, _controls, readings, synthetic_basin
-
 from pipelines.job import JobConfig, fusion_pipeline
 from suibou import infra
 from suibou.contracts import ControlKind, LevelReading, RainReading, RiskScore, parse_event

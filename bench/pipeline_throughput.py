@@ -27,15 +27,14 @@ import time
 import uuid
 
 from benchkit import delete_topics
-
 from pipelines.job import JobConfig, fusion_pipeline
-from suibou.catalogue import LevelGauge, RainGauge, Reach, StationCatalogue
 from suibou import infra
+from suibou.catalogue import LevelGauge, RainGauge, Reach, StationCatalogue
 from suibou.contracts import ControlKind, LevelReading, RainReading, StreamControl
 from suibou.infra.sdk_workers import sdk_worker_pool
 from suibou.settings import Settings
 
-T0 = dt.datetime(2019, 10, 12, 0, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2019, 10, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def synthetic_basin(gauges: int) -> StationCatalogue:

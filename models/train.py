@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from suibou.catalogue import StationCatalogue
 from replay_data.synth import random_storm_params, simulate
+from suibou.catalogue import StationCatalogue
 
 from .features import FLOOD_FEATURES, FLOOD_TARGET, HORIZON_MIN, RISE_WINDOW_MIN, flood_feature_matrix
 
@@ -124,7 +124,7 @@ def synthetic_dataset(seed: int, n_storms: int, *, progress: bool = True,
 
     catalogue = catalogue or StationCatalogue.load("kanda-basin")
     rng = np.random.default_rng(seed)
-    base = dt.datetime(2000, 6, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2000, 6, 1, tzinfo=dt.UTC)
     xs, ys, groups = [], [], []
     for i in tqdm(range(n_storms), desc="synthetic storms", disable=not progress):
         params = random_storm_params(rng, catalogue, base + dt.timedelta(days=i), STORM_MINUTES)

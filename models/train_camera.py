@@ -74,12 +74,13 @@ def render_frames(seed: int, n: int, cameras: list[str], *, progress: bool = Fal
     fixed shift, so that the model learns to read the water against the banks
     rather than against fixed pixel rows.
     """
-    from PIL import Image
-    from tqdm import tqdm
     import io
 
+    from PIL import Image
+    from tqdm import tqdm
+
     rng = np.random.default_rng(seed)
-    base = dt.datetime(2019, 10, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2019, 10, 1, tzinfo=dt.UTC)
     xs, ratios, banks, nights, rains, cams = [], [], [], [], [], []
     for i in tqdm(range(n), desc=desc, disable=not progress, leave=False):
         gauge = random_gauge(rng, i)

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from suibou.catalogue import StationCatalogue
 from replay_data.synth import Storm
+from suibou.catalogue import StationCatalogue
 
 from .artifacts_io import fmt, onnx_outputs, table, write_artifacts
 from .datasets import (

@@ -40,7 +40,7 @@ from .export import binary_onnx, snap_thresholds_to_float32
 from .features import LANDSLIDE_FEATURES, LANDSLIDE_TARGET, MARGIN_CLIP
 
 NAME, VERSION = "landslide", "1"
-MONOTONIC: dict[str, int] = {f: 1 for f in LANDSLIDE_FEATURES}
+MONOTONIC: dict[str, int] = dict.fromkeys(LANDSLIDE_FEATURES, 1)
 HYPERPARAMETERS: dict[str, Any] = {
     "max_iter": 60, "learning_rate": 0.15, "max_depth": 5, "max_leaf_nodes": 16,
     "early_stopping": False, "random_state": 0,

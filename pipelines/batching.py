@@ -22,8 +22,8 @@ class BatchPerBundle(beam.DoFn):
     def add(self, element: Any, timestamp: Any, window: Any) -> None:
         self._batch.append((element, timestamp, window))
 
-    def process(self, element: Any, timestamp=beam.DoFn.TimestampParam,  # noqa: B008
-                window=beam.DoFn.WindowParam) -> Iterator[Any]:  # noqa: B008
+    def process(self, element: Any, timestamp=beam.DoFn.TimestampParam,
+                window=beam.DoFn.WindowParam) -> Iterator[Any]:
         self.add(element, timestamp, window)
         return iter(())
 

@@ -75,8 +75,8 @@ class _ReadFramesFn(BatchPerBundle):
         cameras = getattr(self._catalogue, "cameras", ())
         self._cameras = {c.camera_id: c for c in cameras}
 
-    def process(self, frame: CameraFrame, timestamp=beam.DoFn.TimestampParam,  # noqa: B008
-                window=beam.DoFn.WindowParam) -> Iterator[object]:  # noqa: B008
+    def process(self, frame: CameraFrame, timestamp=beam.DoFn.TimestampParam,
+                window=beam.DoFn.WindowParam) -> Iterator[object]:
         camera = self._cameras.get(frame.camera_id)
         problem = None
         if camera is None or camera.level_station_id is None:

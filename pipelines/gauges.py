@@ -15,8 +15,8 @@ import apache_beam as beam
 
 from pipelines.faults import fault
 from pipelines.ordered import Fold, FoldInEventTime, FoldPace, stream_key
-from suibou.catalogue import LevelGauge, StationCatalogue, level_for
 from suibou import contracts
+from suibou.catalogue import LevelGauge, StationCatalogue, level_for
 from suibou.contracts import AlertLevel, FaultKind, LevelReading, RainReading, SensorFault
 from suibou.hydrology import TankState, soil_water_index, step_tanks
 

@@ -126,7 +126,7 @@ class _ParseFn(beam.DoFn):
             ))
             return
         # A drill replays the past; live, an observation cannot come from the future.
-        not_after = None if self._only_drill else dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=MAX_AHEAD_S)
+        not_after = None if self._only_drill else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=MAX_AHEAD_S)
         result = parse_record(feed, record, self._catalogue, self._only_drill, self._known, not_after)
         if result is None:
             return

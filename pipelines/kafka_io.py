@@ -155,8 +155,7 @@ class StreamClock(WatermarkEstimator):
 
     def promise(self, timestamp: Timestamp) -> None:
         """Nothing at or before ``timestamp`` follows on this partition."""
-        if timestamp > self._pending:
-            self._pending = timestamp
+        self._pending = max(self._pending, timestamp)
 
     def begin_call(self) -> None:
         """Reports what the previous call's clock promised."""

@@ -245,7 +245,7 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
     KEYS = ReadModifyWriteStateSpec("keys", PickleCoder())
     FIRE = TimerSpec("fire", TimeDomain.WATERMARK)
 
-    def __init__(self, fold: Fold[S, I, O], max_lateness_s: float, pace: FoldPace = FoldPace()):  # noqa: B008
+    def __init__(self, fold: Fold[S, I, O], max_lateness_s: float, pace: FoldPace = FoldPace()):
         self._fold = fold
         self._max_lateness_s = max_lateness_s
         self._grain_us = round(pace.grain_s * 1e6)
@@ -299,7 +299,7 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
     @on_timer(FIRE)
     def on_fire(
         self,
-        fired_at=beam.DoFn.TimestampParam,  # noqa: B008
+        fired_at=beam.DoFn.TimestampParam,
         waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
         cell=beam.DoFn.StateParam(KEYS),  # noqa: B008
     ) -> Iterator[Any]:
@@ -331,7 +331,7 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
             if at < current.folded_until - self._max_lateness_s:
                 self._too_late.inc()
                 yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
-                    reason=(f"{self._fold.name}: event at {dt.datetime.fromtimestamp(at, dt.timezone.utc)} "
+                    reason=(f"{self._fold.name}: event at {dt.datetime.fromtimestamp(at, dt.UTC)} "
                             f"is more than {self._max_lateness_s:g}s behind already processed time"),
                     source_topic="",
                     payload=repr(item)[:2000],
@@ -382,7 +382,7 @@ class _BagFoldFn(_OrderedFoldFn[S, I, O]):
     @on_timer(FIRE)
     def on_fire(
         self,
-        fired_at=beam.DoFn.TimestampParam,  # noqa: B008
+        fired_at=beam.DoFn.TimestampParam,
         waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
         cell=beam.DoFn.StateParam(KEYS),  # noqa: B008
     ) -> Iterator[Any]:

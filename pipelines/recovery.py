@@ -96,7 +96,7 @@ def resume_offsets(bootstrap_servers: str, group_id: str, topics: Iterable[str],
         if not reached:
             return {(tp.topic, tp.partition): beginnings[tp] for tp in tps}, None
         since_ms = int(min(reached.values()) - warm_up_s * 1000)
-        found = consumer.offsets_for_times({tp: since_ms for tp in tps})
+        found = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
         ends = list_offsets(consumer, tps)
         starts = {}
         for tp in tps:
@@ -112,7 +112,7 @@ def published_since(bootstrap_servers: str, topics: Iterable[str], since_ms: int
     consumer = _consumer(bootstrap_servers)
     try:
         tps = _partitions(consumer, topics)
-        found = consumer.offsets_for_times({tp: since_ms for tp in tps})
+        found = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
         ends = list_offsets(consumer, tps)
         starts = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
         ids = set()
@@ -163,7 +163,7 @@ def tank_seeds(bootstrap_servers: str, rain_status_topic: str, before_ms: int
     consumer = _consumer(bootstrap_servers)
     try:
         tps = _partitions(consumer, [rain_status_topic])
-        found = consumer.offsets_for_times({tp: before_ms for tp in tps})
+        found = consumer.offsets_for_times(dict.fromkeys(tps, before_ms))
         ends = list_offsets(consumer, tps)
         stops = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
         latest: dict[str, RainStatus] = {}

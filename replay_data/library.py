@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import (
     CameraFrame,
     ContractError,
@@ -54,7 +55,6 @@ from suibou.contracts import (
 )
 
 from . import media
-from suibou.catalogue import StationCatalogue
 from .synth import Damage, Storm
 
 STORM_FORMAT = "suibou_storm/1"
@@ -120,7 +120,7 @@ def _read_points(path: Path) -> tuple[tuple[RainReading, ...], tuple[LevelReadin
     rain, levels = [], []
     for when, sid, kind, value, interval in zip(columns["time"], columns["station_id"], columns["kind"],
                                                 columns["value"], columns["interval_s"]):
-        when = when.astimezone(dt.timezone.utc)
+        when = when.astimezone(dt.UTC)
         event_id = f"{sid}:{int(when.timestamp())}"
         if kind == "rain_mm":
             rain.append(RainReading(event_id=event_id, event_time=when, station_id=sid, rain_mm=value,
@@ -277,7 +277,7 @@ def open_storm(folder: str | Path) -> Storm:
     notices = []
     for grid in manifest.get("grids") or ():
         for path in sorted((folder / grid["dir"]).glob("*.nc")):
-            issue = dt.datetime.strptime(path.stem, "%Y%m%dT%H%MZ").replace(tzinfo=dt.timezone.utc)
+            issue = dt.datetime.strptime(path.stem, "%Y%m%dT%H%MZ").replace(tzinfo=dt.UTC)
             file_uri = f"{uri}/{grid['dir']}/{path.name}"
             for lead in grid["leads_min"]:
                 kind = GridKind.OBSERVED if lead == 0 else GridKind.NOWCAST
@@ -581,7 +581,7 @@ def import_storm(csv_path: str | Path, stations_path: str | Path, name: str, *, 
             "format": STORM_FORMAT, "name": name, "title": storm.title, "description": storm.description,
             "provenance": storm.provenance, "labels": list(storm.labels), "seed": None,
             "source": {"readings": str(csv_path.resolve()), "stations": str(stations_path.resolve()),
-                       "imported_at": format_time(dt.datetime.now(dt.timezone.utc))},
+                       "imported_at": format_time(dt.datetime.now(dt.UTC))},
             "start": format_time(start), "end": format_time(end), "step_s": first_interval,
             "catalogue": "catalogue.json", "hazards": "hazards.geojson", "points": "points.parquet",
             "grids": [], "frames": None, "drone": [], "damage": [],

@@ -45,9 +45,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from suibou.catalogue import GridDefinition, StationCatalogue
 from suibou.contracts import DroneFinding, DroneObservation
 
-from suibou.catalogue import GridDefinition, StationCatalogue
 from .synth import Damage, StormParams, local_km, nowcast_rate, rain_rate
 
 GRID_EVERY_S = 300
@@ -67,7 +67,7 @@ def every(start: dt.datetime, end: dt.datetime, step_s: int) -> list[dt.datetime
 
 def stamp(when: dt.datetime, seconds: bool = False) -> str:
     """A UTC time for file names and ids: ``20050904T1220Z`` (or ``…T122000Z``)."""
-    return when.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ" if seconds else "%Y%m%dT%H%MZ")
+    return when.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ" if seconds else "%Y%m%dT%H%MZ")
 
 
 # --------------------------------------------------------------------------- grids
@@ -107,7 +107,7 @@ def grid_dataset(grid: GridDefinition, fields: np.ndarray, issue: dt.datetime, *
     """The fields as an xarray Dataset ready for netCDF (CF-style attributes)."""
     import xarray as xr
 
-    issue64 = np.datetime64(issue.astimezone(dt.timezone.utc).replace(tzinfo=None), "ns")
+    issue64 = np.datetime64(issue.astimezone(dt.UTC).replace(tzinfo=None), "ns")
     leads = np.array(NOWCAST_LEADS_MIN, dtype=np.int32)
     return xr.Dataset(
         {GRID_VARIABLE: (("lead_time", "y", "x"), fields, {

@@ -140,7 +140,7 @@ def replay_window(storm: Storm, start_at: dt.datetime | None) -> dt.datetime:
         raise ValueError("the start time must carry a UTC offset, e.g. 2005-09-04T21:00+09:00")
     if not start_at < storm.end:
         raise ValueError(f"the start time {start_at.isoformat()} is not before the storm's end {storm.end.isoformat()}")
-    return max(storm.start, start_at.astimezone(dt.timezone.utc))
+    return max(storm.start, start_at.astimezone(dt.UTC))
 
 
 def plan_messages(

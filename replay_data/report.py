@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from suibou.catalogue import level_for
 from suibou.contracts import AlertEvent, AlertLevel, MsgType
 from suibou.hydrology import DEFAULT_CRITICAL_LINE, CriticalLine, critical_margin
 
-from suibou.catalogue import level_for
 from .synth import Storm, rolling_sum, soil_water
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")

@@ -57,10 +57,9 @@ from pathlib import Path
 
 import numpy as np
 
-from suibou.contracts import RainReading, format_time
-from suibou.hydrology import CriticalLine
-
 from suibou.catalogue import (
+    MESH3_DLAT,
+    MESH3_DLON,
     Camera,
     GridDefinition,
     LandslideZone,
@@ -70,9 +69,10 @@ from suibou.catalogue import (
     ReachHydrology,
     SlopeHydrology,
     StationCatalogue,
-    MESH3_DLAT,
-    MESH3_DLON,
 )
+from suibou.contracts import RainReading, format_time
+from suibou.hydrology import CriticalLine
+
 from .synth import RainCell, Storm, StormParams, synthesise
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")

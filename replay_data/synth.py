@@ -59,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suibou.catalogue import ReachHydrology, StationCatalogue
 from suibou.contracts import (
     CameraFrame,
     DroneObservation,
@@ -67,8 +68,6 @@ from suibou.contracts import (
     LevelReading,
     RainReading,
 )
-
-from suibou.catalogue import ReachHydrology, StationCatalogue
 
 _KM_PER_DEG_LAT = 110.574
 _KM_PER_DEG_LON_EQUATOR = 111.320
@@ -403,7 +402,7 @@ def simulate(catalogue: StationCatalogue, params: StormParams) -> Simulation:
     noise = rng.normal(0.0, params.level_noise_m, size=level_true.shape)
     level = np.round((level_true + noise) / LEVEL_RESOLUTION_M) * LEVEL_RESOLUTION_M
 
-    start = np.datetime64(params.start.astimezone(dt.timezone.utc).replace(tzinfo=None), "s")
+    start = np.datetime64(params.start.astimezone(dt.UTC).replace(tzinfo=None), "s")
     times = start + np.arange(1, n + 1) * np.timedelta64(step_s, "s")
     zone_ids = tuple(z.zone_id for z in catalogue.zones)
     if zone_ids:
@@ -479,7 +478,7 @@ def find_damage(catalogue: StationCatalogue, sim: Simulation) -> tuple[Damage, .
     """
     from suibou.hydrology import critical_margin
 
-    times = [dt.datetime.fromtimestamp(int(e), dt.timezone.utc) for e in sim.epochs]
+    times = [dt.datetime.fromtimestamp(int(e), dt.UTC) for e in sim.epochs]
     found = []
     for j, sid in enumerate(sim.level_ids):
         gauge = catalogue.level_gauge(sid)
@@ -567,7 +566,7 @@ class Storm:
 def to_events(sim: Simulation, step_s: int) -> tuple[tuple[RainReading, ...], tuple[LevelReading, ...]]:
     """Turns simulation arrays into contract events with ids ``f"{station}:{epoch}"``."""
     epochs = sim.epochs.tolist()
-    times = [dt.datetime.fromtimestamp(e, dt.timezone.utc) for e in epochs]
+    times = [dt.datetime.fromtimestamp(e, dt.UTC) for e in epochs]
     rain = tuple(
         RainReading(event_id=f"{sid}:{epochs[t]}", event_time=times[t], station_id=sid,
                     rain_mm=float(sim.rain_mm[i, t]), interval_s=step_s)
@@ -600,7 +599,7 @@ def synthesise(catalogue: StationCatalogue, params: StormParams, *, name: str, t
     sim = simulate(catalogue, params)
     rain, levels = to_events(sim, params.step_s)
     return Storm(name=name, title=title, description=description, provenance=provenance,
-                 start=params.start.astimezone(dt.timezone.utc), end=params.end.astimezone(dt.timezone.utc),
+                 start=params.start.astimezone(dt.UTC), end=params.end.astimezone(dt.UTC),
                  catalogue=catalogue, rain=rain, levels=levels, params=params, simulation=sim,
                  damage=find_damage(catalogue, sim), labels=tuple(labels))
 

@@ -245,7 +245,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
                                  gap_probability=args.gap_probability, reorder_probability=args.reorder_probability,
                                  silent=silent_map(args.silent), seed=args.seed, drill_id=args.drill_id,
                                  stations=tuple(args.station) if args.station else None)
-        simulator = GatewaySimulator(catalogue, dt.datetime.now(dt.timezone.utc), options)
+        simulator = GatewaySimulator(catalogue, dt.datetime.now(dt.UTC), options)
     except (OSError, ValueError) as error:
         print(f"gateway: {error}", file=sys.stderr)
         return 2
@@ -349,9 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return live_main(argv[1:], get_settings())
     args = _parser().parse_args(argv)
     settings = get_settings()
-    if args.command == "demo":
-        _drill(args, settings, args.storm)
-    elif args.command == "drill":
+    if args.command == "demo" or args.command == "drill":
         _drill(args, settings, args.storm)
     elif args.command == "storms":
         from replay_data import list_storms

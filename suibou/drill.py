@@ -58,7 +58,7 @@ def _say(message: str) -> None:
 
 def new_drill_id(storm: str, now: dt.datetime | None = None) -> str:
     """A readable, unique id: ``drill-<storm>-<UTC time>``."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return f"drill-{storm}-{now:%Y%m%dT%H%M%S}"
 
 
@@ -329,7 +329,8 @@ def write_report(result: DrillResult, settings: Settings, alerts: list, path: st
         path: A ``.md`` file or a folder; default ``<SUIBOU_HOME>/reports/<drill_id>/report.md``.
     """
     from replay_data.library import prepare_storm
-    from replay_data.report import DrillInfo, write_report as write
+    from replay_data.report import DrillInfo
+    from replay_data.report import write_report as write
 
     target = Path(path) if path is not None else report_dir(settings, result.drill_id)
     if target.suffix.lower() != ".md":

@@ -78,7 +78,7 @@ def _say(message: str) -> None:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def next_backoff(previous_s: float, ran_for_s: float) -> float:

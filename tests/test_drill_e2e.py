@@ -18,8 +18,8 @@ import uuid
 import pytest
 
 from replay_data import load_storm
-from suibou.catalogue import level_for
 from suibou import infra
+from suibou.catalogue import level_for
 from suibou.contracts import AlertLevel, Hazard, RiskScore
 from suibou.drill import drill_alert_messages, drill_messages, run_drill
 from suibou.infra import api_server

@@ -40,7 +40,14 @@ from alert_api.console.view import (
 )
 from alert_api.models import Alert
 from suibou.contracts import (
-    AlertLevel, CameraFrame, LevelStatus, RainStatus, RiskScore, SensorFault, format_time, local_path,
+    AlertLevel,
+    CameraFrame,
+    LevelStatus,
+    RainStatus,
+    RiskScore,
+    SensorFault,
+    format_time,
+    local_path,
 )
 
 #: How far ahead the trend line of a hydrograph reaches.
@@ -290,7 +297,7 @@ def ten_minute_bars(points: Sequence[RainPoint]) -> list[tuple[str, float]]:
         slot = math.ceil(point.time.timestamp() / 600)
         if slot not in bars or point.time >= bars[slot][0]:
             bars[slot] = (point.time, point.rain_10min_mm)
-    return [(format_time(dt.datetime.fromtimestamp(slot * 600, dt.timezone.utc)), value)
+    return [(format_time(dt.datetime.fromtimestamp(slot * 600, dt.UTC)), value)
             for slot, (_, value) in sorted(bars.items())]
 
 

@@ -109,7 +109,7 @@ def rolling_end(now: dt.datetime) -> dt.datetime:
     end = now + END_HORIZON
     stamp = int(end.timestamp())
     rounded = -(-stamp // END_STEP_S) * END_STEP_S
-    return dt.datetime.fromtimestamp(rounded, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(rounded, dt.UTC)
 
 
 def polyline(line: LineString) -> str | None:

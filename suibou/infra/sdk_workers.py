@@ -52,6 +52,7 @@ import grpc  # noqa: E402 (after the filter above)
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc  # noqa: E402
 from apache_beam.runners.worker import sdk_worker  # noqa: E402
 
+
 class _PrefixedShortIds(sdk_worker.ShortIdCache):
     """Metric short ids that no other harness of the job hands out.
 

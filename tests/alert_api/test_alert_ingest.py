@@ -57,7 +57,7 @@ def test_malformed_json_is_a_dead_letter() -> None:
 
 def test_other_schema_on_the_alerts_topic_is_a_dead_letter() -> None:
     reading = RainReading(
-        event_id="r-1", event_time=dt.datetime(2005, 9, 4, 12, tzinfo=dt.timezone.utc),
+        event_id="r-1", event_time=dt.datetime(2005, 9, 4, 12, tzinfo=dt.UTC),
         station_id="RG-SUGINAMI", rain_mm=2.5, interval_s=60,
     )
     result = ingest_record(InMemoryAlertStore(), reading.to_json(), source_topic=ALERTS)

@@ -24,7 +24,7 @@ from alert_api.store import InMemoryAlertStore, SqlAlertStore
 from suibou.settings import Settings
 
 ADMIN = {"Authorization": "Bearer test-admin-key-" + "x" * 32}
-T = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.timezone.utc)
+T = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.UTC)
 MakeAlert = Callable[..., Any]
 
 

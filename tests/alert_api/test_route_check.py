@@ -16,7 +16,7 @@ from alert_api.store import SqlAlertStore
 from suibou.contracts import AlertEvent, AlertLevel
 
 MakeAlert = Callable[..., AlertEvent]
-NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
 
 #: Two areas on an east-west line at latitude 35.70: a level-4 box at 139.61-139.62 and a level-2 box at 139.64-139.65.
 DANGER_BOX = ((139.61, 35.695), (139.62, 35.695), (139.62, 35.705), (139.61, 35.705), (139.61, 35.695))

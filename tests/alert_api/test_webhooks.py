@@ -170,7 +170,7 @@ def test_a_crash_after_sending_resends_under_the_same_id_once_the_lease_runs_out
     partner, _ = accounts.create_partner("nav", ["alerts:read", "webhooks:receive"])
     accounts.set_webhook(partner.partner_id, "https://nav.example/hooks", None)
     store.add(actual(make_alert))
-    now = [dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)]  # the worker's own clock, after publication
+    now = [dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)]  # the worker's own clock, after publication
     sent: list[str] = []
 
     def send(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -204,7 +204,7 @@ def test_unreachable_partner_backs_off_exponentially(db_url: str, make_alert: Ma
     partner, _ = accounts.create_partner("nav", ["alerts:read", "webhooks:receive"])
     accounts.set_webhook(partner.partner_id, "https://nav.example/hooks", None)
     store.add(actual(make_alert))
-    start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)  # the worker's own clock
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)  # the worker's own clock
     now = [start]
     attempts: list[dt.datetime] = []
 

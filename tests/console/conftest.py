@@ -37,13 +37,13 @@ from suibou.contracts import (
     AreaKind,
     CameraFrame,
     Event,
+    FaultKind,
     Hazard,
     LevelStatus,
     MsgType,
     RainStatus,
     RiskScore,
     SensorFault,
-    FaultKind,
 )
 from suibou.hydrology import TankState, soil_water_index, step_tanks
 from suibou.settings import PROJECT_ROOT, Settings

@@ -18,9 +18,9 @@ from alert_api.consumer import ingest_record
 from alert_api.store import SqlAlertStore
 from suibou.contracts import AlertLevel
 
-T = dt.datetime(2005, 9, 4, 12, 40, tzinfo=dt.timezone.utc)
+T = dt.datetime(2005, 9, 4, 12, 40, tzinfo=dt.UTC)
 PASSWORD = "correct horse battery staple"
-EXTERNAL = re.compile(r"(?:https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2,}", re.I)
+EXTERNAL = re.compile(r"(?:https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from suibou.settings import Settings, Topics
 
 pytestmark = pytest.mark.e2e  # runs on the Prism runner
 
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
 TOPICS = Topics("t")
 CATALOGUE = StationCatalogue.load("kanda-basin")
 

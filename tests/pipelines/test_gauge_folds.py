@@ -9,7 +9,7 @@ from pipelines.ordered import run_fold
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel, LevelReading, RainReading
 
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
 
 
 def rain(minute: float, mm: float, event_id: str | None = None) -> RainReading:

@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from suibou.catalogue import StationCatalogue, bundled_catalogues
-from suibou.catalogue import MESH3_DLAT, MESH3_DLON, Camera, GridDefinition, LandslideZone
+from suibou.catalogue import (
+    MESH3_DLAT,
+    MESH3_DLON,
+    Camera,
+    GridDefinition,
+    LandslideZone,
+    StationCatalogue,
+    bundled_catalogues,
+)
 from suibou.hydrology import CriticalLine
 
 # Rough bounding boxes (lon, lat) of the real places each catalogue covers.

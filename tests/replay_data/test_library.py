@@ -97,7 +97,7 @@ def _field(storm, issue, lead):
 def test_nowcast_error_grows_with_lead(storm):
     issues = sorted({g.event_time for g in storm.grids})
     usable = [t for t in issues[3:] if t + dt.timedelta(minutes=60) in issues]
-    error = {lead: 0.0 for lead in (5, 30, 60)}
+    error = dict.fromkeys((5, 30, 60), 0.0)
     rain = dict.fromkeys(error, 0.0)
     for issue in usable:
         for lead in error:

@@ -14,6 +14,7 @@ from suibou.contracts import (
     AreaKind,
     CameraFrame,
     ContractError,
+    ControlKind,
     DroneFinding,
     DroneObservation,
     GridKind,
@@ -24,11 +25,10 @@ from suibou.contracts import (
     RainReading,
     RiskScore,
     StreamControl,
-    ControlKind,
     parse_event,
 )
 
-T = dt.datetime(2019, 10, 12, 9, 0, tzinfo=dt.timezone.utc)
+T = dt.datetime(2019, 10, 12, 9, 0, tzinfo=dt.UTC)
 
 EXAMPLES = [
     RainReading(event_id="RG-1:1", station_id="RG-1", event_time=T, rain_mm=3.5, interval_s=60),
