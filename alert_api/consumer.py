@@ -217,7 +217,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         if isinstance(error, KafkaError):  # broker unreachable, rebalance: expected, no traceback
             log.warning("alert consumer: %s; reconnecting in %.1f s", error, backoff)
         else:
-            log.exception("alert consumer failed; reconnecting in %.1f s", backoff)
+            log.exception("alert consumer failed; reconnecting in %.1f s", backoff)  # noqa: LOG004 - in run()'s except
         self._update(state=ConsumerState.RETRYING, last_error=f"{type(error).__name__}: {error}")
 
     def _consume(self) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import itertools
 import math
 import threading
 import time
@@ -274,7 +275,7 @@ class HazardIndex:
             return set()
         edge_index, area_index = self.tree.query(edges, predicate="intersects")
         keep = self.levels[area_index] >= min_level
-        return set(int(i) for i in edge_index[keep])
+        return {int(i) for i in edge_index[keep]}
 
     def inside(self, point: Point, min_level: int) -> list[int]:
         return [int(i) for i in self.intersecting(point, min_level)]
@@ -547,7 +548,7 @@ class RoadGraph:
                 road.positions.setdefault(key, key)
             if len(road.positions) > budget.max_graph_nodes:
                 raise GeometryError(f"the road graph has more than {budget.max_graph_nodes} nodes")
-            for a, b in zip(keys, keys[1:]):
+            for a, b in itertools.pairwise(keys):
                 tick()
                 road._add_edge(a, b, name, oneway, projection, budget)
         return road
@@ -679,9 +680,9 @@ def find_detour(index: HazardIndex, road: RoadGraph, origin: Sequence[float], de
         return None, "no_path"
     graph = road.graph
     coordinates = [road.positions[n] for n in nodes]
-    length = sum(graph.edges[u, v]["length_m"] for u, v in zip(nodes, nodes[1:]))
+    length = sum(graph.edges[u, v]["length_m"] for u, v in itertools.pairwise(nodes))
     streets: list[str] = []
-    for u, v in zip(nodes, nodes[1:]):
+    for u, v in itertools.pairwise(nodes):
         name = graph.edges[u, v]["name"]
         if name and (not streets or streets[-1] != name):
             streets.append(name)

@@ -160,7 +160,7 @@ class JobStatusConsumer(RetryingLoop[FeedStatus]):
         if isinstance(error, (KafkaError, MissingTopic)):
             log.warning("job status consumer: %s; retrying in %.1f s", error, backoff)
         else:
-            log.exception("job status consumer failed; retrying in %.1f s", backoff)
+            log.exception("job status consumer failed; retrying in %.1f s", backoff)  # noqa: LOG004 - in run()'s except
         self._update(state=FeedState.RETRYING, last_error=f"{type(error).__name__}: {error}")
 
     def _on_stopped(self) -> None:

@@ -606,7 +606,7 @@ class SqlAlertStore(AlertStore):
         m = alert_messages.c
         with self.db.read() as connection:
             rows = connection.execute(sa.select(m.event_id, m.event_time).where(m.event_id.in_(ids))).all()
-        return {event_id: when for event_id, when in rows}
+        return dict(rows)
 
     def counts(self) -> StoreCounts:
         a = alerts.c

@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -385,10 +386,8 @@ class DeliveryWorker:
                     task.add_done_callback(tasks.discard)
                 # Completions wake the loop; without them, wait for the next retry that falls due.
                 wait_s = self._poll_s if tasks else await asyncio.to_thread(self._wait_s)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake_event.wait(), wait_s)
-                except TimeoutError:
-                    pass
             if tasks:  # let deliveries in flight finish, within the stop's grace
                 await asyncio.wait(tasks, timeout=self._stop_grace_s)
         finally:

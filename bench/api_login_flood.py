@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -109,7 +110,7 @@ class Flood:
                 with self.lock:
                     self.statuses[status] += 1
 
-    def __enter__(self) -> Flood:
+    def __enter__(self) -> Self:
         for thread in self.threads:
             thread.start()
         time.sleep(1.0)  # let it build up

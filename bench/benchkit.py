@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import Self
 
 import psutil
 
@@ -70,7 +71,7 @@ class PeakMemory(threading.Thread):
             for role, rss in sample.items():
                 self.peak_mib[role] = max(self.peak_mib.get(role, 0.0), round(rss / _MIB, 1))
 
-    def __enter__(self) -> PeakMemory:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

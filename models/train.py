@@ -185,7 +185,7 @@ def train_flood_model(
     out = Path(out_dir) if out_dir is not None else ARTIFACTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     x, y, groups = synthetic_dataset(seed, n_storms, progress=progress)
-    n_train_storms = int(round(n_storms * (1 - held_out_fraction)))
+    n_train_storms = round(n_storms * (1 - held_out_fraction))
     train = groups < n_train_storms
     x_train, y_train, x_test, y_test = x[train], y[train], x[~train], y[~train]
     if len(set(y_train.tolist())) < 2 or len(set(y_test.tolist())) < 2:

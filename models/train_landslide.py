@@ -118,7 +118,7 @@ def train_landslide(
 
     steps = tqdm(total=4, desc="landslide/1", disable=not progress)
     synthetic = synthetic_landslide_series(seed, n_storms, progress=progress)
-    n_train = int(round(n_storms * (1 - held_out_fraction)))
+    n_train = round(n_storms * (1 - held_out_fraction))
     extra_train, extra_test = _zones(storms), _zones(held_out_storms)
     train_events = synthetic[:n_train] + extra_train
     test_events = synthetic[n_train:] + extra_test

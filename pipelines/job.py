@@ -275,14 +275,14 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
     known, beam_args = parse_args(argv)
     topics = settings.topics
     start_offsets = decode_start_offsets(known.start_offsets)
-    fields = dict(
-        catalogue=StationCatalogue.load(known.catalogue),
-        topics=topics,
-        bootstrap_servers=settings.bootstrap_servers,
-        end_source=known.end_source,
-        group_id=known.group_id,
-        hold_s=known.hold_minutes * 60,
-    )
+    fields = {
+        "catalogue": StationCatalogue.load(known.catalogue),
+        "topics": topics,
+        "bootstrap_servers": settings.bootstrap_servers,
+        "end_source": known.end_source,
+        "group_id": known.group_id,
+        "hold_s": known.hold_minutes * 60,
+    }
     if start_offsets is None:
         # A restarted job continues where the last one stopped (see pipelines.recovery).
         config = JobConfig.resumed(plan_resume(

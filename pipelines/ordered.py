@@ -465,5 +465,5 @@ class FoldInEventTime(beam.PTransform):
 def _wants_bag_state(pipeline: beam.Pipeline) -> bool:
     from apache_beam.options.pipeline_options import DebugOptions
 
-    options = pipeline._options  # noqa: SLF001 - Beam offers no public accessor on a built pipeline
+    options = pipeline._options  # Beam offers no public accessor on a built pipeline
     return options is not None and options.view_as(DebugOptions).lookup_experiment(BAG_WAITING_STATE, False)

@@ -368,7 +368,7 @@ def run(simulator: GatewaySimulator, sink: Sink, *, duration_s: float | None = N
     if rate is not None and not rate > 0:
         raise ValueError(f"rate must be positive, got {rate!r}")
     stop = stop or threading.Event()
-    wait = sleep or (lambda seconds: stop.wait(seconds))
+    wait = sleep or stop.wait
     report = RunReport()
     backlog: list[Event] = []
     began = clock()

@@ -28,6 +28,7 @@ import csv
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -482,7 +483,7 @@ def read_readings(path: str | Path, catalogue: StationCatalogue) -> tuple[list[R
             by_station.setdefault(row.station_id, []).append(row.time)
     for station_id, times in by_station.items():
         times.sort()
-        gaps = Counter(int((b - a).total_seconds()) for a, b in zip(times, times[1:]))
+        gaps = Counter(int((b - a).total_seconds()) for a, b in itertools.pairwise(times))
         if gaps:
             spacing[station_id] = gaps.most_common(1)[0][0]
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import itertools
 import math
 import zlib
 from collections.abc import Iterator, Sequence
@@ -215,7 +216,7 @@ def _along_reach(geometry: Sequence[tuple[float, float]], metres_upstream: float
     """The point ``metres_upstream`` of the reach's downstream end, along its line."""
     points = list(reversed(geometry))
     remaining = metres_upstream
-    for (lon0, lat0), (lon1, lat1) in zip(points, points[1:]):
+    for (lon0, lat0), (lon1, lat1) in itertools.pairwise(points):
         x, y = local_km(lon1, lat1, lon0, lat0)
         length = float(math.hypot(float(x), float(y))) * 1000.0
         if length >= remaining:

@@ -102,7 +102,7 @@ class PublishReport:
 
 
 def _ms(t: dt.datetime) -> int:
-    return int(round(t.timestamp() * 1000))
+    return round(t.timestamp() * 1000)
 
 
 def _control(kind: ControlKind, t: dt.datetime, topic: str, partition: int, *, drill_id: str,

@@ -361,7 +361,7 @@ def benchmark_storm(hours: int, gauges: int) -> Storm:
     lons = [g.lon for g in catalogue.level_gauges]
     lats = [g.lat for g in catalogue.level_gauges]
     cells = []
-    for k in range(max(2, hours // 3)):
+    for _k in range(max(2, hours // 3)):
         cells.append(RainCell(
             peak_mm_h=float(rng.uniform(40, 110)), lon=float(rng.uniform(min(lons), max(lons))),
             lat=float(rng.uniform(min(lats), max(lats))), peak_min=float(rng.uniform(30, hours * 60 - 30)),

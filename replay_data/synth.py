@@ -441,7 +441,7 @@ def soil_water(rain_mm: np.ndarray, step_s: int, initial_rain_mm: float = 0.0) -
     initial = final_state([initial_rain_mm / 24.0] * 24, 1.0) if initial_rain_mm > 0 else None
     swi = np.stack([soil_water_index_series(row, step_s / 3600.0, initial) for row in rain_mm]) \
         if rain_mm.shape[0] else np.zeros(rain_mm.shape)
-    window = max(1, int(round(3600 / step_s)))
+    window = max(1, round(3600 / step_s))
     return swi, rolling_sum(rain_mm, window)
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -124,7 +125,7 @@ class LevelGauge:
             if not math.isfinite(value):
                 raise ValueError(f"{self.station_id}: {name}={value!r} is not a finite number")
         names = list(values)
-        for low, high in zip(names, names[1:]):
+        for low, high in itertools.pairwise(names):
             if not values[low] < values[high]:
                 raise ValueError(
                     f"{self.station_id}: thresholds must increase strictly "

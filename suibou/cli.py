@@ -349,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return live_main(argv[1:], get_settings())
     args = _parser().parse_args(argv)
     settings = get_settings()
-    if args.command == "demo" or args.command == "drill":
+    if args.command in {"demo", "drill"}:
         _drill(args, settings, args.storm)
     elif args.command == "storms":
         from replay_data import list_storms

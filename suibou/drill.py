@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 from suibou.kafka_offsets import list_offsets
 from suibou.settings import Settings
@@ -121,7 +122,7 @@ class PipelineProgress:
         self._job_checked_at = -math.inf
         self.reached: dt.datetime | None = None
 
-    def __enter__(self) -> PipelineProgress:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._follow, name="drill-progress", daemon=True)
         self._thread.start()
         return self

@@ -173,7 +173,6 @@ def _initdb(settings: Settings, binaries: Path) -> None:
         except KeyError:
             raise PostgresError(f"running as root needs the '{_SERVER_USER}' system user that Debian's "
                                 "postgresql package creates") from None
-    root = _root(settings)
     server_dir = data.parent
     server_dir.mkdir(parents=True, exist_ok=True)
     server_dir.chmod(0o755)  # the server user must reach data/ inside it

@@ -156,7 +156,7 @@ def run_consumer(
     """Runs the consumer loop in this thread until the batches are used up."""
     config = AlertApiSettings(retry_backoff_s=0.01, poll_timeout_ms=10)
     holder: dict[str, AlertConsumer] = {}
-    kafka = FakeConsumer(batches, when_drained=lambda: holder["consumer"].stop())
+    kafka = FakeConsumer(batches, when_drained=lambda: holder["consumer"].stop())  # noqa: PLW0108 - holder is filled later
     consumer = AlertConsumer(SETTINGS, store, config, consumer_factory=lambda: kafka, producer_factory=lambda: producer)
     holder["consumer"] = consumer
     consumer.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,7 @@ def chain_is_unbroken(store: SqlAlertStore, alert_id: str) -> list[tuple[int, st
     assert alert is not None
     events = [m.event for m in alert.messages]
     assert [e.sequence for e in events] == list(range(len(events)))
-    for earlier, later in zip(events, events[1:]):
+    for earlier, later in itertools.pairwise(events):
         assert later.references == (earlier.event_id,)
     return [(e.sequence, e.msg_type.value, int(e.level), m.source) for e, m in zip(events, alert.messages)]
 

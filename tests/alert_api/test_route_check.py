@@ -242,7 +242,7 @@ def test_segment_distances_agree_with_whole_line_geometry(make_alert: MakeAlert)
 
     rng = random.Random(3)
     rings = []
-    for n in range(60):
+    for _n in range(60):
         x, y = 139.60 + rng.random() * 0.05, 35.69 + rng.random() * 0.03
         rings.append(((x, y), (x + 0.004, y), (x + 0.004, y + 0.003), (x, y + 0.003), (x, y)))
     index = HazardIndex([alert(make_alert, f"A{n}", AlertLevel.WARNING, ring) for n, ring in enumerate(rings)])

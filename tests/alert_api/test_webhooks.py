@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import doctest
+import itertools
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -217,7 +218,7 @@ def test_unreachable_partner_backs_off_exponentially(db_url: str, make_alert: Ma
     while now[0] < start + dt.timedelta(seconds=200):  # the four delays add up to 150 s
         worker.run_once()
         now[0] += dt.timedelta(seconds=1)
-    gaps = [(b - a).total_seconds() for a, b in zip(attempts, attempts[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts)]
     assert len(attempts) == 5 and gaps == [10.0, 20.0, 40.0, 80.0]
     assert worker.run_once() == 0  # dead
     store.close()
@@ -250,7 +251,7 @@ def test_officer_actions_are_delivered_like_pipeline_messages(
 def test_bbox_subscription_and_unsubscribe(
     api: TestClient, callers: Any, receiver: Any, store: SqlAlertStore, make_alert: MakeAlert
 ) -> None:
-    partner_id, headers = callers.partner("alerts:read", "webhooks:receive")
+    _partner_id, headers = callers.partner("alerts:read", "webhooks:receive")
     response = api.put("/v1/partner/webhook", headers=headers,
                        json={"url": receiver.url, "bbox": [139.25, 35.6, 139.3, 35.65]})
     assert response.json()["bbox"] == [139.25, 35.6, 139.3, 35.65]

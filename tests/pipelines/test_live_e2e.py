@@ -26,6 +26,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -83,7 +84,7 @@ class RisingRiver:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> RisingRiver:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -153,8 +153,8 @@ def test_cell_parameters_are_validated():
 
 
 def _gauge(**overrides):
-    fields = dict(station_id="WL-T", name="T", name_ja="T", lon=139.6, lat=35.7, reach_id="R-T",
-                  standby_m=1.0, caution_m=1.5, evacuation_m=2.0, danger_m=2.5, bank_full_m=3.0)
+    fields = {"station_id": "WL-T", "name": "T", "name_ja": "T", "lon": 139.6, "lat": 35.7, "reach_id": "R-T",
+              "standby_m": 1.0, "caution_m": 1.5, "evacuation_m": 2.0, "danger_m": 2.5, "bank_full_m": 3.0}
     return LevelGauge(**(fields | overrides))
 
 
