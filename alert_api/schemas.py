@@ -260,7 +260,8 @@ class RouteCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     route: GeoJsonLineString | LineStringFeature = Field(description="The route: at most 10,000 positions.")
-    buffer_m: StrictFloat = Field(0.0, ge=0, le=1000, description="Also report areas within this distance of the route.")
+    buffer_m: StrictFloat = Field(0.0, ge=0, le=1000,
+                                  description="Also report areas within this distance of the route.")
     graph: dict[str, Any] | None = Field(
         None,
         description="Your road graph, for a detour around areas at level 4 or above: a GeoJSON "

@@ -426,7 +426,8 @@ class SqlAlertStore(AlertStore):
         return False
 
     def _message(self, connection: Connection, event_id: str) -> StoredMessage:
-        row = connection.execute(sa.select(alert_messages).where(alert_messages.c.event_id == event_id)).mappings().one()
+        query = sa.select(alert_messages).where(alert_messages.c.event_id == event_id)
+        row = connection.execute(query).mappings().one()
         return _message_from_row(row)
 
     def _publish(

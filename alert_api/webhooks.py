@@ -308,10 +308,8 @@ class DeliveryWorker:
         """Looks at the outbox now (called after each publication, from any thread)."""
         loop, event = self._loop, self._wake_event
         if loop is not None and event is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop has just closed
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # the loop has just closed
-                pass
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -7,6 +7,7 @@ imported by its bare name from the script's folder.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -63,10 +64,8 @@ class PeakMemory(threading.Thread):
         while not self.stop.wait(self.every_s):
             sample = {"driver": me.memory_info().rss, "prism": 0, "sdk_harnesses": 0, "alert_api": 0, "other": 0}
             for child in me.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.Error):  # ended between the listing and the reading
                     sample[process_role(child.cmdline())] += child.memory_info().rss
-                except psutil.Error:
-                    pass  # ended between the listing and the reading
             sample["pipeline"] = sample["driver"] + sample["prism"] + sample["sdk_harnesses"]
             for role, rss in sample.items():
                 self.peak_mib[role] = max(self.peak_mib.get(role, 0.0), round(rss / _MIB, 1))
@@ -115,7 +114,7 @@ def delete_topics(settings: Settings) -> None:
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     try:
         admin.delete_topics(settings.topics.all_topics)
-    except Exception as error:  # a failed clean-up must not hide the figures
+    except Exception as error:  # noqa: BLE001 - a failed clean-up must not hide the figures
         print(f"could not delete the benchmark topics: {error!r}", file=sys.stderr)
     finally:
         admin.close()

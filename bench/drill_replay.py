@@ -51,8 +51,8 @@ def _free_port() -> int:
 
 def _settings(tag: str, **extra) -> Settings:
     base = get_settings()
-    return Settings(home=base.home, kafka_bootstrap=base.kafka_bootstrap, topic_prefix=f"bench-{tag}-{uuid.uuid4().hex[:6]}",
-                    **extra)
+    return Settings(home=base.home, kafka_bootstrap=base.kafka_bootstrap,
+                    topic_prefix=f"bench-{tag}-{uuid.uuid4().hex[:6]}", **extra)
 
 
 def baseline(storm, settings: Settings) -> dict[str, float]:
@@ -178,7 +178,7 @@ def main() -> None:
             print(f"  peak memory            pipeline {peaks['pipeline']:.0f} MiB (driver and publisher "
                   f"{peaks['driver']:.0f}, Prism {peaks['prism']:.0f}, SDK harnesses {peaks['sdk_harnesses']:.0f}); "
                   f"alert API {peaks['alert_api']:.0f} MiB")
-        except Exception as error:  # report the failure with the figures measured so far
+        except Exception as error:  # noqa: BLE001 - report the failure with the figures measured so far
             failed_s = time.monotonic() - started
             results["end_to_end"] = {"failed_after_s": failed_s, "error": f"{type(error).__name__}: {error}"[:500]}
             print(f"  end to end             FAILED after {failed_s:.0f} s: {type(error).__name__}: "

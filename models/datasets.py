@@ -272,7 +272,8 @@ class FloodRows:
     @staticmethod
     def concat(parts: Sequence[FloodRows]) -> FloodRows:
         if not parts:
-            return FloodRows(np.zeros((0, len(FLOOD2_FEATURES)), np.float32), np.zeros((0, len(FLOOD2_TARGETS)), np.int64),
+            return FloodRows(np.zeros((0, len(FLOOD2_FEATURES)), np.float32),
+                             np.zeros((0, len(FLOOD2_TARGETS)), np.int64),
                              np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0),
                              np.zeros((0, 3)))
         return FloodRows(*(np.concatenate([getattr(p, f.name) for p in parts])

@@ -379,7 +379,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             r3 = train_landslide(storms=extra, out_dir=args.out_dir, progress=progress)
             ref, path = "landslide/1", r3.onnx_path
-            metrics = {"roc_auc": round(r3.metrics["model"]["roc_auc"], 4), "brier": round(r3.metrics["model"]["brier"], 4),
+            metrics = {"roc_auc": round(r3.metrics["model"]["roc_auc"], 4),
+                       "brier": round(r3.metrics["model"]["brier"], 4),
                        "lead_gain_mean_min": round(r3.metrics["lead_time_model"]["mean_min"], 1)}
         else:
             from .train_camera import train_camera

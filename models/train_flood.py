@@ -86,7 +86,8 @@ class Flood2Result:
     card_path: Path
 
 
-def fit_flood2(rows: FloodRows, hyperparameters: dict[str, Any] | None = None, progress: bool = False) -> CoherentTargets:
+def fit_flood2(rows: FloodRows, hyperparameters: dict[str, Any] | None = None,
+               progress: bool = False) -> CoherentTargets:
     """Fits one monotonic classifier per target and wraps them coherently."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from tqdm import tqdm

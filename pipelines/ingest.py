@@ -161,6 +161,7 @@ class ParseObservations(beam.PTransform):
             raise ValueError(f"unknown feed(s): {', '.join(sorted(unknown))}")
 
     def expand(self, records: beam.PCollection[KafkaRecord]) -> pvalue.DoOutputsTuple:
-        return records | "Parse" >> beam.ParDo(_ParseFn(self.topic_feeds, self.catalogue, self.only_drill)).with_outputs(
+        parse = _ParseFn(self.topic_feeds, self.catalogue, self.only_drill)
+        return records | "Parse" >> beam.ParDo(parse).with_outputs(
             DEAD_LETTER, CLOCK, *FEED_TYPES
         )

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from typing import ClassVar
 
 import apache_beam as beam
 from apache_beam.io.iobase import WatermarkEstimator
@@ -427,7 +428,7 @@ class _SharedConsumers:
     """
 
     _lock = threading.Lock()
-    _entries: dict[tuple[str, str, str, int], list] = {}  # -> [consumer, users]
+    _entries: ClassVar[dict[tuple[str, str, str, int], list]] = {}  # -> [consumer, users]
 
     @classmethod
     def acquire(cls, config: KafkaReadConfig, topic: str, partition: int) -> _PartitionConsumer:
@@ -543,7 +544,7 @@ class _SharedProducers:
     """
 
     _lock = threading.Lock()
-    _producers: dict[str, list] = {}  # servers -> [producer, users]
+    _producers: ClassVar[dict[str, list]] = {}  # servers -> [producer, users]
 
     @classmethod
     def acquire(cls, bootstrap_servers: str):  # type: ignore[no-untyped-def]

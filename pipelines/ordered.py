@@ -48,7 +48,7 @@ from suibou.contracts import DeadLetter
 
 S = TypeVar("S")
 I = TypeVar("I")  # noqa: E741 - conventional name for the input type
-O = TypeVar("O")
+O = TypeVar("O")  # noqa: E741 - and for the output type
 
 DEAD_LETTER = "dead_letter"
 

@@ -263,7 +263,8 @@ class FuseReachFeatures(beam.PTransform):
     def expand(self, inputs: Mapping[str, beam.PCollection]):  # type: ignore[no-untyped-def]
         rain = inputs["rain"] | "RainToReaches" >> beam.FlatMap(rain_to_reaches, self.catalogue)
         level = inputs["level"] | "LevelToReach" >> beam.Map(lambda s: (stream_key(s.drill_id, s.reach_id), s))
-        faults = inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(faults_to_reaches, reaches_by_gauge(self.catalogue))
+        faults = inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(faults_to_reaches,
+                                                                      reaches_by_gauge(self.catalogue))
         cameras = inputs["cameras"] | "CamerasToReaches" >> beam.Map(camera_to_reach)
         grids = (inputs["grids"] | "ReachGrids" >> beam.Filter(is_kind(AreaKind.REACH))
                  | "GridsToReaches" >> beam.Map(rainfall_to_area))

@@ -119,9 +119,9 @@ def _read_points(path: Path) -> tuple[tuple[RainReading, ...], tuple[LevelReadin
 
     columns = pq.read_table(path).to_pydict()
     rain, levels = [], []
-    for when, sid, kind, value, interval in zip(columns["time"], columns["station_id"], columns["kind"],
-                                                columns["value"], columns["interval_s"]):
-        when = when.astimezone(dt.UTC)
+    for stamp, sid, kind, value, interval in zip(columns["time"], columns["station_id"], columns["kind"],
+                                                 columns["value"], columns["interval_s"]):
+        when = stamp.astimezone(dt.UTC)
         event_id = f"{sid}:{int(when.timestamp())}"
         if kind == "rain_mm":
             rain.append(RainReading(event_id=event_id, event_time=when, station_id=sid, rain_mm=value,
@@ -392,7 +392,7 @@ def read_readings(path: str | Path, catalogue: StationCatalogue) -> tuple[list[R
     """
     path = Path(path)
     try:
-        handle = open(path, newline="", encoding="utf-8-sig")
+        handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by `with handle` below
     except OSError as error:
         raise StormImportError(f"cannot read {path}: {error}") from None
     rows: list[_Row] = []

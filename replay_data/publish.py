@@ -14,8 +14,8 @@ Order and watermarks. Every message of the storm goes out in event-time order
 to its feed's topic: rain and level readings keyed by station id, camera frames
 by camera id, grid notices by grid id, drone observations by flight id (so the
 default partitioner keeps one source on one partition). A drill may start
-later than the storm (``start_at``): earlier messages are not sent. Every ``tick_every_s`` of event time, after every reading stamped
-at or before the tick time, a ``stream_control/1`` TICK goes to *every*
+later than the storm (``start_at``): earlier messages are not sent. Every ``tick_every_s`` of event time,
+after every reading stamped at or before the tick time, a ``stream_control/1`` TICK goes to *every*
 partition of *every* observation topic (camera, drone and grid too, since a
 quiet partition would otherwise hold the pipeline's event-time clock back).
 A tick at time t therefore promises that nothing stamped at or before t

@@ -130,8 +130,8 @@ def snake_lines(storm: Storm) -> list[SnakeLine]:
                     z.critical_line) for z in storm.catalogue.zones]
     else:
         targets = [(sid, [sid], DEFAULT_CRITICAL_LINE) for sid in rain]
-    for area_id, station_ids, cl in targets:
-        station_ids = [s for s in station_ids if s in rain]
+    for area_id, listed, cl in targets:
+        station_ids = [s for s in listed if s in rain]
         if not station_ids:
             continue
         times = rain[station_ids[0]][0]

@@ -214,7 +214,8 @@ class Simulation:
 # --------------------------------------------------------------------------- rain
 
 
-def local_km(lon: np.ndarray | float, lat: np.ndarray | float, lon0: float, lat0: float) -> tuple[np.ndarray, np.ndarray]:
+def local_km(lon: np.ndarray | float, lat: np.ndarray | float, lon0: float,
+             lat0: float) -> tuple[np.ndarray, np.ndarray]:
     """Equirectangular projection to km east/north of (lon0, lat0); fine over a city."""
     x = (np.asarray(lon, dtype=float) - lon0) * _KM_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat0))
     y = (np.asarray(lat, dtype=float) - lat0) * _KM_PER_DEG_LAT

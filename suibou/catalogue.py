@@ -572,7 +572,8 @@ class StationCatalogue:
     # ------------------------------------------------------------------ combining
 
     @classmethod
-    def merge(cls, name: str, catalogues: Iterable[StationCatalogue], provenance: str | None = None) -> StationCatalogue:
+    def merge(cls, name: str, catalogues: Iterable[StationCatalogue],
+              provenance: str | None = None) -> StationCatalogue:
         """One catalogue holding everything of several (ids must not collide)."""
         parts = list(catalogues)
         fields: dict[str, Any] = {attr: tuple(x for c in parts for x in getattr(c, attr))

@@ -198,7 +198,8 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
     print(f"                   the API needs a key: the admin key is in {key_source}, e.g.")
     print(f'                   curl -H "Authorization: Bearer $(cat {key_source})" '
           f'"{api_url}/v1/alerts?exercise=true&include_cancelled=true"' if not os.environ.get("SUIBOU_ADMIN_KEY")
-          else f'                   curl -H "Authorization: Bearer $SUIBOU_ADMIN_KEY" "{api_url}/v1/alerts?exercise=true"')
+          else f'                   curl -H "Authorization: Bearer $SUIBOU_ADMIN_KEY" '
+               f'"{api_url}/v1/alerts?exercise=true"')
     print(f"Console:           {console}")
     print(f"                   {login}")
     print(f"API documentation: {api_url}/docs")

@@ -554,9 +554,9 @@ class JobWatch:
                                                  timeout=2.0)
             last = ""
             for response in stream:
-                if response.HasField("message_response") and response.message_response.message_text:
-                    if response.message_response.importance >= beam_job_api_pb2.JobMessage.JOB_MESSAGE_ERROR:
-                        last = response.message_response.message_text
+                if (response.HasField("message_response") and response.message_response.message_text
+                        and response.message_response.importance >= beam_job_api_pb2.JobMessage.JOB_MESSAGE_ERROR):
+                    last = response.message_response.message_text
         except grpc.RpcError:
             pass
         return last.strip().splitlines()[0][:300] if last.strip() else ""

@@ -192,8 +192,8 @@ def _station_entry(stations: StationMap, station_id: str, station: StationState 
     if isinstance(latest, LevelStatus):
         entry["colour_level"] = int(latest.observed_level)
     elif latest is not None and gauge is not None:
-        entry["colour_level"] = max((levels.get(a, {}).get("alert_level", 1) for a in (*gauge.reach_ids, *gauge.zone_ids)),
-                                    default=1)
+        entry["colour_level"] = max((levels.get(a, {}).get("alert_level", 1)
+                                     for a in (*gauge.reach_ids, *gauge.zone_ids)), default=1)
     if entry["colour_level"] is not None:
         entry["colour"] = AlertLevel(entry["colour_level"]).colour
     return entry

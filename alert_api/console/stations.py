@@ -244,7 +244,8 @@ def _coords(points: Sequence[Position]) -> list[list[float]]:
 
 def _read_catalogue(data: Mapping[str, Any]) -> tuple[CatalogueInfo, list[Gauge | Camera | Area]]:
     if not isinstance(data, Mapping) or data.get("format") not in _FORMATS:
-        raise CatalogueError(f"not a station catalogue (format {data.get('format') if isinstance(data, Mapping) else None!r})")
+        found = data.get("format") if isinstance(data, Mapping) else None
+        raise CatalogueError(f"not a station catalogue (format {found!r})")
     name = str(data.get("name", ""))
     try:
         parts: list[Gauge | Camera | Area] = []

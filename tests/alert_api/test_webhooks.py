@@ -188,8 +188,8 @@ def test_a_crash_after_sending_resends_under_the_same_id_once_the_lease_runs_out
     assert crashing.run_once() == 0  # leased: not sent again yet
     now[0] += dt.timedelta(seconds=16)  # the lease (timeout + 5 s) has run out
     delivered: list[str] = []
-    worker = DeliveryWorker(database, RetryPolicy(), lambda: now[0], allow_private=True, sender=lambda u, b, h: delivered.append(
-        h["webhook-id"]) or 204)
+    worker = DeliveryWorker(database, RetryPolicy(), lambda: now[0], allow_private=True,
+                            sender=lambda u, b, h: delivered.append(h["webhook-id"]) or 204)
     assert worker.run_once() == 1
     assert (sent, delivered) == (["ZEN.0"], ["ZEN.0"])
     assert worker.run_once() == 0

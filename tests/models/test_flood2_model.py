@@ -104,7 +104,8 @@ def test_outputs_are_coherent_and_primary_is_danger_60(scorer):
     rng = np.random.default_rng(1)
     n = 4000
     level = rng.uniform(0, 4, n)
-    x = flood2_feature_matrix(level, np.full(n, 2.0), np.full(n, 2.6), np.full(n, 3.0), level - rng.uniform(-0.2, 0.5, n),
+    x = flood2_feature_matrix(level, np.full(n, 2.0), np.full(n, 2.6), np.full(n, 3.0),
+                              level - rng.uniform(-0.2, 0.5, n),
                               level - rng.uniform(-0.3, 1.0, n), rng.uniform(0, 25, n), rng.uniform(0, 120, n),
                               rng.uniform(0, 60, n), rng.uniform(0, 120, n))
     p = scorer.predict_targets(x)

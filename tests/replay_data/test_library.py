@@ -90,7 +90,8 @@ def test_grids_are_1km_observed_plus_nowcast_to_60_min(storm, folder):
 
 
 def _field(storm, issue, lead):
-    notice = next(g for g in storm.grids if g.event_time == issue and g.valid_time == issue + dt.timedelta(minutes=lead))
+    notice = next(g for g in storm.grids
+                  if g.event_time == issue and g.valid_time == issue + dt.timedelta(minutes=lead))
     with xr.open_dataset(notice.uri.removeprefix("file://")) as ds:
         return ds[notice.variable].sel(lead_time=lead).values.astype(float)
 

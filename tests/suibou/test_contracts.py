@@ -103,7 +103,7 @@ def test_bad_events_are_rejected_with_a_reason(raw, reason):
 
 
 def test_missing_fields_are_named():
-    with pytest.raises(ContractError, match="missing field.*interval_s.*station_id"):
+    with pytest.raises(ContractError, match=r"missing field.*interval_s.*station_id"):
         parse_event(b'{"schema": "rain_reading/1", "event_id": "x", "event_time": "2019-10-12T09:00:00Z",'
                     b' "rain_mm": 1}')
 
