@@ -18,8 +18,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from kafka.errors import KafkaError  # type: ignore[import-untyped]
-from kafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings

@@ -304,7 +304,7 @@ class Ledger:
 class Producer(Protocol):
     """The part of ``kafka.KafkaProducer`` the ingest uses."""
 
-    def send(self, topic: str, value: bytes | None = ..., key: bytes | None = ...,
+    def send(self, topic: str, value: bytes | None = ..., key: bytes | None = ..., *,
              timestamp_ms: int | None = ...) -> Any: ...
 
     def close(self, timeout: float | None = ...) -> None: ...
@@ -351,7 +351,7 @@ def kafka_producer_factory(bootstrap_servers: str, *, timeout_s: float,
     """Makes kafka-python producers for the ingest: ``acks=all``, idempotent, bounded waits."""
 
     def make() -> Producer:
-        from kafka import KafkaProducer  # type: ignore[import-untyped]
+        from kafka import KafkaProducer
 
         timeout_ms = int(timeout_s * 1000)
         producer: Producer = KafkaProducer(

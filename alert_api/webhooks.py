@@ -494,7 +494,8 @@ class DeliveryWorker:
                 ).values(lease_until=lease)).rowcount
                 if taken == 1:
                     busy.add(partner)
-                    room[lane] = None if room[lane] is None else room[lane] - 1
+                    left = room[lane]
+                    room[lane] = None if left is None else left - 1
                     claims.append(_Claim(int(row["id"]), partner, row["webhook_id"], row["payload"],
                                          int(row["attempts"]), row["webhook_url"], row["webhook_secret"]))
         with self._lock:

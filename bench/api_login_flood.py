@@ -37,9 +37,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import httpx
+from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "bench-admin-key-" + "x" * 32
@@ -66,8 +67,8 @@ def serve(code: str, home: str, port: int) -> None:
                              hazard=Hazard.FLOOD, level=AlertLevel(2 + n % 4), headline="bench",
                              area_name=f"Reach {n}", area_name_ja=f"区間{n}", polygon=RING))
     fields = AlertApiSettings.model_fields
-    extra = {"trusted_proxies": ["127.0.0.1/32"]} if "trusted_proxies" in fields else {}
-    config = AlertApiSettings(admin_key=ADMIN_KEY, **extra)
+    extra: dict[str, Any] = {"trusted_proxies": ["127.0.0.1/32"]} if "trusted_proxies" in fields else {}
+    config = AlertApiSettings(admin_key=SecretStr(ADMIN_KEY), **extra)
     app = create_app(Settings(home=Path(home)), store=store, start_consumer=False, api_settings=config,
                      start_webhooks=False)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
                     "name": "nav", "scopes": ["alerts:read"], "rate_limit_per_minute": 1_000_000}).json()
                 headers = {"Authorization": f"Bearer {partner['api_key']}"}
                 reads(client, headers, 20)  # warm
-                rows = []
+                rows: list[tuple[str, list[float], collections.Counter[int] | None]] = []
                 quiet, _ = reads(client, headers, args.reads)
                 rows.append(("quiet", quiet, None))
                 for label, spread in (("flood, one address", False), (f"flood, {args.flooders} addresses", True)):

@@ -45,9 +45,11 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from shapely.geometry import LineString, Polygon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -95,7 +97,7 @@ def corridor(rng: random.Random, half: tuple[float, float]) -> tuple[tuple[float
         step = rng.uniform(300, 600)
         x, y = x + step * math.cos(heading), y + step * math.sin(heading)
         points.append((x, y))
-    area = LineString(points).buffer(150, quad_segs=4).simplify(5)
+    area = cast(Polygon, LineString(points).buffer(150, quad_segs=4).simplify(5))
     return tuple((round(CENTRE[0] + px / KX, 6), round(CENTRE[1] + py / KY, 6)) for px, py in area.exterior.coords)
 
 
@@ -121,8 +123,8 @@ def event(n: int, ring: tuple[tuple[float, float], ...], rng: random.Random) -> 
 class LinearScan(HazardIndex):
     """The baseline: the same index, searched by testing every polygon in turn."""
 
-    def intersecting(self, geometry: object, min_level: int = 1) -> np.ndarray:  # type: ignore[override]
-        found = [i for i, polygon in enumerate(self.plain) if polygon.intersects(geometry)]
+    def intersecting(self, geometry: object, min_level: int = 1) -> np.ndarray:
+        found = [i for i, polygon in enumerate(self.plain) if polygon.intersects(geometry)]  # type: ignore[call-overload]
         return np.array([i for i in found if self.levels[i] >= min_level], dtype=int)
 
     def __init__(self, alerts: list[Alert]) -> None:
@@ -167,7 +169,7 @@ def worst(args: argparse.Namespace) -> None:
     store = InMemoryAlertStore()
     for e in events:
         store.add(e)
-    config = AlertApiSettings(admin_key=ADMIN_KEY, max_body_bytes=16 * 1024 * 1024)
+    config = AlertApiSettings(admin_key=SecretStr(ADMIN_KEY), max_body_bytes=16 * 1024 * 1024)
     app = create_app(Settings(home=Path(tempfile.mkdtemp())), store=store, start_consumer=False,
                      api_settings=config, start_webhooks=False)
     budget = Budget(max_work=config.route_check_max_work)
@@ -288,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         store = InMemoryAlertStore()
         for e in events:
             store.add(e)
-        config = AlertApiSettings(admin_key=ADMIN_KEY, max_body_bytes=8 * 1024 * 1024)
+        config = AlertApiSettings(admin_key=SecretStr(ADMIN_KEY), max_body_bytes=8 * 1024 * 1024)
         app = create_app(Settings(home=Path(tempfile.mkdtemp())), store=store, start_consumer=False,
                          api_settings=config, start_webhooks=False)
         http_samples: list[float] = []

@@ -79,7 +79,7 @@ class PeakMemory(threading.Thread):
         self.join()
 
 
-def arrivals(settings: Settings, topics: list[str], stop: threading.Event, got: dict, key_of,  # type: ignore[no-untyped-def]
+def arrivals(settings: Settings, topics: list[str], stop: threading.Event, got: dict, key_of,
              ready: threading.Event | None = None) -> None:
     """Notes in ``got`` the wall time each record that ``key_of`` names first arrives, from the topics' ends
     on, until ``stop``; sets ``ready`` once it reads from the end."""

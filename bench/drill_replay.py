@@ -33,6 +33,7 @@ import socket
 import sys
 import time
 import uuid
+from typing import Any
 
 from benchkit import PeakMemory, delete_topics
 from replay_data.library import materialise, open_storm, storm_cache
@@ -77,7 +78,7 @@ def baseline(storm, settings: Settings) -> dict[str, float]:
     ends = consumer.end_offsets(assigned)
     started = time.monotonic()
     seen = 0
-    while any(consumer.position(tp) < ends[tp] for tp in assigned):
+    while any(consumer.position(tp) < ends[tp] for tp in assigned):  # type: ignore[operator]  # int without a timeout
         for records in consumer.poll(timeout_ms=500, max_records=5000).values():
             for record in records:
                 json.loads(record.value)
@@ -128,7 +129,7 @@ def main() -> None:
     print(f"{name}: {counts} (materialise {materialise_s:.1f} s, cached after the first run; load {load_s:.1f} s)",
           file=sys.stderr)
 
-    results: dict[str, object] = {"storm": name, "hours": hours, "gauges": 2 * len(storm.catalogue.level_gauges),
+    results: dict[str, Any] = {"storm": name, "hours": hours, "gauges": 2 * len(storm.catalogue.level_gauges),
                                   "events": counts, "load_s": round(load_s, 2)}
     base_settings = _settings("base")
     infra.up(base_settings)

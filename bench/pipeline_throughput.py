@@ -89,7 +89,7 @@ def publish(settings: Settings, catalogue: StationCatalogue, minutes: int, drill
     return sent
 
 
-def _controls(producer, partitions, kind, when, drill_id) -> int:  # type: ignore[no-untyped-def]
+def _controls(producer, partitions, kind, when, drill_id) -> int:
     count = 0
     for topic, parts in partitions.items():
         for partition in parts:

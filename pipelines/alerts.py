@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
+from typing import cast
 
 import apache_beam as beam
 
@@ -52,7 +53,7 @@ def corridor_polygon(line: tuple[tuple[float, float], ...], half_width_m: float 
     """
     import math
 
-    from shapely.geometry import LineString
+    from shapely.geometry import LineString, Polygon
 
     lat0 = sum(lat for _, lat in line) / len(line)
     kx, ky = 111_320.0 * math.cos(math.radians(lat0)), 110_574.0
@@ -60,7 +61,7 @@ def corridor_polygon(line: tuple[tuple[float, float], ...], half_width_m: float 
     area = projected.buffer(half_width_m, quad_segs=4)
     tolerance = 1.0
     while len(area.exterior.coords) > max_vertices:
-        area = area.simplify(tolerance)
+        area = cast(Polygon, area.simplify(tolerance))  # a simplified polygon is a polygon
         tolerance *= 2
     return tuple((round(x / kx, 6), round(y / ky, 6)) for x, y in area.exterior.coords)
 
@@ -259,7 +260,7 @@ class DecideAlerts(beam.PTransform):
         if self.hold_s < 0 or self.landslide_hold_s < 0 or not 0 < self.forecast_threshold <= 1:
             raise ValueError("hold_s and landslide_hold_s must be >= 0 and forecast_threshold in (0, 1]")
 
-    def expand(self, scores):  # type: ignore[no-untyped-def]
+    def expand(self, scores):
         """``scores``: one PCollection of :class:`RiskScore`, or several (kept apart, see FoldInEventTime)."""
         fold = AlertHysteresis(dict(self.areas), self.hold_s, self.forecast_threshold, dict(self.open_alerts),
                                self.landslide_hold_s)

@@ -32,7 +32,7 @@ class BatchPerBundle(beam.DoFn):
         that name for its own batched DoFns.)"""
         raise NotImplementedError
 
-    def finish_bundle(self):  # type: ignore[no-untyped-def]
+    def finish_bundle(self):
         from apache_beam.utils.windowed_value import WindowedValue
 
         batch, self._batch = self._batch, []

@@ -96,7 +96,9 @@ class _ReadFramesFn(BatchPerBundle):
     def score_batch(self, frames: Sequence[tuple[CameraFrame, Camera, bytes]]) -> list[CameraEstimate]:
         from models import read_frames
 
-        gauges = [self._catalogue.level_gauge(camera.level_station_id) for _, camera, _ in frames]
+        # process() lets through only cameras that watch a level gauge.
+        gauges = [self._catalogue.level_gauge(camera.level_station_id)  # type: ignore[arg-type]
+                  for _, camera, _ in frames]
         readings = read_frames(self._scorer, [data for _, _, data in frames], gauges)
         self._read.inc(len(frames))
         return [

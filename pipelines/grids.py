@@ -115,7 +115,7 @@ def sample_area(leads_min: np.ndarray, fields: np.ndarray, cells: tuple[Cell, ..
     rows, columns = zip(*cells, strict=True)
     rates = fields[:, list(rows), list(columns)].mean(axis=1)
     observed = rates[leads_min == 0]
-    return (
+    return (  # type: ignore[return-value]  # NOWCAST_HORIZONS_MIN holds two horizons
         round(float(observed[0]), 1) if observed.size else None,
         *(accumulate_nowcast(leads_min, rates, h) for h in NOWCAST_HORIZONS_MIN),
     )
@@ -244,6 +244,6 @@ def rainfall_to_area(item: AreaRainfall) -> tuple[str, AreaRainfall]:
     return stream_key(item.drill_id, item.area_id), item
 
 
-def is_kind(kind: AreaKind):  # type: ignore[no-untyped-def]
+def is_kind(kind: AreaKind):
     """A filter for the grid samples or drone sightings of one kind of area."""
     return lambda item: item.area_kind is kind

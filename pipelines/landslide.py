@@ -102,7 +102,8 @@ class ZoneFusion(Fold[ZoneState, "RainfallTotals | AreaRainfall | DroneSighting"
         totals = {**state.totals, item.station_id: item}
         if item.station_id != self.pacers.get(zone_id):
             return dataclasses.replace(state, totals=totals), []
-        fresh, stale = [], []
+        fresh: list[RainfallTotals] = []
+        stale: list[RainfallTotals] = []
         for t in totals.values():
             age = (item.event_time - t.event_time).total_seconds()
             (fresh if 0 <= age <= RAIN_MAX_AGE_S else stale).append(t)
@@ -206,7 +207,7 @@ class ScoreLandslideRisk(beam.PTransform):
     def __post_init__(self) -> None:
         super().__init__()
 
-    def expand(self, inputs: dict[str, beam.PCollection]):  # type: ignore[no-untyped-def]
+    def expand(self, inputs: dict[str, beam.PCollection]):
         zones = self.catalogue.zones
         lines = {z.zone_id: z.critical_line for z in zones}
         pacers = {z.zone_id: g[0].station_id for z in zones

@@ -39,9 +39,11 @@ from apache_beam.transforms.userstate import (
     BagStateSpec,
     OrderedListStateSpec,
     ReadModifyWriteStateSpec,
+    StateSpec,
     TimerSpec,
     on_timer,
 )
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from suibou.contracts import DeadLetter
@@ -241,7 +243,7 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
     keys' fold states stay in one small cell per shard.
     """
 
-    WAITING = OrderedListStateSpec("waiting", PickleCoder())
+    WAITING: StateSpec = OrderedListStateSpec("waiting", PickleCoder())
     KEYS = ReadModifyWriteStateSpec("keys", PickleCoder())
     FIRE = TimerSpec("fire", TimeDomain.WATERMARK)
 
@@ -351,7 +353,8 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
         current.fold_state, outputs = self._fold.step(key, state, item)
         current.folded_until = at if current.folded_until is None else max(current.folded_until, at)
         for output in outputs:
-            yield beam.window.TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))
+            # Outputs carry event times too; each fold's event_time reads them as well as its inputs.
+            yield TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))  # type: ignore[arg-type]
 
 
 class _BagFoldFn(_OrderedFoldFn[S, I, O]):
@@ -386,7 +389,8 @@ class _BagFoldFn(_OrderedFoldFn[S, I, O]):
         waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
         cell=beam.DoFn.StateParam(KEYS),  # noqa: B008
     ) -> Iterator[Any]:
-        due, later = [], []
+        due: list[Any] = []
+        later: list[Any] = []
         for entry in waiting.read():
             (due if entry[0].micros <= fired_at.micros else later).append(entry)
         if not due:

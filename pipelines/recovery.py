@@ -46,20 +46,20 @@ class ResumePlan:
     tank_seeds: dict[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
 
 
-def _consumer(bootstrap_servers: str, group_id: str | None = None):  # type: ignore[no-untyped-def]
+def _consumer(bootstrap_servers: str, group_id: str | None = None):
     from kafka import KafkaConsumer
 
     return KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False,
                          max_partition_fetch_bytes=4 * 1024 * 1024)
 
 
-def _partitions(consumer, topics: Iterable[str]):  # type: ignore[no-untyped-def]
+def _partitions(consumer, topics: Iterable[str]):
     from kafka import TopicPartition
 
     return [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
 
 
-def _records(consumer, starts: Mapping, ends: Mapping) -> Iterator:  # type: ignore[no-untyped-def]
+def _records(consumer, starts: Mapping, ends: Mapping) -> Iterator:
     """Every record from ``starts`` up to ``ends``, per partition."""
     live = [tp for tp in starts if starts[tp] < ends[tp]]
     if not live:

@@ -100,7 +100,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         if isinstance(item, LevelAssessment):
             return 3
         if isinstance(item, SensorFault):
-            return 2 if item.station_id in self._level_stations else 1
+            return 2 if item.station_id in self._level_stations else 1  # type: ignore[attr-defined]  # set in __post_init__
         return 0 if isinstance(item, (RainfallTotals, AreaRainfall)) else 1
 
     def __post_init__(self) -> None:
@@ -132,7 +132,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         return self._on_level(key, state, item)
 
     def _on_fault(self, reach_id: str, state: FusionState, item: SensorFault
-                  ) -> tuple[FusionState, list[ReachFeatures]]:
+                  ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
         faults = dict(state.faults)
         if item.kind is FaultKind.RECOVERED:
             faults.pop(item.station_id, None)
@@ -172,7 +172,8 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         return state, outputs
 
     def _row(self, state: FusionState, status: LevelAssessment, at: dt.datetime) -> ReachFeatures:
-        fresh, stale = [], []
+        fresh: list[RainfallTotals] = []
+        stale: list[RainfallTotals] = []
         for history in state.rain.values():
             # The gauge's totals as they stood at ``at``, whatever order they arrived in.
             known = [t for t in history if t.event_time <= at]
@@ -230,7 +231,7 @@ def rain_to_reaches(totals: RainfallTotals, catalogue: StationCatalogue) -> Iter
 
 def reaches_by_gauge(catalogue: StationCatalogue) -> dict[str, tuple[str, ...]]:
     """Gauge id -> the reaches it serves (a level gauge its own, a rain gauge those it samples)."""
-    reaches = {g.station_id: (g.reach_id,) for g in catalogue.level_gauges}
+    reaches: dict[str, tuple[str, ...]] = {g.station_id: (g.reach_id,) for g in catalogue.level_gauges}
     reaches.update({g.station_id: tuple(g.reach_ids) for g in catalogue.rain_gauges})
     return reaches
 
@@ -260,7 +261,7 @@ class FuseReachFeatures(beam.PTransform):
     def __post_init__(self) -> None:
         super().__init__()
 
-    def expand(self, inputs: Mapping[str, beam.PCollection]):  # type: ignore[no-untyped-def]
+    def expand(self, inputs: Mapping[str, beam.PCollection]):
         rain = inputs["rain"] | "RainToReaches" >> beam.FlatMap(rain_to_reaches, self.catalogue)
         level = inputs["level"] | "LevelToReach" >> beam.Map(lambda s: (stream_key(s.drill_id, s.reach_id), s))
         faults = inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(faults_to_reaches,

@@ -190,7 +190,7 @@ def _write_storm(storm: Storm, folder: Path, key: str, progress: bool) -> None:
         json.dumps(catalogue.hazard_areas_geojson(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     n_points = _write_points(folder / "points.parquet", storm)
 
-    grids = []
+    grids: list[dict[str, Any]] = []
     for index, grid in enumerate(catalogue.grids):
         rng = np.random.default_rng([params.seed & 0xFFFFFFFF, 1, index])
         (folder / "grids" / grid.grid_id).mkdir(parents=True)

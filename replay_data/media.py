@@ -168,6 +168,7 @@ def frame_jobs(catalogue: StationCatalogue, params: StormParams, level_ids: Sequ
     steps = [int((t - start).total_seconds() // params.step_s) - 1 for t in times]
     jobs = []
     for k, camera in enumerate(cameras):
+        assert camera.level_station_id is not None  # cameras without a gauge were left out above
         row = level_m[list(level_ids).index(camera.level_station_id)]
         for i, when in enumerate(times):
             jobs.append(FrameJob(camera.camera_id, when, float(row[steps[i]]), round(float(rates[k, i]), 2)))

@@ -348,9 +348,10 @@ def _plots(storm: Storm, alerts: Sequence[AlertEvent], crossings: Sequence[Cross
                             color=_COLOURS[level], edgecolor="#444444", lw=0.5)
         for crossing in crossings:
             if crossing.area_id == area:
-                ax.plot(crossing.time, row + 0.42, "v", color=_COLOURS[crossing.level], mec="#333333", ms=7)
+                ax.plot(crossing.time, row + 0.42, "v",  # type: ignore[arg-type]  # matplotlib converts dates
+                        color=_COLOURS[crossing.level], mec="#333333", ms=7)
     ax.set_yticks(range(len(areas)), areas, fontsize=7)
-    ax.set_xlim(storm.start, storm.end)
+    ax.set_xlim(storm.start, storm.end)  # type: ignore[arg-type]  # matplotlib converts dates
     ax.xaxis.set_major_formatter(fmt)
     ax.set_xlabel("JST (bars: alert level in force; triangles: threshold crossed in the storm)", fontsize=8)
     if not areas:

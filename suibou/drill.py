@@ -363,7 +363,9 @@ def drill_messages(
         ends = list_offsets(consumer, partitions)
         found = []
         deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+        # position() without a timeout waits for an offset, so it is never None here.
+        while (any(consumer.position(tp) < ends[tp] for tp in partitions)  # type: ignore[operator]
+               and time.monotonic() < deadline):
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     if drill_id.encode() not in record.value:

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from shapely.geometry import LineString, Polygon  # type: ignore[import-untyped]
-from shapely.strtree import STRtree  # type: ignore[import-untyped]
+from shapely.geometry import LineString, Polygon
+from shapely.strtree import STRtree
 
 from alert_api.formats.cap import cap_time
 from alert_api.formats.texts import message_texts
