@@ -246,7 +246,8 @@ class AccountStore:
             values["disabled"] = disabled
         with self.db.begin() as connection:
             if values:
-                result = connection.execute(partners.update().where(partners.c.partner_id == partner_id).values(**values))
+                result = connection.execute(
+                    partners.update().where(partners.c.partner_id == partner_id).values(**values))
                 if result.rowcount == 0:
                     raise AccountError(f"no partner {partner_id!r}", 404)
         partner = self.get_partner(partner_id)

@@ -18,8 +18,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from kafka.errors import KafkaError  # type: ignore[import-untyped]
-from kafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
@@ -217,7 +217,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         if isinstance(error, KafkaError):  # broker unreachable, rebalance: expected, no traceback
             log.warning("alert consumer: %s; reconnecting in %.1f s", error, backoff)
         else:
-            log.exception("alert consumer failed; reconnecting in %.1f s", backoff)
+            log.exception("alert consumer failed; reconnecting in %.1f s", backoff)  # noqa: LOG004 - in run()'s except
         self._update(state=ConsumerState.RETRYING, last_error=f"{type(error).__name__}: {error}")
 
     def _consume(self) -> None:
@@ -277,7 +277,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         for sent in sends:
             sent.get(timeout=self._config.dead_letter_timeout_s)
         consumer.commit(offsets)
-        self._update(last_commit_at=dt.datetime.now(dt.timezone.utc))
+        self._update(last_commit_at=dt.datetime.now(dt.UTC))
 
     def _measure_lag(self, consumer: RecordConsumer) -> None:
         """Records between the next one to read and the high-water mark, summed over the assigned partitions

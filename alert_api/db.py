@@ -64,10 +64,10 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("UtcDateTime needs a timezone-aware datetime")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
-        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+        return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 class SealedSecret(sa.types.TypeDecorator[str]):

@@ -27,18 +27,20 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import itertools
 import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-import networkx as nx  # type: ignore[import-untyped]
+import networkx as nx
 import numpy as np
-import shapely  # type: ignore[import-untyped]
-import shapely.ops  # type: ignore[import-untyped]
-from shapely.geometry import LineString, Point, Polygon  # type: ignore[import-untyped]
-from shapely.strtree import STRtree  # type: ignore[import-untyped]
+import shapely
+import shapely.ops
+from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.strtree import STRtree
 
 from alert_api.models import Alert
 from suibou.contracts import AlertLevel
@@ -234,12 +236,12 @@ class HazardIndex:
 
     def __init__(self, alerts: Iterable[Alert]) -> None:
         self.alerts: list[Alert] = []
-        polygons: list[Polygon] = []
+        polygons: list[BaseGeometry] = []  # make_valid may give a multipolygon
         for alert in alerts:
             ring = alert.latest.event.polygon
             if not ring:
                 continue
-            polygon = Polygon(ring)
+            polygon: BaseGeometry = Polygon(ring)
             if not polygon.is_valid:
                 polygon = shapely.make_valid(polygon)
             self.alerts.append(alert)
@@ -261,7 +263,7 @@ class HazardIndex:
             found = found[self.levels[found] >= min_level]
         return np.sort(found)
 
-    def near_envelope(self, geometry: shapely.Geometry, pad: float = 0.0) -> int:
+    def near_envelope(self, geometry: BaseGeometry, pad: float = 0.0) -> int:
         """How many areas' bounding boxes meet ``geometry``'s bounding box grown by ``pad`` degrees (cheap)."""
         if not len(self.alerts):
             return 0
@@ -274,7 +276,7 @@ class HazardIndex:
             return set()
         edge_index, area_index = self.tree.query(edges, predicate="intersects")
         keep = self.levels[area_index] >= min_level
-        return set(int(i) for i in edge_index[keep])
+        return {int(i) for i in edge_index[keep]}
 
     def inside(self, point: Point, min_level: int) -> list[int]:
         return [int(i) for i in self.intersecting(point, min_level)]
@@ -347,7 +349,8 @@ def _hits(index: HazardIndex, array: np.ndarray[Any, Any], line: LineString,
     if not len(found):
         return []
     starts, ends = array[:-1], array[1:]
-    segments = shapely.linestrings(np.stack([starts, ends], axis=1))
+    # On arrays shapely returns arrays (its stubs cannot tell from the argument types).
+    segments = cast("np.ndarray[Any, Any]", shapely.linestrings(np.stack([starts, ends], axis=1)))
     scale = np.array([projection.kx, projection.ky])
     segment_m = np.hypot(*((ends - starts) * scale).T)
     cumulative = np.concatenate([[0.0], np.cumsum(segment_m)])
@@ -357,7 +360,7 @@ def _hits(index: HazardIndex, array: np.ndarray[Any, Any], line: LineString,
     # boundary are cut (on prepared polygons, the containment test is much cheaper than a cut).
     crossing = ~shapely.contains(polygons[area_at], segments[segment_at])
     cut_segment, cut_area = segment_at[crossing], area_at[crossing]
-    parts = shapely.intersection(segments[cut_segment], polygons[cut_area])
+    parts = cast("np.ndarray[Any, Any]", shapely.intersection(segments[cut_segment], polygons[cut_area]))
     degrees = shapely.length(segments[cut_segment])
     share = np.ones(len(segment_at))
     share[crossing] = np.divide(shapely.length(parts), degrees, out=np.zeros(len(parts)), where=degrees > 0)
@@ -520,7 +523,7 @@ class RoadGraph:
         if collection.get("type") != "FeatureCollection" or not isinstance(collection.get("features"), list):
             raise GeometryError("the road graph must be a GeoJSON FeatureCollection")
         road = cls()
-        lines = []
+        lines: list[tuple[Any, Any]] = []
         positions = 0
         tick = budget.ticker(256)
         for number, feature in enumerate(collection["features"]):
@@ -547,7 +550,7 @@ class RoadGraph:
                 road.positions.setdefault(key, key)
             if len(road.positions) > budget.max_graph_nodes:
                 raise GeometryError(f"the road graph has more than {budget.max_graph_nodes} nodes")
-            for a, b in zip(keys, keys[1:]):
+            for a, b in itertools.pairwise(keys):
                 tick()
                 road._add_edge(a, b, name, oneway, projection, budget)
         return road
@@ -594,7 +597,7 @@ class RoadGraph:
         if not self.edge_list:
             return np.zeros(0, dtype=object)
         ends = np.array([(self.positions[u], self.positions[v]) for u, v in self.edge_list], dtype=float)
-        return shapely.linestrings(ends)
+        return cast("np.ndarray[Any, Any]", shapely.linestrings(ends))
 
     def nearest_node(self, point: Sequence[float], exclude: set[Any]) -> Any | None:
         """The graph node nearest to ``point`` (lon, lat) that is not in ``exclude``."""
@@ -679,9 +682,9 @@ def find_detour(index: HazardIndex, road: RoadGraph, origin: Sequence[float], de
         return None, "no_path"
     graph = road.graph
     coordinates = [road.positions[n] for n in nodes]
-    length = sum(graph.edges[u, v]["length_m"] for u, v in zip(nodes, nodes[1:]))
+    length = sum(graph.edges[u, v]["length_m"] for u, v in itertools.pairwise(nodes))
     streets: list[str] = []
-    for u, v in zip(nodes, nodes[1:]):
+    for u, v in itertools.pairwise(nodes):
         name = graph.edges[u, v]["name"]
         if name and (not streets or streets[-1] != name):
             streets.append(name)

@@ -304,7 +304,7 @@ class Ledger:
 class Producer(Protocol):
     """The part of ``kafka.KafkaProducer`` the ingest uses."""
 
-    def send(self, topic: str, value: bytes | None = ..., key: bytes | None = ...,
+    def send(self, topic: str, value: bytes | None = ..., key: bytes | None = ..., *,
              timestamp_ms: int | None = ...) -> Any: ...
 
     def close(self, timeout: float | None = ...) -> None: ...
@@ -336,7 +336,7 @@ class LazyProducer:
             self._producer = None
         try:
             producer.close(timeout=1)
-        except Exception:  # noqa: BLE001 - closing a broken producer may fail too
+        except Exception:  # closing a broken producer may fail too
             log.debug("closing the ingest producer failed", exc_info=True)
 
     def close(self) -> None:
@@ -351,7 +351,7 @@ def kafka_producer_factory(bootstrap_servers: str, *, timeout_s: float,
     """Makes kafka-python producers for the ingest: ``acks=all``, idempotent, bounded waits."""
 
     def make() -> Producer:
-        from kafka import KafkaProducer  # type: ignore[import-untyped]
+        from kafka import KafkaProducer
 
         timeout_ms = int(timeout_s * 1000)
         producer: Producer = KafkaProducer(

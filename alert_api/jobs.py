@@ -28,8 +28,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
-from kafka import KafkaConsumer, TopicPartition  # type: ignore[import-untyped]
-from kafka.errors import KafkaError  # type: ignore[import-untyped]
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
@@ -96,7 +96,7 @@ def describe_job(heartbeat: JobStatus | None, now: dt.datetime, *, not_seen_afte
         return JobHealth("not_seen", "not seen", heartbeat, age)
     if heartbeat.state is JobState.RUNNING and heartbeat.behind_s is not None and heartbeat.behind_s > behind_after_s:
         return JobHealth("behind", f"behind by {heartbeat.behind_s:.0f} s", heartbeat, age)
-    return JobHealth(heartbeat.state.value, heartbeat.state.value, heartbeat, age)  # type: ignore[arg-type]
+    return JobHealth(heartbeat.state.value, heartbeat.state.value, heartbeat, age)
 
 
 class JobBoard:
@@ -160,7 +160,7 @@ class JobStatusConsumer(RetryingLoop[FeedStatus]):
         if isinstance(error, (KafkaError, MissingTopic)):
             log.warning("job status consumer: %s; retrying in %.1f s", error, backoff)
         else:
-            log.exception("job status consumer failed; retrying in %.1f s", backoff)
+            log.exception("job status consumer failed; retrying in %.1f s", backoff)  # noqa: LOG004 - in run()'s except
         self._update(state=FeedState.RETRYING, last_error=f"{type(error).__name__}: {error}")
 
     def _on_stopped(self) -> None:

@@ -20,8 +20,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kafka import KafkaConsumer, KafkaProducer  # type: ignore[import-untyped]
-from kafka.net.compat import KafkaNetClient  # type: ignore[import-untyped]
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.net.compat import KafkaNetClient
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,12 @@ T = TypeVar("T")
 CLOSE_TIMEOUT_MS = 2000
 
 
-class BoundedCloseConsumer(KafkaConsumer):  # type: ignore[misc]
+class BoundedCloseConsumer(KafkaConsumer):
     """A ``KafkaConsumer`` whose ``close`` waits at most ``close_timeout_ms`` unless told otherwise."""
 
     close_timeout_ms = CLOSE_TIMEOUT_MS
 
-    def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None:
+    def close(self, autocommit: bool = True, timeout_ms: float | None = None) -> None:
         super().close(autocommit=autocommit, timeout_ms=self.close_timeout_ms if timeout_ms is None else timeout_ms)
 
 
@@ -54,7 +54,7 @@ def _closing_on_failure(build: Callable[..., T], *args: Any, **configs: Any) -> 
         for net_client in made:
             try:
                 net_client.close()
-            except Exception:  # noqa: BLE001 - closing what is left; the original error matters
+            except Exception:  # closing what is left; the original error matters
                 log.debug("closing a Kafka client that failed to connect", exc_info=True)
         raise
 

@@ -67,7 +67,8 @@ pull by cursor (with ETags), Server-Sent Events, and signed webhooks (Standard W
 Authenticate with `Authorization: Bearer <token>`: a partner API key, an officer
 session token or the admin key. Field gateways post readings to `/v1/ingest/readings`
 with a gateway key. `/healthz` is public (liveness and the live job's state only);
-`/metrics` serves Prometheus metrics to the admin and to keys with `metrics:read`. Duty officers have a console at `/console/`. Exercise (drill) alerts carry `status: "Exercise"`
+`/metrics` serves Prometheus metrics to the admin and to keys with `metrics:read`. Duty officers have a console
+at `/console/`. Exercise (drill) alerts carry `status: "Exercise"`
 and `EXERCISE/訓練` in every text, and reach only partners with the `exercises` scope.
 """
 

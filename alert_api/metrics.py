@@ -94,7 +94,7 @@ def outbox_queue(database: Database, now: dt.datetime) -> tuple[int, float]:
     if not depth or oldest is None:
         return 0, 0.0
     if oldest.tzinfo is None:  # aggregates bypass the column type on some dialects
-        oldest = oldest.replace(tzinfo=dt.timezone.utc)
+        oldest = oldest.replace(tzinfo=dt.UTC)
     return int(depth), max(0.0, (now - oldest).total_seconds())
 
 

@@ -23,7 +23,7 @@ BBox = tuple[float, float, float, float]
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def polygon_bbox(polygon: tuple[tuple[float, float], ...]) -> BBox | None:

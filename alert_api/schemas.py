@@ -32,13 +32,13 @@ UtcTime = Annotated[dt.datetime, PlainSerializer(format_time, return_type=str, w
 MAX_INT = 2**63 - 1
 #: Earliest and latest instants a time filter may name: datetimes near year 1 or 9999 overflow when
 #: converted between offsets (``0001-01-01T00:00:00+01:00`` is in year 0 in UTC).
-EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
-LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc)
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
 def _bounded_time(value: dt.datetime) -> dt.datetime:
     try:
-        utc = value.astimezone(dt.timezone.utc)
+        utc = value.astimezone(dt.UTC)
     except OverflowError:
         raise ValueError("the time is out of range (1900 to 2200)") from None
     if not EARLIEST <= utc < LATEST:
@@ -260,7 +260,8 @@ class RouteCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     route: GeoJsonLineString | LineStringFeature = Field(description="The route: at most 10,000 positions.")
-    buffer_m: StrictFloat = Field(0.0, ge=0, le=1000, description="Also report areas within this distance of the route.")
+    buffer_m: StrictFloat = Field(0.0, ge=0, le=1000,
+                                  description="Also report areas within this distance of the route.")
     graph: dict[str, Any] | None = Field(
         None,
         description="Your road graph, for a detour around areas at level 4 or above: a GeoJSON "

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from shapely.geometry import Point, Polygon  # type: ignore[import-untyped]
+from shapely.geometry import Point, Polygon
 
 from alert_api.config import AlertApiSettings
 from alert_api.console import Console, present

@@ -236,7 +236,7 @@ def _as_time(value: Any) -> dt.datetime:
         value = dt.datetime.fromisoformat(value)
     if not isinstance(value, dt.datetime):
         raise ValueError(f"not a timestamp: {value!r}")
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def _state(row: Mapping[Any, Any]) -> AlertState:
@@ -294,7 +294,7 @@ class SqlAlertStore(AlertStore):
         for listener in self._listeners:
             try:
                 listener()
-            except Exception:  # noqa: BLE001 - a listener must not undo a committed publication
+            except Exception:  # a listener must not undo a committed publication
                 log.exception("publication listener failed")
 
     # ----------------------------------------------------------------------- writes
@@ -426,7 +426,8 @@ class SqlAlertStore(AlertStore):
         return False
 
     def _message(self, connection: Connection, event_id: str) -> StoredMessage:
-        row = connection.execute(sa.select(alert_messages).where(alert_messages.c.event_id == event_id)).mappings().one()
+        query = sa.select(alert_messages).where(alert_messages.c.event_id == event_id)
+        row = connection.execute(query).mappings().one()
         return _message_from_row(row)
 
     def _publish(
@@ -606,7 +607,7 @@ class SqlAlertStore(AlertStore):
         m = alert_messages.c
         with self.db.read() as connection:
             rows = connection.execute(sa.select(m.event_id, m.event_time).where(m.event_id.in_(ids))).all()
-        return {event_id: when for event_id, when in rows}
+        return dict(rows)
 
     def counts(self) -> StoreCounts:
         a = alerts.c

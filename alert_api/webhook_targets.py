@@ -87,7 +87,7 @@ def parse_ipv4(host: str) -> ipaddress.IPv4Address | None:
         >>> parse_ipv4("nav.example") is None, parse_ipv4("1.example") is None
         (True, True)
     """
-    text = host[:-1] if host.endswith(".") else host
+    text = host.removesuffix(".")
     parts = text.split(".")
     if not _is_number(parts[-1]):
         return None
@@ -341,7 +341,9 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         self._allow_private = allow_private
         self._inner = inner or httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
+                          local_address: str | None = None,
                           socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
         target = normalise_url(f"https://{_bracketed(host)}:{port}/", allow_insecure=True)
         if target.address is not None:  # an address: nothing to resolve
@@ -359,7 +361,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         assert error is not None
         raise error
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109 - as above
                                   socket_options: typing.Iterable[typing.Any] | None = None
                                   ) -> httpcore.AsyncNetworkStream:
         raise UnsafeUrl("webhooks are not sent over Unix sockets")

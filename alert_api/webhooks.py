@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -307,10 +308,8 @@ class DeliveryWorker:
         """Looks at the outbox now (called after each publication, from any thread)."""
         loop, event = self._loop, self._wake_event
         if loop is not None and event is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop has just closed
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # the loop has just closed
-                pass
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -385,10 +384,8 @@ class DeliveryWorker:
                     task.add_done_callback(tasks.discard)
                 # Completions wake the loop; without them, wait for the next retry that falls due.
                 wait_s = self._poll_s if tasks else await asyncio.to_thread(self._wait_s)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake_event.wait(), wait_s)
-                except TimeoutError:
-                    pass
             if tasks:  # let deliveries in flight finish, within the stop's grace
                 await asyncio.wait(tasks, timeout=self._stop_grace_s)
         finally:
@@ -416,7 +413,7 @@ class DeliveryWorker:
             try:
                 await asyncio.to_thread(self._record_many, [(claim, status, error) for claim, status, error, _ in
                                                             batch])
-            except Exception:  # noqa: BLE001 - the leases run out and the rows are tried again
+            except Exception:  # the leases run out and the rows are tried again
                 log.exception("%d webhook delivery results could not be recorded", len(batch))
             for *_, done in batch:
                 if not done.done():
@@ -425,7 +422,7 @@ class DeliveryWorker:
     def _claim_safely(self, fast: int, slow: int) -> list[_Claim]:
         try:
             return self._claim(fast, slow)
-        except Exception:  # noqa: BLE001 - keep delivering after a database hiccup
+        except Exception:  # keep delivering after a database hiccup
             log.exception("webhook outbox could not be read")
             return []
 
@@ -497,7 +494,8 @@ class DeliveryWorker:
                 ).values(lease_until=lease)).rowcount
                 if taken == 1:
                     busy.add(partner)
-                    room[lane] = None if room[lane] is None else room[lane] - 1
+                    left = room[lane]
+                    room[lane] = None if left is None else left - 1
                     claims.append(_Claim(int(row["id"]), partner, row["webhook_id"], row["payload"],
                                          int(row["attempts"]), row["webhook_url"], row["webhook_secret"]))
         with self._lock:
@@ -523,7 +521,7 @@ class DeliveryWorker:
             else:
                 try:
                     await asyncio.to_thread(self._record, claim, status, error)
-                except Exception:  # noqa: BLE001 - the lease runs out and the row is tried again
+                except Exception:  # the lease runs out and the row is tried again
                     log.exception("webhook delivery %s to %s could not be recorded", claim.webhook_id,
                                   claim.partner_id)
         finally:

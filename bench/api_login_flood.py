@@ -37,8 +37,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, Self
 
 import httpx
+from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "bench-admin-key-" + "x" * 32
@@ -58,15 +60,15 @@ def serve(code: str, home: str, port: int) -> None:
     from suibou.settings import Settings
 
     store = SqlAlertStore(f"sqlite:///{home}/alerts.db")
-    t0 = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
     for n in range(50):
         store.add(AlertEvent(event_id=f"B-{n}:0", event_time=t0, alert_id=f"B-{n}", sequence=0,
                              msg_type=MsgType.ALERT, area_id=f"R-{n}", area_kind=AreaKind.REACH,
                              hazard=Hazard.FLOOD, level=AlertLevel(2 + n % 4), headline="bench",
                              area_name=f"Reach {n}", area_name_ja=f"区間{n}", polygon=RING))
     fields = AlertApiSettings.model_fields
-    extra = {"trusted_proxies": ["127.0.0.1/32"]} if "trusted_proxies" in fields else {}
-    config = AlertApiSettings(admin_key=ADMIN_KEY, **extra)
+    extra: dict[str, Any] = {"trusted_proxies": ["127.0.0.1/32"]} if "trusted_proxies" in fields else {}
+    config = AlertApiSettings(admin_key=SecretStr(ADMIN_KEY), **extra)
     app = create_app(Settings(home=Path(home)), store=store, start_consumer=False, api_settings=config,
                      start_webhooks=False)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
@@ -109,7 +111,7 @@ class Flood:
                 with self.lock:
                     self.statuses[status] += 1
 
-    def __enter__(self) -> Flood:
+    def __enter__(self) -> Self:
         for thread in self.threads:
             thread.start()
         time.sleep(1.0)  # let it build up
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
                     "name": "nav", "scopes": ["alerts:read"], "rate_limit_per_minute": 1_000_000}).json()
                 headers = {"Authorization": f"Bearer {partner['api_key']}"}
                 reads(client, headers, 20)  # warm
-                rows = []
+                rows: list[tuple[str, list[float], collections.Counter[int] | None]] = []
                 quiet, _ = reads(client, headers, args.reads)
                 rows.append(("quiet", quiet, None))
                 for label, spread in (("flood, one address", False), (f"flood, {args.flooders} addresses", True)):

@@ -40,13 +40,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import uvicorn  # noqa: E402
-from standardwebhooks import Webhook  # noqa: E402
+import uvicorn
+from standardwebhooks import Webhook
 
-from alert_api.accounts import AccountStore  # noqa: E402
-from alert_api.store import SqlAlertStore  # noqa: E402
-from alert_api.webhooks import DeliveryWorker, RetryPolicy  # noqa: E402
-from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType  # noqa: E402
+from alert_api.accounts import AccountStore
+from alert_api.store import SqlAlertStore
+from alert_api.webhooks import DeliveryWorker, RetryPolicy
+from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
 
 RING = ((139.60, 35.70), (139.61, 35.70), (139.61, 35.71), (139.60, 35.71), (139.60, 35.70))
 
@@ -158,7 +158,7 @@ def run(partners: int, alerts: int, url: str | None, receivers: Receivers, label
     try:
         for a in range(alerts):
             event = AlertEvent(
-                event_id=f"{label}-A{a}:0", event_time=dt.datetime.now(dt.timezone.utc), alert_id=f"{label}-A{a}",
+                event_id=f"{label}-A{a}:0", event_time=dt.datetime.now(dt.UTC), alert_id=f"{label}-A{a}",
                 sequence=0, msg_type=MsgType.ALERT, area_id="R-BENCH", area_kind=AreaKind.REACH,
                 hazard=Hazard.FLOOD, level=AlertLevel.DANGER, headline="bench", area_name="Bench River",
                 area_name_ja="ベンチ川", polygon=RING)

@@ -7,9 +7,11 @@ imported by its bare name from the script's folder.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from typing import Self
 
 import psutil
 
@@ -62,15 +64,13 @@ class PeakMemory(threading.Thread):
         while not self.stop.wait(self.every_s):
             sample = {"driver": me.memory_info().rss, "prism": 0, "sdk_harnesses": 0, "alert_api": 0, "other": 0}
             for child in me.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.Error):  # ended between the listing and the reading
                     sample[process_role(child.cmdline())] += child.memory_info().rss
-                except psutil.Error:
-                    pass  # ended between the listing and the reading
             sample["pipeline"] = sample["driver"] + sample["prism"] + sample["sdk_harnesses"]
             for role, rss in sample.items():
                 self.peak_mib[role] = max(self.peak_mib.get(role, 0.0), round(rss / _MIB, 1))
 
-    def __enter__(self) -> PeakMemory:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -79,7 +79,7 @@ class PeakMemory(threading.Thread):
         self.join()
 
 
-def arrivals(settings: Settings, topics: list[str], stop: threading.Event, got: dict, key_of,  # type: ignore[no-untyped-def]
+def arrivals(settings: Settings, topics: list[str], stop: threading.Event, got: dict, key_of,
              ready: threading.Event | None = None) -> None:
     """Notes in ``got`` the wall time each record that ``key_of`` names first arrives, from the topics' ends
     on, until ``stop``; sets ``ready`` once it reads from the end."""
@@ -114,7 +114,7 @@ def delete_topics(settings: Settings) -> None:
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     try:
         admin.delete_topics(settings.topics.all_topics)
-    except Exception as error:  # a failed clean-up must not hide the figures
+    except Exception as error:  # noqa: BLE001 - a failed clean-up must not hide the figures
         print(f"could not delete the benchmark topics: {error!r}", file=sys.stderr)
     finally:
         admin.close()

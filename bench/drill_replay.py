@@ -33,9 +33,9 @@ import socket
 import sys
 import time
 import uuid
+from typing import Any
 
 from benchkit import PeakMemory, delete_topics
-
 from replay_data.library import materialise, open_storm, storm_cache
 from replay_data.publish import plan_messages, publish_storm
 from suibou import infra
@@ -52,8 +52,8 @@ def _free_port() -> int:
 
 def _settings(tag: str, **extra) -> Settings:
     base = get_settings()
-    return Settings(home=base.home, kafka_bootstrap=base.kafka_bootstrap, topic_prefix=f"bench-{tag}-{uuid.uuid4().hex[:6]}",
-                    **extra)
+    return Settings(home=base.home, kafka_bootstrap=base.kafka_bootstrap,
+                    topic_prefix=f"bench-{tag}-{uuid.uuid4().hex[:6]}", **extra)
 
 
 def baseline(storm, settings: Settings) -> dict[str, float]:
@@ -78,7 +78,7 @@ def baseline(storm, settings: Settings) -> dict[str, float]:
     ends = consumer.end_offsets(assigned)
     started = time.monotonic()
     seen = 0
-    while any(consumer.position(tp) < ends[tp] for tp in assigned):
+    while any(consumer.position(tp) < ends[tp] for tp in assigned):  # type: ignore[operator]  # int without a timeout
         for records in consumer.poll(timeout_ms=500, max_records=5000).values():
             for record in records:
                 json.loads(record.value)
@@ -129,7 +129,7 @@ def main() -> None:
     print(f"{name}: {counts} (materialise {materialise_s:.1f} s, cached after the first run; load {load_s:.1f} s)",
           file=sys.stderr)
 
-    results: dict[str, object] = {"storm": name, "hours": hours, "gauges": 2 * len(storm.catalogue.level_gauges),
+    results: dict[str, Any] = {"storm": name, "hours": hours, "gauges": 2 * len(storm.catalogue.level_gauges),
                                   "events": counts, "load_s": round(load_s, 2)}
     base_settings = _settings("base")
     infra.up(base_settings)
@@ -179,7 +179,7 @@ def main() -> None:
             print(f"  peak memory            pipeline {peaks['pipeline']:.0f} MiB (driver and publisher "
                   f"{peaks['driver']:.0f}, Prism {peaks['prism']:.0f}, SDK harnesses {peaks['sdk_harnesses']:.0f}); "
                   f"alert API {peaks['alert_api']:.0f} MiB")
-        except Exception as error:  # report the failure with the figures measured so far
+        except Exception as error:  # noqa: BLE001 - report the failure with the figures measured so far
             failed_s = time.monotonic() - started
             results["end_to_end"] = {"failed_after_s": failed_s, "error": f"{type(error).__name__}: {error}"[:500]}
             print(f"  end to end             FAILED after {failed_s:.0f} s: {type(error).__name__}: "

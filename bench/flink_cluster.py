@@ -42,7 +42,6 @@ import time
 import uuid
 
 from benchkit import delete_topics
-
 from suibou import infra
 from suibou.drill import alert_chain, drill_alert_messages, run_drill
 from suibou.infra import flink, flink_cluster

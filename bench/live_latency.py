@@ -41,16 +41,17 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
+
 from benchkit import arrivals, delete_topics
 from pipeline_latency import summary
 from pipeline_throughput import synthetic_basin
-
 from suibou import infra
 from suibou.catalogue import StationCatalogue
-from suibou.contracts import AlertEvent, LevelReading, RainReading, RiskScore, parse_event
+from suibou.contracts import LevelReading, RainReading, RiskScore, parse_event
 from suibou.infra import api_server, processes
 from suibou.settings import Settings
 
@@ -92,7 +93,8 @@ class Gateways:
                     if delay > 0:
                         time.sleep(delay)
                     # Event times go to the second on the wire (suibou.contracts.format_time).
-                    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+                    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+                    event: LevelReading | RainReading
                     if is_level:
                         event = LevelReading(event_id=f"{gauge.station_id}:{now:%H%M%S%f}", event_time=now,
                                              station_id=gauge.station_id,
@@ -113,7 +115,7 @@ class Gateways:
         return count / (time.perf_counter() - started)
 
 
-def reading_key(value: bytes):  # type: ignore[no-untyped-def]
+def reading_key(value: bytes):
     event = parse_event(value)
     return (event.station_id, event.event_time) if isinstance(event, LevelReading) else None
 
@@ -189,14 +191,14 @@ def live(catalogue: StationCatalogue, rate: float, seconds: float, sample_s: flo
 
     station_of = {g.reach_id: g.station_id for g in catalogue.level_gauges}
 
-    def score_key(value: bytes):  # type: ignore[no-untyped-def]
+    def score_key(value: bytes):
         event = parse_event(value)
         if isinstance(event, RiskScore) and event.area_id in station_of and not event.event_id.endswith(":held"):
             return (station_of[event.area_id], event.event_time)
         return None
 
     scores: dict = {}
-    alerts_seen: dict[str, tuple[float, AlertEvent | dict]] = {}
+    alerts_seen: dict[str, tuple[float, dict[str, Any]]] = {}
     stop, ready = threading.Event(), threading.Event()
     reader = threading.Thread(target=arrivals, args=(settings, [settings.topics.risk_scores], stop, scores, score_key,
                                                    ready))

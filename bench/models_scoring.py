@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +132,8 @@ def run(models: list[str], *, single: int, repeat: int, camera_frames: int) -> l
                 "onnx_identical_to_committed": same,
                 "single_onnx_ms": _single_ms(onnx, x, single),
                 "single_sklearn_ms": _single_ms(sk, x, max(single // 4, 50)),
-                "batch_onnx_ms": _median_ms(lambda: onnx(batch), repeat),
-                "batch_sklearn_ms": _median_ms(lambda: sk(batch), repeat),
+                "batch_onnx_ms": _median_ms(partial(onnx, batch), repeat),
+                "batch_sklearn_ms": _median_ms(partial(sk, batch), repeat),
             }
             result["single_speedup"] = result["single_sklearn_ms"] / result["single_onnx_ms"]
             result["batch_speedup"] = result["batch_sklearn_ms"] / result["batch_onnx_ms"]
@@ -140,7 +141,7 @@ def run(models: list[str], *, single: int, repeat: int, camera_frames: int) -> l
             # model scores a few stills every 5 minutes, so its realistic batch (100 frames) is timed too.
             result["batch_criterion"] = which != "camera"
             if which == "camera":
-                result["batch100_onnx_ms"] = _median_ms(lambda: onnx(batch[:100]), repeat)
+                result["batch100_onnx_ms"] = _median_ms(partial(onnx, batch[:100]), repeat)
             result["pass"] = bool(result["single_speedup"] >= MIN_SINGLE_SPEEDUP
                                   and (result["batch_onnx_ms"] < MAX_BATCH_MS or not result["batch_criterion"]))
             results.append(result)

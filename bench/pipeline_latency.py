@@ -32,9 +32,9 @@ import time
 import uuid
 
 import numpy as np
+
 from benchkit import PeakMemory, arrivals, delete_topics
 from pipeline_throughput import T0, _controls, readings, synthetic_basin
-
 from pipelines.job import JobConfig, fusion_pipeline
 from suibou import infra
 from suibou.contracts import ControlKind, LevelReading, RainReading, RiskScore, parse_event
@@ -75,14 +75,14 @@ def paced_send(settings: Settings, catalogue, minutes: int, drill_id: str, rate:
     return count / (time.perf_counter() - started)
 
 
-def _reading_key(value: bytes):  # type: ignore[no-untyped-def]
+def _reading_key(value: bytes):
     event = parse_event(value)
     return (event.station_id, event.event_time) if isinstance(event, (LevelReading, RainReading)) else None
 
 
-def _score_key(level_station_of: dict[str, str]):  # type: ignore[no-untyped-def]
+def _score_key(level_station_of: dict[str, str]):
     """A reach's flood score is keyed by the level reading it was made for."""
-    def key(value: bytes):  # type: ignore[no-untyped-def]
+    def key(value: bytes):
         event = parse_event(value)
         if isinstance(event, RiskScore) and event.area_id in level_station_of:
             return (level_station_of[event.area_id], event.event_time)
@@ -115,7 +115,9 @@ def main() -> None:
     # 1. Baseline: the broker and kafka-python alone.
     settings = Settings(topic_prefix=f"bench-lat-{uuid.uuid4().hex[:8]}")
     infra.up(settings)
-    sent, got, stop = {}, {}, threading.Event()
+    sent: dict[tuple[str, dt.datetime], float] = {}
+    got: dict[tuple[str, dt.datetime], float] = {}
+    stop = threading.Event()
     reader = threading.Thread(target=arrivals, args=(settings, [settings.topics.rain, settings.topics.level], stop,
                                                      got, _reading_key))
     reader.start()

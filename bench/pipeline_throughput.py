@@ -27,16 +27,15 @@ import time
 import uuid
 
 from benchkit import delete_topics
-
 from pipelines.job import JobConfig, fusion_pipeline
-from suibou.catalogue import LevelGauge, RainGauge, Reach, StationCatalogue
 from suibou import infra
+from suibou.catalogue import LevelGauge, RainGauge, Reach, StationCatalogue
 from suibou.contracts import ControlKind, LevelReading, RainReading, StreamControl
 from suibou.infra.sdk_workers import sdk_worker_pool
 from suibou.live import JOB_HARNESSES
 from suibou.settings import Settings
 
-T0 = dt.datetime(2019, 10, 12, 0, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2019, 10, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def synthetic_basin(gauges: int) -> StationCatalogue:
@@ -91,7 +90,7 @@ def publish(settings: Settings, catalogue: StationCatalogue, minutes: int, drill
     return sent
 
 
-def _controls(producer, partitions, kind, when, drill_id) -> int:  # type: ignore[no-untyped-def]
+def _controls(producer, partitions, kind, when, drill_id) -> int:
     count = 0
     for topic, parts in partitions.items():
         for partition in parts:

@@ -36,8 +36,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from suibou.catalogue import LevelGauge, StationCatalogue
 from replay_data.synth import RainCell, Simulation, Storm, StormParams, rain_rate, simulate, tipping_bucket
+from suibou.catalogue import LevelGauge, StationCatalogue
 from suibou.contracts import LevelReading, RainReading
 from suibou.hydrology import (
     DEFAULT_CRITICAL_LINE,
@@ -112,7 +112,7 @@ def series_from_simulation(catalogue: StationCatalogue, params: StormParams, sim
     if params.step_s != 60:
         raise ValueError("series_from_simulation needs 1-minute steps; use series_from_storm")
     return StormSeries(name=name, provenance=provenance, catalogue=catalogue,
-                       start=params.start.astimezone(dt.timezone.utc), rain_ids=sim.rain_ids,
+                       start=params.start.astimezone(dt.UTC), rain_ids=sim.rain_ids,
                        rain_mm=np.asarray(sim.rain_mm, dtype=np.float64), level_ids=sim.level_ids,
                        level_m=np.asarray(sim.level_m, dtype=np.float64))
 
@@ -129,7 +129,7 @@ def series_from_storm(storm: Storm) -> StormSeries:
     readings are carried forward for up to :data:`LEVEL_HOLD_MIN` minutes.
     Readings of unknown stations or outside ``(start, end]`` are ignored.
     """
-    start = storm.start.astimezone(dt.timezone.utc)
+    start = storm.start.astimezone(dt.UTC)
     n = max(1, math.ceil((storm.end - storm.start).total_seconds() / 60.0 - 1e-9))
     catalogue = storm.catalogue
     rain_ids = tuple(g.station_id for g in catalogue.rain_gauges)
@@ -164,7 +164,7 @@ def storm_from_series_readings(name: str, catalogue: StationCatalogue, start: dt
                                provenance: str = "observed", description: str = "") -> Storm:
     """Wraps readings from any source (e.g. a bureau's CSV) as a :class:`Storm` for training."""
     return Storm(name=name, title=name, description=description or f"{provenance} readings", provenance=provenance,
-                 start=start.astimezone(dt.timezone.utc), end=end.astimezone(dt.timezone.utc), catalogue=catalogue,
+                 start=start.astimezone(dt.UTC), end=end.astimezone(dt.UTC), catalogue=catalogue,
                  rain=tuple(rain), levels=tuple(levels))
 
 
@@ -207,7 +207,7 @@ def synthetic_flood_series(seed: int, n_storms: int, catalogues: Sequence[Statio
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
-    base = dt.datetime(2000, 6, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2000, 6, 1, tzinfo=dt.UTC)
     out = []
     for i in tqdm(range(n_storms), desc=desc, disable=not progress, leave=False):
         catalogue = catalogues[i % len(catalogues)]
@@ -272,7 +272,8 @@ class FloodRows:
     @staticmethod
     def concat(parts: Sequence[FloodRows]) -> FloodRows:
         if not parts:
-            return FloodRows(np.zeros((0, len(FLOOD2_FEATURES)), np.float32), np.zeros((0, len(FLOOD2_TARGETS)), np.int64),
+            return FloodRows(np.zeros((0, len(FLOOD2_FEATURES)), np.float32),
+                             np.zeros((0, len(FLOOD2_TARGETS)), np.int64),
                              np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0),
                              np.zeros((0, 3)))
         return FloodRows(*(np.concatenate([getattr(p, f.name) for p in parts])

@@ -14,6 +14,7 @@ rule alerts but the threshold is never reached in the evaluated window.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,7 +71,7 @@ def lead_times(groups: np.ndarray, minutes: np.ndarray, observed_crossed: np.nda
     order = np.lexsort((minutes, groups))
     g_sorted = groups[order]
     bounds = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         idx = order[a:b]
         t = minutes[idx]
         crossed = np.flatnonzero(observed_crossed[idx])

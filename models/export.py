@@ -136,7 +136,8 @@ class CoherentTargets:
         return np.stack([done[t] for t in self.targets], axis=1)
 
 
-def coherence_for(thresholds: Sequence[str], horizons: Sequence[int]) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+def coherence_for(thresholds: Sequence[str],
+                  horizons: Sequence[int]) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
     """``(implied_by, order)`` for targets ``{threshold}_{horizon}min``.
 
     Thresholds are given lowest first, horizons shortest first: reaching a higher

@@ -280,7 +280,7 @@ def load_scorer(name: str = "flood", version: str = "1", artifacts_dir: str | Pa
     options.inter_op_num_threads = 1
     try:
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime raises its own exception types
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise ModelLoadError(f"{ref}: ONNX Runtime cannot load {onnx_path}: {error}") from None
     inputs = session.get_inputs()
     input_name = metadata.get("input_name", "features")

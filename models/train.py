@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from suibou.catalogue import StationCatalogue
 from replay_data.synth import random_storm_params, simulate
+from suibou.catalogue import StationCatalogue
 
 from .features import FLOOD_FEATURES, FLOOD_TARGET, HORIZON_MIN, RISE_WINDOW_MIN, flood_feature_matrix
 
@@ -124,7 +124,7 @@ def synthetic_dataset(seed: int, n_storms: int, *, progress: bool = True,
 
     catalogue = catalogue or StationCatalogue.load("kanda-basin")
     rng = np.random.default_rng(seed)
-    base = dt.datetime(2000, 6, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2000, 6, 1, tzinfo=dt.UTC)
     xs, ys, groups = [], [], []
     for i in tqdm(range(n_storms), desc="synthetic storms", disable=not progress):
         params = random_storm_params(rng, catalogue, base + dt.timedelta(days=i), STORM_MINUTES)
@@ -185,7 +185,7 @@ def train_flood_model(
     out = Path(out_dir) if out_dir is not None else ARTIFACTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     x, y, groups = synthetic_dataset(seed, n_storms, progress=progress)
-    n_train_storms = int(round(n_storms * (1 - held_out_fraction)))
+    n_train_storms = round(n_storms * (1 - held_out_fraction))
     train = groups < n_train_storms
     x_train, y_train, x_test, y_test = x[train], y[train], x[~train], y[~train]
     if len(set(y_train.tolist())) < 2 or len(set(y_test.tolist())) < 2:
@@ -379,7 +379,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             r3 = train_landslide(storms=extra, out_dir=args.out_dir, progress=progress)
             ref, path = "landslide/1", r3.onnx_path
-            metrics = {"roc_auc": round(r3.metrics["model"]["roc_auc"], 4), "brier": round(r3.metrics["model"]["brier"], 4),
+            metrics = {"roc_auc": round(r3.metrics["model"]["roc_auc"], 4),
+                       "brier": round(r3.metrics["model"]["brier"], 4),
                        "lead_gain_mean_min": round(r3.metrics["lead_time_model"]["mean_min"], 1)}
         else:
             from .train_camera import train_camera

@@ -74,12 +74,13 @@ def render_frames(seed: int, n: int, cameras: list[str], *, progress: bool = Fal
     fixed shift, so that the model learns to read the water against the banks
     rather than against fixed pixel rows.
     """
-    from PIL import Image
-    from tqdm import tqdm
     import io
 
+    from PIL import Image
+    from tqdm import tqdm
+
     rng = np.random.default_rng(seed)
-    base = dt.datetime(2019, 10, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2019, 10, 1, tzinfo=dt.UTC)
     xs, ratios, banks, nights, rains, cams = [], [], [], [], [], []
     for i in tqdm(range(n), desc=desc, disable=not progress, leave=False):
         gauge = random_gauge(rng, i)
@@ -206,11 +207,13 @@ def _card(meta: dict[str, Any]) -> str:
         ["MAE, metres (share × the frame's bank-full level)", fmt(m["mae_level_m"], 3)],
         ["RMSE, metres", fmt(m["rmse_level_m"], 3)],
         ["90th percentile of the absolute error, metres", fmt(m["p90_abs_error_m"], 3)],
-        ["MAE by day / at night (20–04 JST), metres", f"{fmt(m['mae_level_m_day'], 3)} / {fmt(m['mae_level_m_night'], 3)}"],
+        ["MAE by day / at night (20–04 JST), metres",
+         f"{fmt(m['mae_level_m_day'], 3)} / {fmt(m['mae_level_m_night'], 3)}"],
         ["MAE in rain ≥ 50 mm/h, metres", fmt(m["mae_level_m_heavy_rain"], 3)],
     ], ["level estimate", "held-out frames"])
     over = table([["ROC-AUC", fmt(o["roc_auc"])], ["Brier score", fmt(o["brier"])],
-                  ["Brier score of the base rate", fmt(o["brier_climatology"])], ["accuracy at P ≥ 0.5", fmt(o["accuracy"])],
+                  ["Brier score of the base rate", fmt(o["brier_climatology"])],
+                  ["accuracy at P ≥ 0.5", fmt(o["accuracy"])],
                   ["overtopping frames held out", fmt(o["positive_rate"], 3)]], ["overtopping", "held-out frames"])
     img = meta["input_image"]
     return f"""# Model card: `{meta['model_ref']}` — water level and overtopping from a river-camera still

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from suibou.catalogue import StationCatalogue
 from replay_data.synth import Storm
+from suibou.catalogue import StationCatalogue
 
 from .artifacts_io import fmt, onnx_outputs, table, write_artifacts
 from .datasets import (
@@ -86,7 +86,8 @@ class Flood2Result:
     card_path: Path
 
 
-def fit_flood2(rows: FloodRows, hyperparameters: dict[str, Any] | None = None, progress: bool = False) -> CoherentTargets:
+def fit_flood2(rows: FloodRows, hyperparameters: dict[str, Any] | None = None,
+               progress: bool = False) -> CoherentTargets:
     """Fits one monotonic classifier per target and wraps them coherently."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from tqdm import tqdm
@@ -177,7 +178,7 @@ def train_flood2(
     catalogues = list(catalogues or [StationCatalogue.load("kanda-basin")])
     steps = tqdm(total=5, desc="flood/2", disable=not progress)
     synthetic = synthetic_flood_series(seed, n_storms, catalogues, progress=progress)
-    n_train = int(round(n_storms * (1 - held_out_fraction)))
+    n_train = round(n_storms * (1 - held_out_fraction))
     extra_train, extra_test = _series(storms), _series(held_out_storms)
     train_series = synthetic[:n_train] + extra_train
     test_series = synthetic[n_train:] + extra_test
@@ -200,7 +201,7 @@ def train_flood2(
     metrics["onnx_parity_max_abs_diff"] = parity
     steps.update()
 
-    n_imported = sum(s.provenance not in ("synthetic",) for s in extra_train)
+    n_imported = sum(s.provenance != "synthetic" for s in extra_train)
     metadata = {
         "kind": "multi_target",
         "input_name": "features",

@@ -40,7 +40,7 @@ from .export import binary_onnx, snap_thresholds_to_float32
 from .features import LANDSLIDE_FEATURES, LANDSLIDE_TARGET, MARGIN_CLIP
 
 NAME, VERSION = "landslide", "1"
-MONOTONIC: dict[str, int] = {f: 1 for f in LANDSLIDE_FEATURES}
+MONOTONIC: dict[str, int] = dict.fromkeys(LANDSLIDE_FEATURES, 1)
 HYPERPARAMETERS: dict[str, Any] = {
     "max_iter": 60, "learning_rate": 0.15, "max_depth": 5, "max_leaf_nodes": 16,
     "early_stopping": False, "random_state": 0,
@@ -75,7 +75,8 @@ def _zones(storms: Sequence[Storm | StormSeries | ZoneSeries]) -> list[ZoneSerie
     return [s if isinstance(s, ZoneSeries) else zones_from_storm(s) for s in storms]
 
 
-def evaluate_landslide(p: np.ndarray, rows: LandslideRows, base_rate: float, p_alert: float = P_ALERT) -> dict[str, Any]:
+def evaluate_landslide(p: np.ndarray, rows: LandslideRows, base_rate: float,
+                       p_alert: float = P_ALERT) -> dict[str, Any]:
     """Model metrics, the physically based criterion's skill, and lead times over the threshold-only rule."""
     physical = rows.margin_2h >= 0
     minutes = rows.step * 10
@@ -118,7 +119,7 @@ def train_landslide(
 
     steps = tqdm(total=4, desc="landslide/1", disable=not progress)
     synthetic = synthetic_landslide_series(seed, n_storms, progress=progress)
-    n_train = int(round(n_storms * (1 - held_out_fraction)))
+    n_train = round(n_storms * (1 - held_out_fraction))
     extra_train, extra_test = _zones(storms), _zones(held_out_storms)
     train_events = synthetic[:n_train] + extra_train
     test_events = synthetic[n_train:] + extra_test
@@ -214,6 +215,7 @@ def _card(meta: dict[str, Any]) -> str:
                    f"{v['false_alarm_groups']} / {v['n_no_event_groups']}"])
     leads = table(lt, ["alert on", "crossings", "mean gain (min)", "median gain (min)", "share earlier",
                        "false alarms / zone-events without a crossing"])
+    held_out = fmt(mm["positive_rate"], 3)
     return f"""# Model card: `{meta['model_ref']}` — snake line crosses the critical line within 2 hours
 
 **What it predicts.** For one landslide warning zone or 1 km cell at one time: the
@@ -266,7 +268,7 @@ error (σ = {d['nowcast_error']['storm_sigma']} per zone-event, {d['nowcast_erro
 
 {skill}
 
-Brier score of the constant base rate: {fmt(mm['brier_climatology'])}; positives held out: {fmt(mm['positive_rate'], 3)}.
+Brier score of the constant base rate: {fmt(mm['brier_climatology'])}; positives held out: {held_out}.
 
 ## Lead time gained over the threshold-only rule
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
+from typing import cast
 
 from pipelines.ordered import Fold
 from suibou.catalogue import StationCatalogue
@@ -50,7 +51,7 @@ def corridor_polygon(line: tuple[tuple[float, float], ...], half_width_m: float 
     """
     import math
 
-    from shapely.geometry import LineString
+    from shapely.geometry import LineString, Polygon
 
     lat0 = sum(lat for _, lat in line) / len(line)
     kx, ky = 111_320.0 * math.cos(math.radians(lat0)), 110_574.0
@@ -58,7 +59,7 @@ def corridor_polygon(line: tuple[tuple[float, float], ...], half_width_m: float 
     area = projected.buffer(half_width_m, quad_segs=4)
     tolerance = 1.0
     while len(area.exterior.coords) > max_vertices:
-        area = area.simplify(tolerance)
+        area = cast(Polygon, area.simplify(tolerance))  # a simplified polygon is a polygon
         tolerance *= 2
     return tuple((round(x / kx, 6), round(y / ky, 6)) for x, y in area.exterior.coords)
 

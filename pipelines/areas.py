@@ -166,14 +166,16 @@ class AreaFold(Fold[AreaState, AreaInput, AreaOutput]):
         outputs: list[Any] = []
         if isinstance(item, RainReading):
             gauge_key = stream_key(item.drill_id, item.station_id)
-            before = state.rain.get(item.station_id)
-            after, totals = self.rain.step(gauge_key, self.rain.initial(gauge_key) if before is None else before, item)
-            state.rain[item.station_id] = after
+            rain_before = state.rain.get(item.station_id)
+            rain_after, totals = self.rain.step(
+                gauge_key, self.rain.initial(gauge_key) if rain_before is None else rain_before, item)
+            state.rain[item.station_id] = rain_after
             fused: list[Any] = list(totals)
         elif isinstance(item, LevelReading):
             gauge_key = stream_key(item.drill_id, item.station_id)
             before = state.level.get(item.station_id)
-            after, judged = self.level.step(gauge_key, self.level.initial(gauge_key) if before is None else before, item)
+            after, judged = self.level.step(
+                gauge_key, self.level.initial(gauge_key) if before is None else before, item)
             state.level[item.station_id] = after
             fused = [j for j in judged if isinstance(j, LevelAssessment)]
             if self.plan.home(item.station_id) == area:

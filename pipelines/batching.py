@@ -22,8 +22,8 @@ class BatchPerBundle(beam.DoFn):
     def add(self, element: Any, timestamp: Any, window: Any) -> None:
         self._batch.append((element, timestamp, window))
 
-    def process(self, element: Any, timestamp=beam.DoFn.TimestampParam,  # noqa: B008
-                window=beam.DoFn.WindowParam) -> Iterator[Any]:  # noqa: B008
+    def process(self, element: Any, timestamp=beam.DoFn.TimestampParam,
+                window=beam.DoFn.WindowParam) -> Iterator[Any]:
         self.add(element, timestamp, window)
         return iter(())
 
@@ -32,7 +32,7 @@ class BatchPerBundle(beam.DoFn):
         that name for its own batched DoFns.)"""
         raise NotImplementedError
 
-    def finish_bundle(self):  # type: ignore[no-untyped-def]
+    def finish_bundle(self):
         from apache_beam.utils.windowed_value import WindowedValue
 
         batch, self._batch = self._batch, []

@@ -75,8 +75,8 @@ class _ReadFramesFn(BatchPerBundle):
         cameras = getattr(self._catalogue, "cameras", ())
         self._cameras = {c.camera_id: c for c in cameras}
 
-    def process(self, frame: CameraFrame, timestamp=beam.DoFn.TimestampParam,  # noqa: B008
-                window=beam.DoFn.WindowParam) -> Iterator[object]:  # noqa: B008
+    def process(self, frame: CameraFrame, timestamp=beam.DoFn.TimestampParam,
+                window=beam.DoFn.WindowParam) -> Iterator[object]:
         camera = self._cameras.get(frame.camera_id)
         problem = None
         if camera is None or camera.level_station_id is None:
@@ -96,7 +96,9 @@ class _ReadFramesFn(BatchPerBundle):
     def score_batch(self, frames: Sequence[tuple[CameraFrame, Camera, bytes]]) -> list[CameraEstimate]:
         from models import read_frames
 
-        gauges = [self._catalogue.level_gauge(camera.level_station_id) for _, camera, _ in frames]
+        # process() lets through only cameras that watch a level gauge.
+        gauges = [self._catalogue.level_gauge(camera.level_station_id)  # type: ignore[arg-type]
+                  for _, camera, _ in frames]
         readings = read_frames(self._scorer, [data for _, _, data in frames], gauges)
         self._read.inc(len(frames))
         return [

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -77,7 +78,8 @@ class AreaIndex:
         point = Point(_metres(observation.lat, [(observation.lon, observation.lat)])[0])
         if observation.finding is DroneFinding.INUNDATION:
             kind, radius = AreaKind.REACH, REACH_RADIUS_M
-            candidates = ((a, LineString(_metres(observation.lat, g))) for a, g in self.reaches)
+            candidates: Iterator[tuple[str, Any]] = ((a, LineString(_metres(observation.lat, g)))
+                                                     for a, g in self.reaches)
         elif observation.finding is DroneFinding.SLOPE_FAILURE:
             kind, radius = AreaKind.ZONE, ZONE_RADIUS_M
             candidates = ((a, Polygon(_metres(observation.lat, g))) for a, g in self.zones)

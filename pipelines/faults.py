@@ -76,7 +76,7 @@ class _DistinctTicks(beam.DoFn):
     def start_bundle(self) -> None:
         self._seen: set[tuple[str | None, dt.datetime]] = set()
 
-    def process(self, tick: StreamControl):  # type: ignore[no-untyped-def]
+    def process(self, tick: StreamControl):
         key = (tick.drill_id, tick.event_time)
         if key not in self._seen:
             self._seen.add(key)
@@ -183,8 +183,9 @@ class WatchGauges(beam.PTransform):
     def __post_init__(self) -> None:
         super().__init__()
 
-    def expand(self, inputs: dict[str, beam.PCollection]):  # type: ignore[no-untyped-def]
-        stations = tuple(g.station_id for g in (*self.catalogue.rain_gauges, *self.catalogue.level_gauges))
+    def expand(self, inputs: dict[str, beam.PCollection]):
+        stations = (*(g.station_id for g in self.catalogue.rain_gauges),
+                    *(g.station_id for g in self.catalogue.level_gauges))
         rain_beats, level_beats = (
             inputs[feed] | f"{feed.capitalize()}Heartbeats" >> beam.Map(keyed_heartbeat) for feed in ("rain", "level"))
         ticks = (

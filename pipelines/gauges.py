@@ -162,7 +162,7 @@ class RainfallFold(Fold[RainState, RainReading, RainfallTotals]):
             exercise=item.exercise,
             drill_id=item.drill_id,
             swi_mm=round(soil_water_index(tanks), 3),
-            tanks=tuple(round(v, 4) for v in tanks.as_tuple()),
+            tanks=tuple(round(v, 4) for v in tanks.as_tuple()),  # type: ignore[arg-type]  # three tanks
             **rainfall_totals(recent, at),
             **long_totals,
         )]

@@ -115,7 +115,7 @@ def sample_area(leads_min: np.ndarray, fields: np.ndarray, cells: tuple[Cell, ..
     rows, columns = zip(*cells, strict=True)
     rates = fields[:, list(rows), list(columns)].mean(axis=1)
     observed = rates[leads_min == 0]
-    return (
+    return (  # type: ignore[return-value]  # NOWCAST_HORIZONS_MIN holds two horizons
         round(float(observed[0]), 1) if observed.size else None,
         *(accumulate_nowcast(leads_min, rates, h) for h in NOWCAST_HORIZONS_MIN),
     )

@@ -61,8 +61,8 @@ class _Assign(PipelineVisitor):
             self.stateful += 1
             name = f"stage-{self.stateful}"
         else:
-            producers = [value.producer for value in applied.main_inputs.values()
-                         if getattr(value, "producer", None) is not None]
+            producers = [producer for value in applied.main_inputs.values()
+                         if (producer := getattr(value, "producer", None)) is not None]
             name = next((self.process_of[p] for p in producers if p in self.process_of), None)
             if name is None:
                 name = next((self._through_flatten(p) for p in producers if _runner_implemented(p)), None)

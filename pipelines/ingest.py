@@ -126,7 +126,7 @@ class _ParseFn(beam.DoFn):
             ))
             return
         # A drill replays the past; live, an observation cannot come from the future.
-        not_after = None if self._only_drill else dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=MAX_AHEAD_S)
+        not_after = None if self._only_drill else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=MAX_AHEAD_S)
         result = parse_record(feed, record, self._catalogue, self._only_drill, self._known, not_after)
         if result is None:
             return
@@ -161,6 +161,7 @@ class ParseObservations(beam.PTransform):
             raise ValueError(f"unknown feed(s): {', '.join(sorted(unknown))}")
 
     def expand(self, records: beam.PCollection[KafkaRecord]) -> pvalue.DoOutputsTuple:
-        return records | "Parse" >> beam.ParDo(_ParseFn(self.topic_feeds, self.catalogue, self.only_drill)).with_outputs(
+        parse = _ParseFn(self.topic_feeds, self.catalogue, self.only_drill)
+        return records | "Parse" >> beam.ParDo(parse).with_outputs(
             DEAD_LETTER, CLOCK, *FEED_TYPES
         )

@@ -79,7 +79,7 @@ class JobConfig:
     tank_seeds: Mapping[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def resumed(cls, plan: ResumePlan, **fields) -> JobConfig:  # type: ignore[no-untyped-def]
+    def resumed(cls, plan: ResumePlan, **fields) -> JobConfig:
         """A config that continues a stopped job (see :mod:`pipelines.recovery`)."""
         return cls(start_offsets=plan.start_offsets, already_published=plan.published_ids,
                    open_alerts=plan.open_alerts, tank_seeds=plan.tank_seeds, **fields)
@@ -158,7 +158,7 @@ def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
     topics = config.topics
     writer = WriteToKafka(config.bootstrap_servers, config.already_published)
 
-    def write(label: str, parts: tuple[beam.PCollection, ...], to_message) -> None:  # type: ignore[no-untyped-def]
+    def write(label: str, parts: tuple[beam.PCollection, ...], to_message) -> None:
         for index, part in enumerate(parts):
             (part | part_label(f"{label}Messages", index, parts) >> beam.Map(to_message)
              | part_label(f"Write{label}", index, parts) >> writer)
@@ -262,14 +262,14 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
     known, beam_args = parse_args(argv)
     topics = settings.topics
     start_offsets = decode_start_offsets(known.start_offsets)
-    fields = dict(
-        catalogue=StationCatalogue.load(known.catalogue),
-        topics=topics,
-        bootstrap_servers=settings.bootstrap_servers,
-        end_source=known.end_source,
-        group_id=known.group_id,
-        hold_s=known.hold_minutes * 60,
-    )
+    fields = {
+        "catalogue": StationCatalogue.load(known.catalogue),
+        "topics": topics,
+        "bootstrap_servers": settings.bootstrap_servers,
+        "end_source": known.end_source,
+        "group_id": known.group_id,
+        "hold_s": known.hold_minutes * 60,
+    }
     if start_offsets is None:
         # A restarted job continues where the last one stopped (see pipelines.recovery).
         config = JobConfig.resumed(plan_resume(

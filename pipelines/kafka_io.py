@@ -25,12 +25,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from typing import ClassVar
 
 import apache_beam as beam
 from apache_beam.io.iobase import WatermarkEstimator
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 
 from suibou.kafka_offsets import list_offsets
@@ -102,7 +104,7 @@ class _PartitionTracker(OffsetRestrictionTracker):
     near offset 2**63, far past the log.
     """
 
-    def try_split(self, fraction_of_remainder):  # type: ignore[no-untyped-def]
+    def try_split(self, fraction_of_remainder):
         if fraction_of_remainder != 0:
             return None
         return super().try_split(fraction_of_remainder)
@@ -155,8 +157,7 @@ class StreamClock(WatermarkEstimator):
 
     def promise(self, timestamp: Timestamp) -> None:
         """Nothing at or before ``timestamp`` follows on this partition."""
-        if timestamp > self._pending:
-            self._pending = timestamp
+        self._pending = max(self._pending, timestamp)
 
     def begin_call(self) -> None:
         """Reports what the previous call's clock promised."""
@@ -282,7 +283,7 @@ class _ReadPartitionFn(beam.DoFn):
         finalizer=beam.DoFn.BundleFinalizerParam,
         tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions()),  # noqa: B008
         watermark=beam.DoFn.WatermarkEstimatorParam(_ClockFromState()),  # noqa: B008
-    ) -> Iterator[beam.window.TimestampedValue]:
+    ) -> Iterator[TimestampedValue]:
         watermark.begin_call()
         restriction = tracker.current_restriction()
         consumer = self._consumer_for(spec.topic, spec.partition)
@@ -316,7 +317,7 @@ class _ReadPartitionFn(beam.DoFn):
                         return
                     if not signal.is_end:
                         # Downstream stages follow the stream clock too (the gauge watchdog).
-                        yield beam.window.TimestampedValue(
+                        yield TimestampedValue(
                             KafkaRecord(spec.topic, spec.partition, record.offset, record.key, record.value,
                                         record.timestamp),
                             signal.event_time,
@@ -325,7 +326,7 @@ class _ReadPartitionFn(beam.DoFn):
                 self._records.inc()
                 event_time = Timestamp(micros=record.timestamp * 1000)
                 newest = max(newest, event_time)
-                yield beam.window.TimestampedValue(
+                yield TimestampedValue(
                     KafkaRecord(spec.topic, spec.partition, record.offset, record.key, record.value,
                                 record.timestamp),
                     event_time,
@@ -336,7 +337,7 @@ class _ReadPartitionFn(beam.DoFn):
             watermark.promise(live_watermark(newest, caught_up, Timestamp.now(), self._config))
             tick = self._due_tick(tp, watermark)
             if tick is not None:
-                yield beam.window.TimestampedValue(live_tick(spec.topic, spec.partition, tick), tick)
+                yield TimestampedValue(live_tick(spec.topic, spec.partition, tick), tick)
         if next_offset > restriction.start:
             self._commit_after_bundle(finalizer, consumer, next_offset)
         else:
@@ -351,7 +352,7 @@ class _ReadPartitionFn(beam.DoFn):
         # already waits for records, so an idle partition does not spin.
         tracker.defer_remainder(Duration(seconds=0))
 
-    def _due_tick(self, tp, watermark: StreamClock) -> Timestamp | None:  # type: ignore[no-untyped-def]
+    def _due_tick(self, tp, watermark: StreamClock) -> Timestamp | None:
         """The next tick of the live clock's grid, once this partition's promise has reached it.
 
         Never behind what the partition has already reported: the tick is an
@@ -365,7 +366,7 @@ class _ReadPartitionFn(beam.DoFn):
         self._last_tick[(tp.topic, tp.partition)] = at
         return at
 
-    def _commit_after_bundle(self, finalizer, consumer: _PartitionConsumer,  # type: ignore[no-untyped-def]
+    def _commit_after_bundle(self, finalizer, consumer: _PartitionConsumer,
                              next_offset: int) -> None:
         finalizer.register(lambda: consumer.commit(next_offset))
 
@@ -428,7 +429,7 @@ class _SharedConsumers:
     """
 
     _lock = threading.Lock()
-    _entries: dict[tuple[str, str, str, int], list] = {}  # -> [consumer, users]
+    _entries: ClassVar[dict[tuple[str, str, str, int], list]] = {}  # -> [consumer, users]
 
     @classmethod
     def acquire(cls, config: KafkaReadConfig, topic: str, partition: int) -> _PartitionConsumer:
@@ -482,7 +483,7 @@ class _DiscoverPartitions(beam.DoFn):
             consumer.close()
 
 
-def _wait_for_partitions(consumer, topic: str, timeout_s: float = 30.0) -> list[int]:  # type: ignore[no-untyped-def]
+def _wait_for_partitions(consumer, topic: str, timeout_s: float = 30.0) -> list[int]:
     deadline = time.monotonic() + timeout_s
     while True:
         partitions = consumer.partitions_for_topic(topic)
@@ -544,10 +545,10 @@ class _SharedProducers:
     """
 
     _lock = threading.Lock()
-    _producers: dict[str, list] = {}  # servers -> [producer, users]
+    _producers: ClassVar[dict[str, list]] = {}  # servers -> [producer, users]
 
     @classmethod
-    def acquire(cls, bootstrap_servers: str):  # type: ignore[no-untyped-def]
+    def acquire(cls, bootstrap_servers: str):
         from kafka import KafkaProducer
 
         with cls._lock:

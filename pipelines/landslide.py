@@ -99,7 +99,8 @@ class ZoneFusion(Fold[ZoneState, "RainfallTotals | AreaRainfall | DroneSighting"
         totals = {**state.totals, item.station_id: item}
         if item.station_id != self.pacers.get(zone_id):
             return dataclasses.replace(state, totals=totals), []
-        fresh, stale = [], []
+        fresh: list[RainfallTotals] = []
+        stale: list[RainfallTotals] = []
         for t in totals.values():
             age = (item.event_time - t.event_time).total_seconds()
             (fresh if 0 <= age <= RAIN_MAX_AGE_S else stale).append(t)

@@ -39,16 +39,18 @@ from apache_beam.transforms.userstate import (
     BagStateSpec,
     OrderedListStateSpec,
     ReadModifyWriteStateSpec,
+    StateSpec,
     TimerSpec,
     on_timer,
 )
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from suibou.contracts import DeadLetter
 
 S = TypeVar("S")
 I = TypeVar("I")  # noqa: E741 - conventional name for the input type
-O = TypeVar("O")
+O = TypeVar("O")  # noqa: E741 - conventional name for the output type
 
 DEAD_LETTER = "dead_letter"
 
@@ -255,11 +257,11 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
     keys' fold states stay in one small cell per shard.
     """
 
-    WAITING = OrderedListStateSpec("waiting", PickleCoder())
+    WAITING: StateSpec = OrderedListStateSpec("waiting", PickleCoder())
     KEYS = ReadModifyWriteStateSpec("keys", PickleCoder())
     FIRE = TimerSpec("fire", TimeDomain.WATERMARK)
 
-    def __init__(self, fold: Fold[S, I, O], max_lateness_s: float, pace: FoldPace = FoldPace()):  # noqa: B008
+    def __init__(self, fold: Fold[S, I, O], max_lateness_s: float, pace: FoldPace = FoldPace()):
         self._fold = fold
         self._max_lateness_s = max_lateness_s
         self._grain_us = round(pace.grain_s * 1e6)
@@ -313,7 +315,7 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
     @on_timer(FIRE)
     def on_fire(
         self,
-        fired_at=beam.DoFn.TimestampParam,  # noqa: B008
+        fired_at=beam.DoFn.TimestampParam,
         waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
         cell=beam.DoFn.StateParam(KEYS),  # noqa: B008
     ) -> Iterator[Any]:
@@ -352,7 +354,8 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
         for key, state in states.items():
             keys[key].fold_state = state
         for output in settled:
-            yield beam.window.TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))
+            # Outputs carry their own event time (Fold.event_time reads it from outputs as from inputs).
+            yield TimestampedValue(output, Timestamp(_epoch(self._fold.event_time(output))))  # type: ignore[arg-type]
 
     def _forget_old_ids(self, current: _KeyState) -> None:
         if current.folded_until is not None:
@@ -364,7 +367,7 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
             if at < current.folded_until - self._max_lateness_s:
                 self._too_late.inc()
                 yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
-                    reason=(f"{self._fold.name}: event at {dt.datetime.fromtimestamp(at, dt.timezone.utc)} "
+                    reason=(f"{self._fold.name}: event at {dt.datetime.fromtimestamp(at, dt.UTC)} "
                             f"is more than {self._max_lateness_s:g}s behind already processed time"),
                     source_topic="",
                     payload=repr(item)[:2000],
@@ -415,11 +418,12 @@ class _BagFoldFn(_OrderedFoldFn[S, I, O]):
     @on_timer(FIRE)
     def on_fire(
         self,
-        fired_at=beam.DoFn.TimestampParam,  # noqa: B008
+        fired_at=beam.DoFn.TimestampParam,
         waiting=beam.DoFn.StateParam(WAITING),  # noqa: B008
         cell=beam.DoFn.StateParam(KEYS),  # noqa: B008
     ) -> Iterator[Any]:
-        due, later = [], []
+        due: list[Any] = []
+        later: list[Any] = []
         for entry in waiting.read():
             (due if entry[0].micros <= fired_at.micros else later).append(entry)
         if not due:
@@ -498,5 +502,5 @@ class FoldInEventTime(beam.PTransform):
 def _wants_bag_state(pipeline: beam.Pipeline) -> bool:
     from apache_beam.options.pipeline_options import DebugOptions
 
-    options = pipeline._options  # noqa: SLF001 - Beam offers no public accessor on a built pipeline
+    options = pipeline._options
     return options is not None and options.view_as(DebugOptions).lookup_experiment(BAG_WAITING_STATE, False)

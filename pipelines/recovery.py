@@ -46,20 +46,20 @@ class ResumePlan:
     tank_seeds: dict[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
 
 
-def _consumer(bootstrap_servers: str, group_id: str | None = None):  # type: ignore[no-untyped-def]
+def _consumer(bootstrap_servers: str, group_id: str | None = None):
     from kafka import KafkaConsumer
 
     return KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False,
                          max_partition_fetch_bytes=4 * 1024 * 1024)
 
 
-def _partitions(consumer, topics: Iterable[str]):  # type: ignore[no-untyped-def]
+def _partitions(consumer, topics: Iterable[str]):
     from kafka import TopicPartition
 
     return [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
 
 
-def _records(consumer, starts: Mapping, ends: Mapping) -> Iterator:  # type: ignore[no-untyped-def]
+def _records(consumer, starts: Mapping, ends: Mapping) -> Iterator:
     """Every record from ``starts`` up to ``ends``, per partition."""
     live = [tp for tp in starts if starts[tp] < ends[tp]]
     if not live:
@@ -96,7 +96,7 @@ def resume_offsets(bootstrap_servers: str, group_id: str, topics: Iterable[str],
         if not reached:
             return {(tp.topic, tp.partition): beginnings[tp] for tp in tps}, None
         since_ms = int(min(reached.values()) - warm_up_s * 1000)
-        found = consumer.offsets_for_times({tp: since_ms for tp in tps})
+        found = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
         ends = list_offsets(consumer, tps)
         starts = {}
         for tp in tps:
@@ -112,7 +112,7 @@ def published_since(bootstrap_servers: str, topics: Iterable[str], since_ms: int
     consumer = _consumer(bootstrap_servers)
     try:
         tps = _partitions(consumer, topics)
-        found = consumer.offsets_for_times({tp: since_ms for tp in tps})
+        found = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
         ends = list_offsets(consumer, tps)
         starts = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
         ids = set()
@@ -163,7 +163,7 @@ def tank_seeds(bootstrap_servers: str, rain_status_topic: str, before_ms: int
     consumer = _consumer(bootstrap_servers)
     try:
         tps = _partitions(consumer, [rain_status_topic])
-        found = consumer.offsets_for_times({tp: before_ms for tp in tps})
+        found = consumer.offsets_for_times(dict.fromkeys(tps, before_ms))
         ends = list_offsets(consumer, tps)
         stops = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
         latest: dict[str, RainStatus] = {}

@@ -97,7 +97,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         if isinstance(item, LevelAssessment):
             return 3
         if isinstance(item, SensorFault):
-            return 2 if item.station_id in self._level_stations else 1
+            return 2 if item.station_id in self._level_stations else 1  # type: ignore[attr-defined]  # set in __post_init__
         return 0 if isinstance(item, (RainfallTotals, AreaRainfall)) else 1
 
     def __post_init__(self) -> None:
@@ -129,7 +129,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         return self._on_level(key, state, item)
 
     def _on_fault(self, reach_id: str, state: FusionState, item: SensorFault
-                  ) -> tuple[FusionState, list[ReachFeatures]]:
+                  ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
         faults = dict(state.faults)
         if item.kind is FaultKind.RECOVERED:
             faults.pop(item.station_id, None)
@@ -169,7 +169,8 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         return state, outputs
 
     def _row(self, state: FusionState, status: LevelAssessment, at: dt.datetime) -> ReachFeatures:
-        fresh, stale = [], []
+        fresh: list[RainfallTotals] = []
+        stale: list[RainfallTotals] = []
         for history in state.rain.values():
             # The gauge's totals as they stood at ``at``, whatever order they arrived in.
             totals = next((t for t in reversed(history) if t.event_time <= at), None)  # history is in time order

@@ -177,7 +177,7 @@ class GatewaySimulator:
         if start.tzinfo is None:
             raise ValueError("start must carry a UTC offset")
         self.options = options or GatewayOptions()
-        self.start = start.astimezone(dt.timezone.utc)
+        self.start = start.astimezone(dt.UTC)
         gauges: dict[str, RainGauge | LevelGauge] = {g.station_id: g for g in catalogue.rain_gauges}
         gauges.update({g.station_id: g for g in catalogue.level_gauges})
         wanted = self.options.stations or tuple(sorted(gauges))
@@ -349,7 +349,7 @@ class RunReport:
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def run(simulator: GatewaySimulator, sink: Sink, *, duration_s: float | None = None, rate: float | None = None,
@@ -368,7 +368,7 @@ def run(simulator: GatewaySimulator, sink: Sink, *, duration_s: float | None = N
     if rate is not None and not rate > 0:
         raise ValueError(f"rate must be positive, got {rate!r}")
     stop = stop or threading.Event()
-    wait = sleep or (lambda seconds: stop.wait(seconds))
+    wait = sleep or stop.wait
     report = RunReport()
     backlog: list[Event] = []
     began = clock()

@@ -28,6 +28,7 @@ import csv
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import (
     CameraFrame,
     ContractError,
@@ -54,7 +56,6 @@ from suibou.contracts import (
 )
 
 from . import media
-from suibou.catalogue import StationCatalogue
 from .synth import Damage, Storm
 
 STORM_FORMAT = "suibou_storm/1"
@@ -118,9 +119,9 @@ def _read_points(path: Path) -> tuple[tuple[RainReading, ...], tuple[LevelReadin
 
     columns = pq.read_table(path).to_pydict()
     rain, levels = [], []
-    for when, sid, kind, value, interval in zip(columns["time"], columns["station_id"], columns["kind"],
-                                                columns["value"], columns["interval_s"]):
-        when = when.astimezone(dt.timezone.utc)
+    for stamp, sid, kind, value, interval in zip(columns["time"], columns["station_id"], columns["kind"],
+                                                 columns["value"], columns["interval_s"]):
+        when = stamp.astimezone(dt.UTC)
         event_id = f"{sid}:{int(when.timestamp())}"
         if kind == "rain_mm":
             rain.append(RainReading(event_id=event_id, event_time=when, station_id=sid, rain_mm=value,
@@ -189,7 +190,7 @@ def _write_storm(storm: Storm, folder: Path, key: str, progress: bool) -> None:
         json.dumps(catalogue.hazard_areas_geojson(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     n_points = _write_points(folder / "points.parquet", storm)
 
-    grids = []
+    grids: list[dict[str, Any]] = []
     for index, grid in enumerate(catalogue.grids):
         rng = np.random.default_rng([params.seed & 0xFFFFFFFF, 1, index])
         (folder / "grids" / grid.grid_id).mkdir(parents=True)
@@ -277,7 +278,7 @@ def open_storm(folder: str | Path) -> Storm:
     notices = []
     for grid in manifest.get("grids") or ():
         for path in sorted((folder / grid["dir"]).glob("*.nc")):
-            issue = dt.datetime.strptime(path.stem, "%Y%m%dT%H%MZ").replace(tzinfo=dt.timezone.utc)
+            issue = dt.datetime.strptime(path.stem, "%Y%m%dT%H%MZ").replace(tzinfo=dt.UTC)
             file_uri = f"{uri}/{grid['dir']}/{path.name}"
             for lead in grid["leads_min"]:
                 kind = GridKind.OBSERVED if lead == 0 else GridKind.NOWCAST
@@ -391,7 +392,7 @@ def read_readings(path: str | Path, catalogue: StationCatalogue) -> tuple[list[R
     """
     path = Path(path)
     try:
-        handle = open(path, newline="", encoding="utf-8-sig")
+        handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by `with handle` below
     except OSError as error:
         raise StormImportError(f"cannot read {path}: {error}") from None
     rows: list[_Row] = []
@@ -482,7 +483,7 @@ def read_readings(path: str | Path, catalogue: StationCatalogue) -> tuple[list[R
             by_station.setdefault(row.station_id, []).append(row.time)
     for station_id, times in by_station.items():
         times.sort()
-        gaps = Counter(int((b - a).total_seconds()) for a, b in zip(times, times[1:]))
+        gaps = Counter(int((b - a).total_seconds()) for a, b in itertools.pairwise(times))
         if gaps:
             spacing[station_id] = gaps.most_common(1)[0][0]
 
@@ -581,7 +582,7 @@ def import_storm(csv_path: str | Path, stations_path: str | Path, name: str, *, 
             "format": STORM_FORMAT, "name": name, "title": storm.title, "description": storm.description,
             "provenance": storm.provenance, "labels": list(storm.labels), "seed": None,
             "source": {"readings": str(csv_path.resolve()), "stations": str(stations_path.resolve()),
-                       "imported_at": format_time(dt.datetime.now(dt.timezone.utc))},
+                       "imported_at": format_time(dt.datetime.now(dt.UTC))},
             "start": format_time(start), "end": format_time(end), "step_s": first_interval,
             "catalogue": "catalogue.json", "hazards": "hazards.geojson", "points": "points.parquet",
             "grids": [], "frames": None, "drone": [], "damage": [],

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import itertools
 import math
 import zlib
 from collections.abc import Iterator, Sequence
@@ -45,9 +46,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from suibou.catalogue import GridDefinition, StationCatalogue
 from suibou.contracts import DroneFinding, DroneObservation
 
-from suibou.catalogue import GridDefinition, StationCatalogue
 from .synth import Damage, StormParams, local_km, nowcast_rate, rain_rate
 
 GRID_EVERY_S = 300
@@ -67,7 +68,7 @@ def every(start: dt.datetime, end: dt.datetime, step_s: int) -> list[dt.datetime
 
 def stamp(when: dt.datetime, seconds: bool = False) -> str:
     """A UTC time for file names and ids: ``20050904T1220Z`` (or ``…T122000Z``)."""
-    return when.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ" if seconds else "%Y%m%dT%H%MZ")
+    return when.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ" if seconds else "%Y%m%dT%H%MZ")
 
 
 # --------------------------------------------------------------------------- grids
@@ -107,7 +108,7 @@ def grid_dataset(grid: GridDefinition, fields: np.ndarray, issue: dt.datetime, *
     """The fields as an xarray Dataset ready for netCDF (CF-style attributes)."""
     import xarray as xr
 
-    issue64 = np.datetime64(issue.astimezone(dt.timezone.utc).replace(tzinfo=None), "ns")
+    issue64 = np.datetime64(issue.astimezone(dt.UTC).replace(tzinfo=None), "ns")
     leads = np.array(NOWCAST_LEADS_MIN, dtype=np.int32)
     return xr.Dataset(
         {GRID_VARIABLE: (("lead_time", "y", "x"), fields, {
@@ -167,6 +168,7 @@ def frame_jobs(catalogue: StationCatalogue, params: StormParams, level_ids: Sequ
     steps = [int((t - start).total_seconds() // params.step_s) - 1 for t in times]
     jobs = []
     for k, camera in enumerate(cameras):
+        assert camera.level_station_id is not None  # cameras without a gauge were left out above
         row = level_m[list(level_ids).index(camera.level_station_id)]
         for i, when in enumerate(times):
             jobs.append(FrameJob(camera.camera_id, when, float(row[steps[i]]), round(float(rates[k, i]), 2)))
@@ -215,7 +217,7 @@ def _along_reach(geometry: Sequence[tuple[float, float]], metres_upstream: float
     """The point ``metres_upstream`` of the reach's downstream end, along its line."""
     points = list(reversed(geometry))
     remaining = metres_upstream
-    for (lon0, lat0), (lon1, lat1) in zip(points, points[1:]):
+    for (lon0, lat0), (lon1, lat1) in itertools.pairwise(points):
         x, y = local_km(lon1, lat1, lon0, lat0)
         length = float(math.hypot(float(x), float(y))) * 1000.0
         if length >= remaining:

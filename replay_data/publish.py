@@ -14,8 +14,8 @@ Order and watermarks. Every message of the storm goes out in event-time order
 to its feed's topic: rain and level readings keyed by station id, camera frames
 by camera id, grid notices by grid id, drone observations by flight id (so the
 default partitioner keeps one source on one partition). A drill may start
-later than the storm (``start_at``): earlier messages are not sent. Every ``tick_every_s`` of event time, after every reading stamped
-at or before the tick time, a ``stream_control/1`` TICK goes to *every*
+later than the storm (``start_at``): earlier messages are not sent. Every ``tick_every_s`` of event time,
+after every reading stamped at or before the tick time, a ``stream_control/1`` TICK goes to *every*
 partition of *every* observation topic (camera, drone and grid too, since a
 quiet partition would otherwise hold the pipeline's event-time clock back).
 A tick at time t therefore promises that nothing stamped at or before t
@@ -102,7 +102,7 @@ class PublishReport:
 
 
 def _ms(t: dt.datetime) -> int:
-    return int(round(t.timestamp() * 1000))
+    return round(t.timestamp() * 1000)
 
 
 def _control(kind: ControlKind, t: dt.datetime, topic: str, partition: int, *, drill_id: str,
@@ -140,7 +140,7 @@ def replay_window(storm: Storm, start_at: dt.datetime | None) -> dt.datetime:
         raise ValueError("the start time must carry a UTC offset, e.g. 2005-09-04T21:00+09:00")
     if not start_at < storm.end:
         raise ValueError(f"the start time {start_at.isoformat()} is not before the storm's end {storm.end.isoformat()}")
-    return max(storm.start, start_at.astimezone(dt.timezone.utc))
+    return max(storm.start, start_at.astimezone(dt.UTC))
 
 
 def plan_messages(

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from suibou.catalogue import level_for
 from suibou.contracts import AlertEvent, AlertLevel, MsgType
 from suibou.hydrology import DEFAULT_CRITICAL_LINE, CriticalLine, critical_margin
 
-from suibou.catalogue import level_for
 from .synth import Storm, rolling_sum, soil_water
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
@@ -130,8 +130,8 @@ def snake_lines(storm: Storm) -> list[SnakeLine]:
                     z.critical_line) for z in storm.catalogue.zones]
     else:
         targets = [(sid, [sid], DEFAULT_CRITICAL_LINE) for sid in rain]
-    for area_id, station_ids, cl in targets:
-        station_ids = [s for s in station_ids if s in rain]
+    for area_id, listed, cl in targets:
+        station_ids = [s for s in listed if s in rain]
         if not station_ids:
             continue
         times = rain[station_ids[0]][0]
@@ -290,7 +290,7 @@ def _plots(storm: Storm, alerts: Sequence[AlertEvent], crossings: Sequence[Cross
         for ax, sid in zip(axes.ravel(), stations):
             times, values = rain[sid]
             step = (times[1] - times[0]).total_seconds() if len(times) > 1 else 600.0
-            per = max(1, int(round(600 / step)))
+            per = max(1, round(600 / step))
             n = len(values) // per * per
             ten = values[:n].reshape(-1, per).sum(axis=1)
             ax.bar(times[per - 1:n:per], ten, width=per * step / 86400.0, align="edge", color="#3a7bd5")
@@ -300,7 +300,7 @@ def _plots(storm: Storm, alerts: Sequence[AlertEvent], crossings: Sequence[Cross
             twin.set_ylabel("total mm", fontsize=7)
             twin.tick_params(labelsize=7)
             ax.set_title(f"{sid}: {values.sum():.0f} mm, max 60 min "
-                         f"{rolling_sum(values, max(1, int(round(3600 / step)))).max():.0f} mm", fontsize=8)
+                         f"{rolling_sum(values, max(1, round(3600 / step))).max():.0f} mm", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.xaxis.set_major_formatter(fmt)
         for ax in axes.ravel()[len(stations):]:
@@ -348,9 +348,10 @@ def _plots(storm: Storm, alerts: Sequence[AlertEvent], crossings: Sequence[Cross
                             color=_COLOURS[level], edgecolor="#444444", lw=0.5)
         for crossing in crossings:
             if crossing.area_id == area:
-                ax.plot(crossing.time, row + 0.42, "v", color=_COLOURS[crossing.level], mec="#333333", ms=7)
+                ax.plot(crossing.time, row + 0.42, "v",  # type: ignore[arg-type]  # matplotlib converts dates
+                        color=_COLOURS[crossing.level], mec="#333333", ms=7)
     ax.set_yticks(range(len(areas)), areas, fontsize=7)
-    ax.set_xlim(storm.start, storm.end)
+    ax.set_xlim(storm.start, storm.end)  # type: ignore[arg-type]  # matplotlib converts dates
     ax.xaxis.set_major_formatter(fmt)
     ax.set_xlabel("JST (bars: alert level in force; triangles: threshold crossed in the storm)", fontsize=8)
     if not areas:
@@ -405,16 +406,16 @@ def write_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo, pa
     (path.parent / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
     lines = [f"# EXERCISE — drill report `{info.drill_id}`", "",
-             "> **This was an exercise (訓練), not an activation.** Every message of this drill carried the "
+             ("> **This was an exercise (訓練), not an activation.** Every message of this drill carried the "
              "exercise marker and the drill id; every alert below has CAP status `Exercise` and reaches only "
-             "partners who asked for exercises.", "",
-             f"**Storm:** {storm.title} (`{storm.name}`) — provenance: *{storm.provenance}*; "
-             f"labels: {', '.join(storm.labels) or 'none'}.", "", storm.description, ""]
+             "partners who asked for exercises."), "",
+             (f"**Storm:** {storm.title} (`{storm.name}`) — provenance: *{storm.provenance}*; "
+             f"labels: {', '.join(storm.labels) or 'none'}."), "", storm.description, ""]
     speed = "as fast as possible" if info.speed is None else f"{info.speed:g}× (storm seconds per wall second)"
     sent = ", ".join(f"{k} {v}" for k, v in info.sent.items() if v)
-    lines += [f"**Replay:** from {_jst(info.start_at or storm.start)} to {_jst(storm.end)} JST, {speed}; "
+    lines += [(f"**Replay:** from {_jst(info.start_at or storm.start)} to {_jst(storm.end)} JST, {speed}; "
               f"{info.published} messages ({sent}); drill took {info.elapsed_s:.0f} s "
-              f"(publishing {info.publish_s:.0f} s).", ""]
+              f"(publishing {info.publish_s:.0f} s)."), ""]
 
     lines += ["## What was raised", ""]
     if not histories:
@@ -429,8 +430,8 @@ def write_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo, pa
         lines.append("")
 
     lines += ["## Lead time before each threshold crossing", "",
-              "Lead time = when the storm crossed the threshold − when the first alert at or above that level "
-              "was raised for that area. Positive: warned early.", ""]
+              ("Lead time = when the storm crossed the threshold − when the first alert at or above that level "
+              "was raised for that area. Positive: warned early."), ""]
     if not leads:
         lines += ["No threshold was crossed during the storm."
                   + (" No alert was raised either: the correct outcome for a negative control." if not histories
@@ -445,11 +446,11 @@ def write_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo, pa
         on_time = sum(1 for lt in leads if lt.minutes == 0)
         late = sum(1 for lt in leads if lt.minutes is not None and lt.minutes < 0)
         missed = sum(1 for lt in leads if lt.minutes is None)
-        lines += ["", f"{len(leads)} crossings: {early} warned early, {on_time} warned as it happened, "
-                      f"{late} warned late, {missed} not warned.", ""]
+        lines += ["", (f"{len(leads)} crossings: {early} warned early, {on_time} warned as it happened, "
+                      f"{late} warned late, {missed} not warned."), ""]
         if warnings:
-            lines += ["**Before each flood** (bank-full): how long before the river overflowed its people had "
-                      "a flood warning (level 3, 氾濫警戒情報) and were told to evacuate (level 4, 氾濫危険情報).",
+            lines += [("**Before each flood** (bank-full): how long before the river overflowed its people had "
+                      "a flood warning (level 3, 氾濫警戒情報) and were told to evacuate (level 4, 氾濫危険情報)."),
                       "", "| area | bank-full (JST) | level 3 from | lead | level 4 from | lead |",
                       "|---|---|---|---|---|---|"]
             for w in warnings:

@@ -57,10 +57,9 @@ from pathlib import Path
 
 import numpy as np
 
-from suibou.contracts import RainReading, format_time
-from suibou.hydrology import CriticalLine
-
 from suibou.catalogue import (
+    MESH3_DLAT,
+    MESH3_DLON,
     Camera,
     GridDefinition,
     LandslideZone,
@@ -70,9 +69,10 @@ from suibou.catalogue import (
     ReachHydrology,
     SlopeHydrology,
     StationCatalogue,
-    MESH3_DLAT,
-    MESH3_DLON,
 )
+from suibou.contracts import RainReading, format_time
+from suibou.hydrology import CriticalLine
+
 from .synth import RainCell, Storm, StormParams, synthesise
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
@@ -361,7 +361,7 @@ def benchmark_storm(hours: int, gauges: int) -> Storm:
     lons = [g.lon for g in catalogue.level_gauges]
     lats = [g.lat for g in catalogue.level_gauges]
     cells = []
-    for k in range(max(2, hours // 3)):
+    for _k in range(max(2, hours // 3)):
         cells.append(RainCell(
             peak_mm_h=float(rng.uniform(40, 110)), lon=float(rng.uniform(min(lons), max(lons))),
             lat=float(rng.uniform(min(lats), max(lats))), peak_min=float(rng.uniform(30, hours * 60 - 30)),

@@ -59,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suibou.catalogue import ReachHydrology, StationCatalogue
 from suibou.contracts import (
     CameraFrame,
     DroneObservation,
@@ -67,8 +68,6 @@ from suibou.contracts import (
     LevelReading,
     RainReading,
 )
-
-from suibou.catalogue import ReachHydrology, StationCatalogue
 
 _KM_PER_DEG_LAT = 110.574
 _KM_PER_DEG_LON_EQUATOR = 111.320
@@ -215,7 +214,8 @@ class Simulation:
 # --------------------------------------------------------------------------- rain
 
 
-def local_km(lon: np.ndarray | float, lat: np.ndarray | float, lon0: float, lat0: float) -> tuple[np.ndarray, np.ndarray]:
+def local_km(lon: np.ndarray | float, lat: np.ndarray | float, lon0: float,
+             lat0: float) -> tuple[np.ndarray, np.ndarray]:
     """Equirectangular projection to km east/north of (lon0, lat0); fine over a city."""
     x = (np.asarray(lon, dtype=float) - lon0) * _KM_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat0))
     y = (np.asarray(lat, dtype=float) - lat0) * _KM_PER_DEG_LAT
@@ -403,7 +403,7 @@ def simulate(catalogue: StationCatalogue, params: StormParams) -> Simulation:
     noise = rng.normal(0.0, params.level_noise_m, size=level_true.shape)
     level = np.round((level_true + noise) / LEVEL_RESOLUTION_M) * LEVEL_RESOLUTION_M
 
-    start = np.datetime64(params.start.astimezone(dt.timezone.utc).replace(tzinfo=None), "s")
+    start = np.datetime64(params.start.astimezone(dt.UTC).replace(tzinfo=None), "s")
     times = start + np.arange(1, n + 1) * np.timedelta64(step_s, "s")
     zone_ids = tuple(z.zone_id for z in catalogue.zones)
     if zone_ids:
@@ -442,7 +442,7 @@ def soil_water(rain_mm: np.ndarray, step_s: int, initial_rain_mm: float = 0.0) -
     initial = final_state([initial_rain_mm / 24.0] * 24, 1.0) if initial_rain_mm > 0 else None
     swi = np.stack([soil_water_index_series(row, step_s / 3600.0, initial) for row in rain_mm]) \
         if rain_mm.shape[0] else np.zeros(rain_mm.shape)
-    window = max(1, int(round(3600 / step_s)))
+    window = max(1, round(3600 / step_s))
     return swi, rolling_sum(rain_mm, window)
 
 
@@ -479,7 +479,7 @@ def find_damage(catalogue: StationCatalogue, sim: Simulation) -> tuple[Damage, .
     """
     from suibou.hydrology import critical_margin
 
-    times = [dt.datetime.fromtimestamp(int(e), dt.timezone.utc) for e in sim.epochs]
+    times = [dt.datetime.fromtimestamp(int(e), dt.UTC) for e in sim.epochs]
     found = []
     for j, sid in enumerate(sim.level_ids):
         gauge = catalogue.level_gauge(sid)
@@ -567,7 +567,7 @@ class Storm:
 def to_events(sim: Simulation, step_s: int) -> tuple[tuple[RainReading, ...], tuple[LevelReading, ...]]:
     """Turns simulation arrays into contract events with ids ``f"{station}:{epoch}"``."""
     epochs = sim.epochs.tolist()
-    times = [dt.datetime.fromtimestamp(e, dt.timezone.utc) for e in epochs]
+    times = [dt.datetime.fromtimestamp(e, dt.UTC) for e in epochs]
     rain = tuple(
         RainReading(event_id=f"{sid}:{epochs[t]}", event_time=times[t], station_id=sid,
                     rain_mm=float(sim.rain_mm[i, t]), interval_s=step_s)
@@ -600,7 +600,7 @@ def synthesise(catalogue: StationCatalogue, params: StormParams, *, name: str, t
     sim = simulate(catalogue, params)
     rain, levels = to_events(sim, params.step_s)
     return Storm(name=name, title=title, description=description, provenance=provenance,
-                 start=params.start.astimezone(dt.timezone.utc), end=params.end.astimezone(dt.timezone.utc),
+                 start=params.start.astimezone(dt.UTC), end=params.end.astimezone(dt.UTC),
                  catalogue=catalogue, rain=rain, levels=levels, params=params, simulation=sim,
                  damage=find_damage(catalogue, sim), labels=tuple(labels))
 

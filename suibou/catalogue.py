@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -124,7 +125,7 @@ class LevelGauge:
             if not math.isfinite(value):
                 raise ValueError(f"{self.station_id}: {name}={value!r} is not a finite number")
         names = list(values)
-        for low, high in zip(names, names[1:]):
+        for low, high in itertools.pairwise(names):
             if not values[low] < values[high]:
                 raise ValueError(
                     f"{self.station_id}: thresholds must increase strictly "
@@ -473,12 +474,12 @@ class StationCatalogue:
             if camera.reach_id not in reaches:
                 raise ValueError(f"{camera.camera_id}: unknown reach {camera.reach_id}")
             if camera.level_station_id is not None:
-                gauge = levels.get(camera.level_station_id)
-                if gauge is None:
+                watched = levels.get(camera.level_station_id)
+                if watched is None:
                     raise ValueError(f"{camera.camera_id}: unknown level gauge {camera.level_station_id}")
-                if gauge.reach_id != camera.reach_id:
+                if watched.reach_id != camera.reach_id:
                     raise ValueError(f"{camera.camera_id} watches {camera.reach_id}, but "
-                                     f"{gauge.station_id} stands on {gauge.reach_id}")
+                                     f"{watched.station_id} stands on {watched.reach_id}")
         unknown = sorted(set(self.hydrology) - set(reaches))
         if unknown:
             raise ValueError(f"hydrology for unknown reach(es): {', '.join(unknown)}")
@@ -495,25 +496,25 @@ class StationCatalogue:
 
     def rain_gauge(self, station_id: str) -> RainGauge:
         try:
-            return self._rain_by_id[station_id]  # type: ignore[attr-defined,no-any-return]
+            return self._rain_by_id[station_id]  # type: ignore[attr-defined]
         except KeyError:
             raise KeyError(f"no rain gauge {station_id!r} in catalogue {self.name!r}") from None
 
     def level_gauge(self, station_id: str) -> LevelGauge:
         try:
-            return self._level_by_id[station_id]  # type: ignore[attr-defined,no-any-return]
+            return self._level_by_id[station_id]  # type: ignore[attr-defined]
         except KeyError:
             raise KeyError(f"no level gauge {station_id!r} in catalogue {self.name!r}") from None
 
     def reach(self, reach_id: str) -> Reach:
         try:
-            return self._reach_by_id[reach_id]  # type: ignore[attr-defined,no-any-return]
+            return self._reach_by_id[reach_id]  # type: ignore[attr-defined]
         except KeyError:
             raise KeyError(f"no reach {reach_id!r} in catalogue {self.name!r}") from None
 
     def zone(self, zone_id: str) -> LandslideZone:
         try:
-            return self._zone_by_id[zone_id]  # type: ignore[attr-defined,no-any-return]
+            return self._zone_by_id[zone_id]  # type: ignore[attr-defined]
         except KeyError:
             raise KeyError(f"no landslide zone {zone_id!r} in catalogue {self.name!r}") from None
 
@@ -571,7 +572,8 @@ class StationCatalogue:
     # ------------------------------------------------------------------ combining
 
     @classmethod
-    def merge(cls, name: str, catalogues: Iterable[StationCatalogue], provenance: str | None = None) -> StationCatalogue:
+    def merge(cls, name: str, catalogues: Iterable[StationCatalogue],
+              provenance: str | None = None) -> StationCatalogue:
         """One catalogue holding everything of several (ids must not collide)."""
         parts = list(catalogues)
         fields: dict[str, Any] = {attr: tuple(x for c in parts for x in getattr(c, attr))

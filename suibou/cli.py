@@ -198,7 +198,8 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
     print(f"                   the API needs a key: the admin key is in {key_source}, e.g.")
     print(f'                   curl -H "Authorization: Bearer $(cat {key_source})" '
           f'"{api_url}/v1/alerts?exercise=true&include_cancelled=true"' if not os.environ.get("SUIBOU_ADMIN_KEY")
-          else f'                   curl -H "Authorization: Bearer $SUIBOU_ADMIN_KEY" "{api_url}/v1/alerts?exercise=true"')
+          else f'                   curl -H "Authorization: Bearer $SUIBOU_ADMIN_KEY" '
+               f'"{api_url}/v1/alerts?exercise=true"')
     print(f"Console:           {console}")
     print(f"                   {login}")
     print(f"API documentation: {api_url}/docs")
@@ -245,7 +246,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
                                  gap_probability=args.gap_probability, reorder_probability=args.reorder_probability,
                                  silent=silent_map(args.silent), seed=args.seed, drill_id=args.drill_id,
                                  stations=tuple(args.station) if args.station else None)
-        simulator = GatewaySimulator(catalogue, dt.datetime.now(dt.timezone.utc), options)
+        simulator = GatewaySimulator(catalogue, dt.datetime.now(dt.UTC), options)
     except (OSError, ValueError) as error:
         print(f"gateway: {error}", file=sys.stderr)
         return 2
@@ -349,9 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return live_main(argv[1:], get_settings())
     args = _parser().parse_args(argv)
     settings = get_settings()
-    if args.command == "demo":
-        _drill(args, settings, args.storm)
-    elif args.command == "drill":
+    if args.command in {"demo", "drill"}:
         _drill(args, settings, args.storm)
     elif args.command == "storms":
         from replay_data import list_storms

@@ -30,13 +30,13 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 #: Largest message accepted on any topic. Images travel by reference (``image_uri``).
 MAX_MESSAGE_BYTES = 64 * 1024
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
-_EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
-_LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc)
+_EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
 class ContractError(ValueError):
@@ -117,7 +117,7 @@ def parse_time(name: str, value: Any) -> dt.datetime:
         raise ContractError(f"{name} must be an ISO 8601 string, got {type(value).__name__}")
     if parsed.tzinfo is None:
         raise ContractError(f"{name} must carry a UTC offset (e.g. +09:00), got {value!r}")
-    parsed = parsed.astimezone(dt.timezone.utc)
+    parsed = parsed.astimezone(dt.UTC)
     if not _EARLIEST <= parsed <= _LATEST:
         raise ContractError(f"{name}={value!r} is outside 1900-2200")
     return parsed
@@ -153,7 +153,7 @@ def local_path(uri: str, field: str = "uri") -> str:
 
 def format_time(value: dt.datetime) -> str:
     """ISO 8601 in UTC with an explicit offset, to the second."""
-    return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def _choice(name: str, value: Any, choices: type[enum.Enum]) -> Any:
@@ -207,7 +207,7 @@ class Event:
         raise NotImplementedError
 
     @classmethod
-    def from_dict(cls: type[E], data: Mapping[str, Any]) -> E:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         missing = sorted(set(cls.REQUIRED) - set(data))
         if missing:
             raise ContractError(f"{cls.SCHEMA}: missing field(s): {', '.join(missing)}")

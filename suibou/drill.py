@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 from suibou.kafka_offsets import list_offsets
 from suibou.settings import Settings
@@ -58,7 +59,7 @@ def _say(message: str) -> None:
 
 def new_drill_id(storm: str, now: dt.datetime | None = None) -> str:
     """A readable, unique id: ``drill-<storm>-<UTC time>``."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return f"drill-{storm}-{now:%Y%m%dT%H%M%S}"
 
 
@@ -121,7 +122,7 @@ class PipelineProgress:
         self._job_checked_at = -math.inf
         self.reached: dt.datetime | None = None
 
-    def __enter__(self) -> PipelineProgress:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._follow, name="drill-progress", daemon=True)
         self._thread.start()
         return self
@@ -329,7 +330,8 @@ def write_report(result: DrillResult, settings: Settings, alerts: list, path: st
         path: A ``.md`` file or a folder; default ``<SUIBOU_HOME>/reports/<drill_id>/report.md``.
     """
     from replay_data.library import prepare_storm
-    from replay_data.report import DrillInfo, write_report as write
+    from replay_data.report import DrillInfo
+    from replay_data.report import write_report as write
 
     target = Path(path) if path is not None else report_dir(settings, result.drill_id)
     if target.suffix.lower() != ".md":
@@ -361,7 +363,9 @@ def drill_messages(
         ends = list_offsets(consumer, partitions)
         found = []
         deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+        # position() without a timeout waits for an offset, so it is never None here.
+        while (any(consumer.position(tp) < ends[tp] for tp in partitions)  # type: ignore[operator]
+               and time.monotonic() < deadline):
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     if drill_id.encode() not in record.value:

@@ -78,7 +78,7 @@ def _say(message: str) -> None:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def next_backoff(previous_s: float, ran_for_s: float) -> float:
@@ -289,7 +289,7 @@ class LiveObserver:
                 count = sum(1 for k in self._open_faults.values() if k == kind.value)
                 self._metrics.open_faults.labels(kind.value).set(count)
 
-    def _measure_lag(self, consumer, peek, partitions) -> None:  # type: ignore[no-untyped-def]
+    def _measure_lag(self, consumer, peek, partitions) -> None:
         ends = list_offsets(peek, partitions)
         lags: dict[str, LagReading] = {}
         for tp in partitions:
@@ -314,7 +314,7 @@ class LiveObserver:
         with self._lock:
             self._lags = lags
 
-    def _age_of(self, consumer, tp, offset: int) -> float:  # type: ignore[no-untyped-def]
+    def _age_of(self, consumer, tp, offset: int) -> float:
         """Seconds since the event time of the record at ``offset`` (0 if it cannot be read now)."""
         consumer.assign([tp])
         consumer.seek(tp, offset)
@@ -429,7 +429,7 @@ class LiveSupervisor:
         except Exception as error:  # noqa: BLE001 - any failure of an attempt means a restart
             return f"{type(error).__name__}: {error}"
 
-    def _config(self):  # type: ignore[no-untyped-def]
+    def _config(self):
         from pipelines.job import JobConfig, output_topics
         from pipelines.recovery import plan_resume
         from suibou.catalogue import StationCatalogue
@@ -444,13 +444,14 @@ class LiveSupervisor:
             hold_s=self.options.hold_s, silence_after_s=self.options.silence_after_s,
             fold_on_arrival_s=ON_ARRIVAL_S)
 
-    def _run_job(self, config, prism, pool: str) -> str:  # type: ignore[no-untyped-def]
+    def _run_job(self, config, prism, pool: str) -> str:
         from pipelines.job import fusion_pipeline
 
         pipeline = fusion_pipeline(self.settings, config, pool, job_endpoint=prism.endpoint,
                                    options=["--job_name=suibou-live", *self.options.beam_args])
         result = pipeline.run()
-        watch = JobWatch(prism.endpoint, result._job_id)  # noqa: SLF001 - Beam exposes no public job id
+        # Beam exposes no public job id (the portable runner's result has it).
+        watch = JobWatch(prism.endpoint, result._job_id)  # type: ignore[attr-defined]  # noqa: SLF001
         try:
             running_since: float | None = None
             while not self.stopping:
@@ -554,9 +555,9 @@ class JobWatch:
                                                  timeout=2.0)
             last = ""
             for response in stream:
-                if response.HasField("message_response") and response.message_response.message_text:
-                    if response.message_response.importance >= beam_job_api_pb2.JobMessage.JOB_MESSAGE_ERROR:
-                        last = response.message_response.message_text
+                if (response.HasField("message_response") and response.message_response.message_text
+                        and response.message_response.importance >= beam_job_api_pb2.JobMessage.JOB_MESSAGE_ERROR):
+                    last = response.message_response.message_text
         except grpc.RpcError:
             pass
         return last.strip().splitlines()[0][:300] if last.strip() else ""

@@ -9,6 +9,7 @@ gauges' thresholds, not written down by hand.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import socket
 import time
@@ -18,8 +19,8 @@ import uuid
 import pytest
 
 from replay_data import load_storm
-from suibou.catalogue import level_for
 from suibou import infra
+from suibou.catalogue import level_for
 from suibou.contracts import AlertLevel, Hazard, RiskScore
 from suibou.drill import drill_alert_messages, drill_messages, run_drill
 from suibou.infra import api_server
@@ -99,7 +100,7 @@ def test_a_storm_drill_raises_the_expected_alerts_through_the_api(settings):
         history = _get(settings, f"/v1/alerts/{alert['alert_id']}")["messages"]
         by_area.setdefault(alert["area_id"], []).extend(history)
         assert alert["exercise"] is True and alert["status"] == "Exercise"
-        for earlier, later in zip(history, history[1:]):
+        for earlier, later in itertools.pairwise(history):
             assert later["references"] == [earlier["event_id"]]
 
     for gauge in storm.catalogue.level_gauges:

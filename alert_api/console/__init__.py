@@ -54,7 +54,9 @@ def build_console(settings: Settings, config: AlertApiSettings, roads: Roads) ->
                     max_points=max(1, int(config.console_history_hours * 60)),
                     max_streams=config.console_max_streams)
     roots = tuple(config.console_frame_roots or [settings.home / "cache" / "storms"])
-    map_document = stations.to_json((r.road_id, r.name, r.name_ja, list(r.line.coords)) for r in roads.roads)
+    # shapely's stubs type a coordinate as tuple[float, ...]; these lines are 2-D.
+    map_document = stations.to_json((r.road_id, r.name, r.name_ja, list(r.line.coords))  # type: ignore[arg-type]
+                                    for r in roads.roads)
     return Console(stations, map_document, StationView(limits), roots)
 
 

@@ -18,13 +18,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from kafka import TopicPartition  # type: ignore[import-untyped]
-from kafka.errors import KafkaError  # type: ignore[import-untyped]
+from kafka import TopicPartition
+from kafka.errors import KafkaError
 
 from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
-from alert_api.kafka_clients import open_consumer
 from alert_api.console.view import StationView, StatusOutcome, ingest_status
+from alert_api.kafka_clients import open_consumer
 from suibou.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class StatusConsumer(RetryingLoop[FeedStatus]):
         if isinstance(error, (KafkaError, MissingTopic)):
             log.warning("console status consumer: %s; retrying in %.1f s", error, backoff)
         else:
-            log.exception("console status consumer failed; retrying in %.1f s", backoff)
+            log.exception("console status consumer failed; retrying in %.1f s", backoff)  # noqa: LOG004 - in run()'s except
         self._update(state=FeedState.RETRYING, last_error=f"{type(error).__name__}: {error}")
 
     def _on_stopped(self) -> None:

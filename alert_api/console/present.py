@@ -40,7 +40,14 @@ from alert_api.console.view import (
 )
 from alert_api.models import Alert
 from suibou.contracts import (
-    AlertLevel, CameraFrame, LevelStatus, RainStatus, RiskScore, SensorFault, format_time, local_path,
+    AlertLevel,
+    CameraFrame,
+    LevelStatus,
+    RainStatus,
+    RiskScore,
+    SensorFault,
+    format_time,
+    local_path,
 )
 
 #: How far ahead the trend line of a hydrograph reaches.
@@ -185,8 +192,8 @@ def _station_entry(stations: StationMap, station_id: str, station: StationState 
     if isinstance(latest, LevelStatus):
         entry["colour_level"] = int(latest.observed_level)
     elif latest is not None and gauge is not None:
-        entry["colour_level"] = max((levels.get(a, {}).get("alert_level", 1) for a in (*gauge.reach_ids, *gauge.zone_ids)),
-                                    default=1)
+        entry["colour_level"] = max((levels.get(a, {}).get("alert_level", 1)
+                                     for a in (*gauge.reach_ids, *gauge.zone_ids)), default=1)
     if entry["colour_level"] is not None:
         entry["colour"] = AlertLevel(entry["colour_level"]).colour
     return entry
@@ -290,7 +297,7 @@ def ten_minute_bars(points: Sequence[RainPoint]) -> list[tuple[str, float]]:
         slot = math.ceil(point.time.timestamp() / 600)
         if slot not in bars or point.time >= bars[slot][0]:
             bars[slot] = (point.time, point.rain_10min_mm)
-    return [(format_time(dt.datetime.fromtimestamp(slot * 600, dt.timezone.utc)), value)
+    return [(format_time(dt.datetime.fromtimestamp(slot * 600, dt.UTC)), value)
             for slot, (_, value) in sorted(bars.items())]
 
 

@@ -35,9 +35,9 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from shapely.geometry import LineString  # type: ignore[import-untyped]
+from shapely.geometry import LineString, Polygon
 
 from suibou.catalogue import CATALOGUE_DIR
 
@@ -152,13 +152,13 @@ class StationMap:
         object.__setattr__(self, "_areas", {a.area_id: a for a in self.areas})
 
     def gauge(self, station_id: str) -> Gauge | None:
-        return self._gauges.get(station_id)  # type: ignore[attr-defined,no-any-return]
+        return self._gauges.get(station_id)  # type: ignore[attr-defined]
 
     def camera(self, camera_id: str) -> Camera | None:
-        return self._cameras.get(camera_id)  # type: ignore[attr-defined,no-any-return]
+        return self._cameras.get(camera_id)  # type: ignore[attr-defined]
 
     def area(self, area_id: str) -> Area | None:
-        return self._areas.get(area_id)  # type: ignore[attr-defined,no-any-return]
+        return self._areas.get(area_id)  # type: ignore[attr-defined]
 
     def critical_lines(self, gauge: Gauge) -> list[dict[str, Any]]:
         """The critical lines a rain gauge's snake line is judged against: those of its zones, else the default."""
@@ -244,7 +244,8 @@ def _coords(points: Sequence[Position]) -> list[list[float]]:
 
 def _read_catalogue(data: Mapping[str, Any]) -> tuple[CatalogueInfo, list[Gauge | Camera | Area]]:
     if not isinstance(data, Mapping) or data.get("format") not in _FORMATS:
-        raise CatalogueError(f"not a station catalogue (format {data.get('format') if isinstance(data, Mapping) else None!r})")
+        found = data.get("format") if isinstance(data, Mapping) else None
+        raise CatalogueError(f"not a station catalogue (format {found!r})")
     name = str(data.get("name", ""))
     try:
         parts: list[Gauge | Camera | Area] = []
@@ -291,7 +292,7 @@ def corridor_polygon(line: Sequence[Position], half_width_m: float = REACH_CORRI
     area = LineString([(lon * kx, lat * ky) for lon, lat in line]).buffer(half_width_m, quad_segs=4)
     tolerance = 1.0
     while len(area.exterior.coords) > max_vertices:
-        area = area.simplify(tolerance)
+        area = cast(Polygon, area.simplify(tolerance))  # a simplified polygon is a polygon
         tolerance *= 2
     return tuple((round(x / kx, 6), round(y / ky, 6)) for x, y in area.exterior.coords)
 

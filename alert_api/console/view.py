@@ -41,7 +41,7 @@ import datetime as dt
 import enum
 import threading
 from collections.abc import Mapping
-from typing import TypeVar, Union
+from typing import TypeVar
 
 from suibou.contracts import (
     CameraFrame,
@@ -116,8 +116,8 @@ class ScorePoint:
     observed_level: int
 
 
-Point = Union[LevelPoint, RainPoint, ScorePoint]
-StatusEvent = Union[RainStatus, LevelStatus]
+Point = LevelPoint | RainPoint | ScorePoint
+StatusEvent = RainStatus | LevelStatus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,9 +266,9 @@ def active_fault(station: StationState, clock: dt.datetime | None,
     fault = station.fault
     if fault is None:
         return None
-    if fault.kind is FaultKind.SPIKE and clock is not None:
-        if (clock - fault.event_time).total_seconds() > limits.spike_show_s:
-            return None
+    if (fault.kind is FaultKind.SPIKE and clock is not None
+            and (clock - fault.event_time).total_seconds() > limits.spike_show_s):
+        return None
     return fault
 
 
@@ -286,7 +286,8 @@ def fold_area(area: AreaState, score: RiskScore, limits: Limits = DEFAULT_LIMITS
     latest = area.latest
     if latest is None or (latest.event_time <= score.event_time and latest != score):
         latest = score
-    history = add_point(area.history, ScorePoint(score.event_time, score.probability, int(score.observed_level)), limits)
+    point = ScorePoint(score.event_time, score.probability, int(score.observed_level))
+    history = add_point(area.history, point, limits)
     if latest is area.latest and history is area.history:
         return area
     return AreaState(latest, history)

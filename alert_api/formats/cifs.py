@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from shapely.geometry import LineString, Polygon  # type: ignore[import-untyped]
-from shapely.strtree import STRtree  # type: ignore[import-untyped]
+from shapely.geometry import LineString, Polygon
+from shapely.strtree import STRtree
 
 from alert_api.formats.cap import cap_time
 from alert_api.formats.texts import message_texts
@@ -109,7 +109,7 @@ def rolling_end(now: dt.datetime) -> dt.datetime:
     end = now + END_HORIZON
     stamp = int(end.timestamp())
     rounded = -(-stamp // END_STEP_S) * END_STEP_S
-    return dt.datetime.fromtimestamp(rounded, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(rounded, dt.UTC)
 
 
 def polyline(line: LineString) -> str | None:

@@ -31,7 +31,8 @@ EXERCISE_LABEL = "EXERCISE/訓練"
 
 _EVENT_JA = {
     Hazard.FLOOD: {2: "氾濫注意情報", 3: "氾濫警戒情報", 4: "氾濫危険情報", 5: "氾濫発生情報"},
-    Hazard.LANDSLIDE: {2: "大雨注意報", 3: "大雨警報（土砂災害）", 4: "土砂災害警戒情報", 5: "大雨特別警報（土砂災害）"},
+    Hazard.LANDSLIDE: {2: "大雨注意報", 3: "大雨警報（土砂災害）", 4: "土砂災害警戒情報",
+                       5: "大雨特別警報（土砂災害）"},
 }
 _EVENT_EN = {
     Hazard.FLOOD: {2: "flood caution", 3: "flood warning", 4: "flood danger", 5: "flooding occurring"},
@@ -145,7 +146,8 @@ def message_texts(
 
 def _source_texts(officer_action: str | None) -> tuple[str, str]:
     if officer_action is None:
-        return "水位・雨量の観測と予測に基づく自動判定です。", " Decided automatically from gauge readings and forecasts."
+        return ("水位・雨量の観測と予測に基づく自動判定です。",
+                " Decided automatically from gauge readings and forecasts.")
     if officer_action == "acknowledge":
         return "水防当番が確認しました。", " Confirmed by the river bureau duty officer."
     return "水防当番が発表しました。", " Issued by the river bureau duty officer."

@@ -15,7 +15,8 @@ from alert_api.schemas import ID_PATTERN, AlertDetail, AlertFilters, AlertList
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 AlertId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No alert with this id (or not visible to this key)"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No alert with this id (or not visible to this key)"}}
 
 
 @router.get("", response_model=AlertList, summary="List current alerts",

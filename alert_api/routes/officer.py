@@ -148,5 +148,6 @@ def update(alert_id: AlertId, body: OfficerLevelChange, store: StoreDep, account
              responses={404: {"description": "No such alert"}, 409: {"description": "Cancelled or changed meanwhile"}})
 def cancel(alert_id: AlertId, body: OfficerNote, store: StoreDep, accounts: AccountsDep,
            principal: ActingOfficerDep) -> AlertDetail:
-    """Ends the alert (msgType Cancel). Later pipeline messages for it are held; only an escalation opens a new alert."""
+    """Ends the alert (msgType Cancel). Later pipeline messages for it are held; only an escalation opens a new
+    alert."""
     return _act(store, accounts, principal, alert_id, "cancel", body)

@@ -67,7 +67,8 @@ def has_japanese_font() -> bool:
     fc_list = shutil.which("fc-list")
     if fc_list is None:
         return False
-    result = subprocess.run([fc_list, ":lang=ja", "family"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    result = subprocess.run([fc_list, ":lang=ja", "family"], check=False, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL)
     return result.returncode == 0 and bool(result.stdout.strip())
 
 
@@ -88,7 +89,7 @@ def install(packages: tuple[str, ...] = (PACKAGE, FONT_PACKAGE)) -> Path:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-q"],
                     ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise ChromiumError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
     found = find()

@@ -165,7 +165,8 @@ def _require(name: str, hint: str) -> str:
 
 
 def _java() -> str:
-    from suibou.infra.kafka import KafkaInfraError, _java as java
+    from suibou.infra.kafka import KafkaInfraError
+    from suibou.infra.kafka import _java as java
 
     try:
         return java()  # The same Java 17+ check as the Kafka broker's.

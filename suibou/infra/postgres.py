@@ -81,7 +81,8 @@ def _server_user_reaches(folder: Path) -> bool:
         pwd.getpwnam(_SERVER_USER)
     except KeyError:
         return True  # no such user yet: initdb will say so
-    return subprocess.run(_as_server_user(["test", "-x", str(folder)]), capture_output=True).returncode == 0
+    command = _as_server_user(["test", "-x", str(folder)])
+    return subprocess.run(command, check=False, capture_output=True).returncode == 0
 
 
 def _data_dir(settings: Settings) -> Path:
@@ -122,7 +123,7 @@ def install() -> Path:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-q"],
                     ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"]):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise PostgresError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
     found = find_binaries()
@@ -156,7 +157,7 @@ def _locked(settings: Settings) -> Iterator[None]:
 
 
 def _run(command: list[str], what: str, settings: Settings) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    result = subprocess.run(command, check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise PostgresError(f"{what} failed ({result.returncode}): {result.stderr.strip()[-2000:]}; "
                             f"log: {_log_file(settings)}")
@@ -173,7 +174,6 @@ def _initdb(settings: Settings, binaries: Path) -> None:
         except KeyError:
             raise PostgresError(f"running as root needs the '{_SERVER_USER}' system user that Debian's "
                                 "postgresql package creates") from None
-    root = _root(settings)
     server_dir = data.parent
     server_dir.mkdir(parents=True, exist_ok=True)
     server_dir.chmod(0o755)  # the server user must reach data/ inside it
@@ -199,7 +199,7 @@ def _initdb(settings: Settings, binaries: Path) -> None:
 
 
 def _has_c_utf8() -> bool:
-    result = subprocess.run(["locale", "-a"], capture_output=True, text=True)
+    result = subprocess.run(["locale", "-a"], check=False, capture_output=True, text=True)
     return any(line.lower() in ("c.utf8", "c.utf-8") for line in result.stdout.splitlines())
 
 
@@ -207,7 +207,7 @@ def _is_running(settings: Settings, binaries: Path) -> bool:
     if not (_data_dir(settings) / "PG_VERSION").exists():
         return False
     result = subprocess.run(_as_server_user([str(binaries / "pg_ctl"), "status", "-D", str(_data_dir(settings))]),
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+                            check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     return result.returncode == 0
 
 
@@ -348,5 +348,5 @@ def status(settings: Settings) -> str:
     return f"running on 127.0.0.1:{port()}" if is_running(settings) else "stopped"
 
 
-__all__ = ["DEFAULT_PORT", "PostgresError", "acquire", "create_database", "release", "drop_database", "ensure_running", "find_binaries",
-           "install", "is_running", "status", "stop", "url"]
+__all__ = ["DEFAULT_PORT", "PostgresError", "acquire", "create_database", "release", "drop_database", "ensure_running",
+           "find_binaries", "install", "is_running", "status", "stop", "url"]

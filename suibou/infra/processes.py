@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -63,11 +64,9 @@ def stop(pid_file: Path, markers: Sequence[bytes], name: str, timeout_s: float =
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            # Reap it if this process started it, so a zombie does not look alive.
+        # Reap it if this process started it, so a zombie does not look alive.
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         try:
             os.kill(pid, 0)
         except OSError:

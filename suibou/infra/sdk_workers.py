@@ -52,6 +52,7 @@ import grpc  # noqa: E402 (after the filter above)
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc  # noqa: E402
 from apache_beam.runners.worker import sdk_worker  # noqa: E402
 
+
 class _PrefixedShortIds(sdk_worker.ShortIdCache):
     """Metric short ids that no other harness of the job hands out.
 
@@ -65,10 +66,10 @@ class _PrefixedShortIds(sdk_worker.ShortIdCache):
         super().__init__()
         self._prefix = prefix
 
-    def get_short_id(self, monitoring_info):  # type: ignore[no-untyped-def]
+    def get_short_id(self, monitoring_info):
         return self._prefix + super().get_short_id(monitoring_info)
 
-    def get_infos(self, short_ids):  # type: ignore[no-untyped-def]
+    def get_infos(self, short_ids):
         own = {short_id: short_id[len(self._prefix):] for short_id in short_ids}
         infos = super().get_infos(own.values())
         return {short_id: infos[plain] for short_id, plain in own.items()}
@@ -112,7 +113,7 @@ class SdkWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
                 ready += 1
         return ready
 
-    def StartWorker(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802 (gRPC name)
+    def StartWorker(self, request, context):  # noqa: N802 (gRPC name)
         with self._lock:
             self._started += 1
             assignment = {"worker_id": request.worker_id, "control": request.control_endpoint.url,
@@ -134,7 +135,7 @@ class SdkWorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
                 return beam_fn_api_pb2.StartWorkerResponse(error=f"could not start an SDK harness: {error}")
         return beam_fn_api_pb2.StartWorkerResponse()
 
-    def StopWorker(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802 (gRPC name)
+    def StopWorker(self, request, context):  # noqa: N802 (gRPC name)
         with self._lock:
             process = self._processes.pop(request.worker_id, None)
         if process is not None:

@@ -34,8 +34,8 @@ from alert_api.store import SqlAlertStore
 from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
 from suibou.settings import Settings
 
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
-RECEIVED = dt.datetime(2005, 9, 4, 12, 0, 5, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
+RECEIVED = dt.datetime(2005, 9, 4, 12, 0, 5, tzinfo=dt.UTC)
 ADMIN_KEY = "test-admin-key-" + "x" * 32
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -211,7 +211,7 @@ class Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:  # http.server's name
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 with receiver.lock:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200

@@ -57,7 +57,7 @@ def test_malformed_json_is_a_dead_letter() -> None:
 
 def test_other_schema_on_the_alerts_topic_is_a_dead_letter() -> None:
     reading = RainReading(
-        event_id="r-1", event_time=dt.datetime(2005, 9, 4, 12, tzinfo=dt.timezone.utc),
+        event_id="r-1", event_time=dt.datetime(2005, 9, 4, 12, tzinfo=dt.UTC),
         station_id="RG-SUGINAMI", rain_mm=2.5, interval_s=60,
     )
     result = ingest_record(InMemoryAlertStore(), reading.to_json(), source_topic=ALERTS)
@@ -156,7 +156,7 @@ def run_consumer(
     """Runs the consumer loop in this thread until the batches are used up."""
     config = AlertApiSettings(retry_backoff_s=0.01, poll_timeout_ms=10)
     holder: dict[str, AlertConsumer] = {}
-    kafka = FakeConsumer(batches, when_drained=lambda: holder["consumer"].stop())
+    kafka = FakeConsumer(batches, when_drained=lambda: holder["consumer"].stop())  # noqa: PLW0108 - holder is filled later
     consumer = AlertConsumer(SETTINGS, store, config, consumer_factory=lambda: kafka, producer_factory=lambda: producer)
     holder["consumer"] = consumer
     consumer.run()

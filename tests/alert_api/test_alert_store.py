@@ -18,8 +18,8 @@ from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
 
 MakeAlert = Callable[..., AlertEvent]
 
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
-RECEIVED = dt.datetime(2005, 9, 4, 12, 0, 5, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
+RECEIVED = dt.datetime(2005, 9, 4, 12, 0, 5, tzinfo=dt.UTC)
 
 
 def ids(alerts: list[alert_api.store.Alert]) -> list[str]:
@@ -136,7 +136,7 @@ def test_sqlite_store_persists_across_instances(tmp_path: Path, make_alert: Make
     second.close()
 
 
-def test_in_memory_sqlite_url_is_shared_between_threads(make_alert: MakeAlert) -> None:  # noqa: D103
+def test_in_memory_sqlite_url_is_shared_between_threads(make_alert: MakeAlert) -> None:
     store = SqlAlertStore("sqlite://")
     writer = threading.Thread(target=store.add, args=(make_alert(),))
     writer.start()

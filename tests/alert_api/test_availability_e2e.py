@@ -59,7 +59,7 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.
 
 def alert(prefix: str, n: int) -> AlertEvent:
     return AlertEvent(
-        event_id=f"{prefix}-A{n}:0", event_time=dt.datetime(2005, 9, 4, 12, tzinfo=dt.timezone.utc)
+        event_id=f"{prefix}-A{n}:0", event_time=dt.datetime(2005, 9, 4, 12, tzinfo=dt.UTC)
         + dt.timedelta(minutes=n), alert_id=f"{prefix}-A{n}", sequence=0, msg_type=MsgType.ALERT,
         area_id=f"R-E2E-{n}", area_kind=AreaKind.REACH, hazard=Hazard.FLOOD, level=AlertLevel.DANGER,
         headline="e2e", area_name="E2E River", area_name_ja="E2E川", polygon=RING, exercise=False, drill_id=None)
@@ -126,7 +126,7 @@ class Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:  # http.server's name
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 with receiver.lock:
                     receiver.ids.append(self.headers["webhook-id"])

@@ -12,20 +12,20 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
+from shapely.geometry import LineString
 
 import alert_api.formats.cap
 import alert_api.formats.cifs
 import alert_api.formats.texts
 from alert_api.formats.cap import CAP_NS, cap_alert
-from alert_api.formats.cifs import Roads, RoadDataError, incidents, polyline, rolling_end
+from alert_api.formats.cifs import RoadDataError, Roads, incidents, polyline, rolling_end
 from alert_api.models import Alert, StoredMessage
 from alert_api.store import SqlAlertStore
 from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
-from shapely.geometry import LineString
 
 MakeAlert = Callable[..., AlertEvent]
 NS = {"cap": CAP_NS}
-NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_every_message_type_is_valid_cap(cap_schema: etree.XMLSchema, make_alert
     event = make_alert("live:R:flood:20050904T122200Z", sequence, msg_type=msg_type, level=level, exercise=exercise,
                        references=("live:R:flood:20050904T122200Z.0",) if sequence else (),
                        reason={"observed_level": int(level)})
-    sent0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+    sent0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
     xml = cap_alert(StoredMessage(event, NOW), onset=sent0, sender="suibou@river.example.jp", sender_name="suibou",
                     references_sent={"live:R:flood:20050904T122200Z.0": sent0})
     document = valid_cap(cap_schema, xml)

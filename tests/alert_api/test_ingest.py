@@ -22,7 +22,7 @@ from suibou.settings import Settings
 from tests.conftest import free_port
 
 ADMIN = {"Authorization": "Bearer test-admin-key-" + "x" * 32}
-T = dt.datetime(2026, 12, 6, 21, 0, tzinfo=dt.timezone.utc)
+T = dt.datetime(2026, 12, 6, 21, 0, tzinfo=dt.UTC)
 
 
 class FakeFuture:
@@ -204,8 +204,8 @@ def test_accepted_ids_are_forgotten_after_the_retention(client: TestClient, stor
     _, headers = register(client, ["RG-KANDA-1"])
     post(client, headers, [rain("r-1")])
     assert ledger.count() == 1
-    assert ledger.purge(dt.datetime.now(dt.timezone.utc) + ledger.retention - dt.timedelta(minutes=1)) == 0
-    assert ledger.purge(dt.datetime.now(dt.timezone.utc) + ledger.retention + dt.timedelta(minutes=1)) == 1
+    assert ledger.purge(dt.datetime.now(dt.UTC) + ledger.retention - dt.timedelta(minutes=1)) == 0
+    assert ledger.purge(dt.datetime.now(dt.UTC) + ledger.retention + dt.timedelta(minutes=1)) == 1
 
 
 def test_exercise_gateways_send_only_exercises_with_a_drill_id(client: TestClient, producer: FakeProducer) -> None:

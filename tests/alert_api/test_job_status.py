@@ -21,7 +21,7 @@ from alert_api.store import InMemoryAlertStore
 from suibou.contracts import JobState, JobStatus
 from suibou.settings import Settings
 
-T = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.timezone.utc)
+T = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.UTC)
 ADMIN = {"Authorization": "Bearer test-admin-key-" + "x" * 32}
 
 

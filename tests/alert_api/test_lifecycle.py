@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,7 @@ def chain_is_unbroken(store: SqlAlertStore, alert_id: str) -> list[tuple[int, st
     assert alert is not None
     events = [m.event for m in alert.messages]
     assert [e.sequence for e in events] == list(range(len(events)))
-    for earlier, later in zip(events, events[1:]):
+    for earlier, later in itertools.pairwise(events):
         assert later.references == (earlier.event_id,)
     return [(e.sequence, e.msg_type.value, int(e.level), m.source) for e, m in zip(events, alert.messages)]
 
@@ -180,7 +181,8 @@ def test_officer_issue_makes_a_manual_alert_with_the_areas_known_polygon(
     event = issued.event
     assert event.alert_id.startswith("duty:R-ZENPUKUJI-03:flood:") and event.msg_type is MsgType.ALERT
     assert event.polygon == make_alert().polygon and event.area_name_ja == "善福寺川"
-    assert event.headline == "善福寺川 氾濫発生情報（警戒レベル5） / Zenpukuji River: flooding occurring (alert level 5)"
+    assert event.headline == ("善福寺川 氾濫発生情報（警戒レベル5） / "
+                              "Zenpukuji River: flooding occurring (alert level 5)")
     assert event.reason == {"action": "issue", "source": "duty_officer", "note": "overflow reported by police"}
     with pytest.raises(LifecycleError) as unknown:
         store.officer_issue(officer="tanaka", area_id="R-NOWHERE", hazard=Hazard.FLOOD, level=AlertLevel.DANGER)

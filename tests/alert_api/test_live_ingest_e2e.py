@@ -73,7 +73,7 @@ def test_a_gateway_reports_through_the_api_into_kafka_once_and_the_live_job_show
                      start_consumer=False, start_webhooks=False, start_job_feed=True,
                      api_settings=AlertApiSettings(admin_key=ADMIN_KEY, retry_backoff_s=0.5, poll_timeout_ms=200))
     catalogue = StationCatalogue.load("kanda-basin")
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=60)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=60)
     simulator = GatewaySimulator(catalogue, start, GatewayOptions(interval_s=10, seed=3,
                                                                   stations=("RG-ASAGAYA", "WL-KANDA-EIFUKU")))
     readings = simulator.readings_until(start + dt.timedelta(seconds=60))
@@ -89,7 +89,7 @@ def test_a_gateway_reports_through_the_api_into_kafka_once_and_the_live_job_show
         from kafka import KafkaProducer
 
         producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         beat = JobStatus(event_id=f"live:{now.timestamp():.0f}", event_time=now, job="live", state=JobState.RUNNING,
                          since=now - dt.timedelta(minutes=5), restarts=0, behind_s=2.0, consumer_lag=0)
         producer.send(settings.topics.job_status, value=beat.to_json(), key=b"live").get(timeout=30)
@@ -119,7 +119,7 @@ def test_the_alert_consumer_reports_its_lag_and_counts_what_it_stores(
 
     from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
 
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     alert = AlertEvent(event_id="e2e-1.0", event_time=now, alert_id="e2e-1", sequence=0, msg_type=MsgType.ALERT,
                        area_id="R-KANDA-UPPER", area_kind=AreaKind.REACH, hazard=Hazard.FLOOD,
                        level=AlertLevel.CAUTION, headline="e2e")

@@ -72,7 +72,7 @@ def test_guard_state_stays_small_under_a_flood_from_many_addresses() -> None:
         guard.failed(f"user{i}", f"2001:db8::{i:x}")
     assert len(guard._pair_failures._failures) <= 4096 * 2
     now[0] += 1000
-    for i in range(4096):
+    for _ in range(4096):
         guard.admit("x", "y")
     assert len(guard._pair_failures._failures) < 10 and len(guard._buckets._buckets) < 10
 
@@ -147,7 +147,8 @@ def test_old_scrypt_hashes_are_upgraded_on_login(login_app: tuple[FastAPI, TestC
     assert _login(client).status_code == 200
     with engine.connect() as connection:
         upgraded = connection.execute(sa.select(officers.c.password_hash)).scalar_one()
-    assert upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and check_password(PASSWORD, upgraded) == (True, False)
+    assert upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert check_password(PASSWORD, upgraded) == (True, False)
     assert _login(client).status_code == 200
 
 

@@ -24,7 +24,7 @@ from alert_api.store import InMemoryAlertStore, SqlAlertStore
 from suibou.settings import Settings
 
 ADMIN = {"Authorization": "Bearer test-admin-key-" + "x" * 32}
-T = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.timezone.utc)
+T = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.UTC)
 MakeAlert = Callable[..., Any]
 
 
@@ -212,7 +212,7 @@ def test_the_alert_consumer_counts_messages_by_exercise_and_measures_its_lag(mak
                     Record("suibou.alerts", 0, 2, make_alert("B").to_json()),
                     Record("suibou.alerts", 0, 3, b"not json")]}
     holder: dict[str, AlertConsumer] = {}
-    source = Source(batch, highwater=10, stop=lambda: holder["c"].stop())
+    source = Source(batch, highwater=10, stop=lambda: holder["c"].stop())  # noqa: PLW0108 - holder is filled later
     consumer = AlertConsumer(Settings(), InMemoryAlertStore(), AlertApiSettings(poll_timeout_ms=10),
                              consumer_factory=lambda: source, producer_factory=NoProducer, metrics=metrics)
     holder["c"] = consumer

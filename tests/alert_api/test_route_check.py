@@ -16,7 +16,7 @@ from alert_api.store import SqlAlertStore
 from suibou.contracts import AlertEvent, AlertLevel
 
 MakeAlert = Callable[..., AlertEvent]
-NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
 
 #: Two areas on an east-west line at latitude 35.70: a level-4 box at 139.61-139.62 and a level-2 box at 139.64-139.65.
 DANGER_BOX = ((139.61, 35.695), (139.62, 35.695), (139.62, 35.705), (139.61, 35.705), (139.61, 35.695))
@@ -242,7 +242,7 @@ def test_segment_distances_agree_with_whole_line_geometry(make_alert: MakeAlert)
 
     rng = random.Random(3)
     rings = []
-    for n in range(60):
+    for _n in range(60):
         x, y = 139.60 + rng.random() * 0.05, 35.69 + rng.random() * 0.03
         rings.append(((x, y), (x + 0.004, y), (x + 0.004, y + 0.003), (x, y + 0.003), (x, y)))
     index = HazardIndex([alert(make_alert, f"A{n}", AlertLevel.WARNING, ring) for n, ring in enumerate(rings)])

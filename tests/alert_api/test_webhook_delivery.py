@@ -87,7 +87,7 @@ def test_every_failure_is_an_attempt_with_backoff_then_a_dead_letter_and_the_que
     partner = partner_with_url(database, url)
     store.add(actual(make_alert))
     store.add(actual(make_alert, sequence=1))
-    now = [dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)]
+    now = [dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)]
     calls: list[str] = []
 
     def record_calls(u: str, body: bytes, headers: dict[str, str]) -> int:
@@ -130,7 +130,7 @@ class Receivers:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:  # http.server's name
                 self.rfile.read(int(self.headers["content-length"]))
                 if self.path.startswith("/slow/"):
                     time.sleep(slow_s)

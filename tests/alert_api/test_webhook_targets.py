@@ -138,7 +138,8 @@ class RecordingBackend(httpcore.AsyncNetworkBackend):
     def __init__(self) -> None:
         self.connects: list[str] = []
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 - httpcore's
+                          local_address: str | None = None,
                           socket_options: Any = None) -> httpcore.AsyncNetworkStream:
         self.connects.append(host)
         raise httpcore.ConnectError("recorded, not connected")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import doctest
+import itertools
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -170,7 +171,7 @@ def test_a_crash_after_sending_resends_under_the_same_id_once_the_lease_runs_out
     partner, _ = accounts.create_partner("nav", ["alerts:read", "webhooks:receive"])
     accounts.set_webhook(partner.partner_id, "https://nav.example/hooks", None)
     store.add(actual(make_alert))
-    now = [dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)]  # the worker's own clock, after publication
+    now = [dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)]  # the worker's own clock, after publication
     sent: list[str] = []
 
     def send(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -187,8 +188,8 @@ def test_a_crash_after_sending_resends_under_the_same_id_once_the_lease_runs_out
     assert crashing.run_once() == 0  # leased: not sent again yet
     now[0] += dt.timedelta(seconds=16)  # the lease (timeout + 5 s) has run out
     delivered: list[str] = []
-    worker = DeliveryWorker(database, RetryPolicy(), lambda: now[0], allow_private=True, sender=lambda u, b, h: delivered.append(
-        h["webhook-id"]) or 204)
+    worker = DeliveryWorker(database, RetryPolicy(), lambda: now[0], allow_private=True,
+                            sender=lambda u, b, h: delivered.append(h["webhook-id"]) or 204)
     assert worker.run_once() == 1
     assert (sent, delivered) == (["ZEN.0"], ["ZEN.0"])
     assert worker.run_once() == 0
@@ -204,7 +205,7 @@ def test_unreachable_partner_backs_off_exponentially(db_url: str, make_alert: Ma
     partner, _ = accounts.create_partner("nav", ["alerts:read", "webhooks:receive"])
     accounts.set_webhook(partner.partner_id, "https://nav.example/hooks", None)
     store.add(actual(make_alert))
-    start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)  # the worker's own clock
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)  # the worker's own clock
     now = [start]
     attempts: list[dt.datetime] = []
 
@@ -217,7 +218,7 @@ def test_unreachable_partner_backs_off_exponentially(db_url: str, make_alert: Ma
     while now[0] < start + dt.timedelta(seconds=200):  # the four delays add up to 150 s
         worker.run_once()
         now[0] += dt.timedelta(seconds=1)
-    gaps = [(b - a).total_seconds() for a, b in zip(attempts, attempts[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts)]
     assert len(attempts) == 5 and gaps == [10.0, 20.0, 40.0, 80.0]
     assert worker.run_once() == 0  # dead
     store.close()
@@ -250,7 +251,7 @@ def test_officer_actions_are_delivered_like_pipeline_messages(
 def test_bbox_subscription_and_unsubscribe(
     api: TestClient, callers: Any, receiver: Any, store: SqlAlertStore, make_alert: MakeAlert
 ) -> None:
-    partner_id, headers = callers.partner("alerts:read", "webhooks:receive")
+    _partner_id, headers = callers.partner("alerts:read", "webhooks:receive")
     response = api.put("/v1/partner/webhook", headers=headers,
                        json={"url": receiver.url, "bbox": [139.25, 35.6, 139.3, 35.65]})
     assert response.json()["bbox"] == [139.25, 35.6, 139.3, 35.65]

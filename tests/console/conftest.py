@@ -37,13 +37,13 @@ from suibou.contracts import (
     AreaKind,
     CameraFrame,
     Event,
+    FaultKind,
     Hazard,
     LevelStatus,
     MsgType,
     RainStatus,
     RiskScore,
     SensorFault,
-    FaultKind,
 )
 from suibou.hydrology import TankState, soil_water_index, step_tanks
 from suibou.settings import PROJECT_ROOT, Settings
@@ -53,7 +53,8 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 PASSWORD = "correct horse battery staple"
 STORM = "suginami-2005-mini"
 DRILL = "drill-suginami-2005-mini-20260101T000000"
-SAMPLE_FRAME = PROJECT_ROOT / "replay_data" / "samples" / STORM / "frames" / "CAM-ZENPUKUJI-NARITA" / "20050904T125500Z.jpg"
+SAMPLE_FRAME = (PROJECT_ROOT / "replay_data" / "samples" / STORM / "frames" / "CAM-ZENPUKUJI-NARITA"
+                / "20050904T125500Z.jpg")
 #: Where the browser tests leave their screenshots (git-ignored).
 ARTIFACTS = PROJECT_ROOT / ".suibou" / "test-artifacts" / "console"
 
@@ -115,7 +116,7 @@ def build_storm_feed(frame_dir: Path, drill_id: str = DRILL) -> StormFeed:
             window.append((reading.event_time, reading.rain_mm))
             t = reading.event_time
 
-            def total(minutes: float) -> float:
+            def total(minutes: float, window: list[tuple[dt.datetime, float]] = window, t: dt.datetime = t) -> float:
                 return round(sum(r for w, r in window if (t - w).total_seconds() < minutes * 60), 2)
 
             rain_60[station_id][t] = total(60)
@@ -146,7 +147,8 @@ def build_storm_feed(frame_dir: Path, drill_id: str = DRILL) -> StormFeed:
             events.append(status)
             r60 = sum(rain_60.get(g, {}).get(t, 0.0) for g in rain_gauges) / max(len(rain_gauges), 1)
             to_danger = gauge.danger_m - level_m
-            p = {f"{name}_{m}min": round(min(1.0, max(0.0, 1 - (getattr(gauge, f"{name}_m") - level_m - rise * m / 60))), 4)
+            p = {f"{name}_{m}min":
+                 round(min(1.0, max(0.0, 1 - (getattr(gauge, f"{name}_m") - level_m - rise * m / 60))), 4)
                  for name in ("caution", "evacuation", "danger") for m in (30, 60)}
             features = {"stage_to_danger_m": round(to_danger, 3), "rise_m_per_h": rise, "rain_60min_mm": round(r60, 2),
                         "level_m": level_m}

@@ -28,7 +28,7 @@ TIMEOUT_MS = 10_000
 
 
 def at(hour: int, minute: int) -> dt.datetime:
-    return dt.datetime(2005, 9, 4, hour, minute, tzinfo=dt.timezone.utc)
+    return dt.datetime(2005, 9, 4, hour, minute, tzinfo=dt.UTC)
 
 
 class Console:
@@ -273,7 +273,7 @@ def test_the_console_shows_the_live_job_and_warns_while_it_is_not_running(consol
     console.login()
     expect(page.locator("#job")).to_have_text("live job: not seen")
     expect(page.locator("#job-banner")).to_contain_text("not seen")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     console.app.state.jobs.fold(JobStatus(event_id="live:1", event_time=now, job="live", state=JobState.RUNNING,
                                           since=now - dt.timedelta(minutes=3), restarts=1,
                                           last_restart_reason="harness exited", behind_s=3.0))

@@ -15,7 +15,7 @@ from alert_api.console.view import LIVE, Limits, RainPoint, ViewState, fold
 from alert_api.models import Alert, StoredMessage
 from suibou.contracts import AlertEvent, CameraFrame, FaultKind
 
-T = dt.datetime(2005, 9, 4, 12, 30, tzinfo=dt.timezone.utc)
+T = dt.datetime(2005, 9, 4, 12, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")

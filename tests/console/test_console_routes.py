@@ -18,9 +18,9 @@ from alert_api.consumer import ingest_record
 from alert_api.store import SqlAlertStore
 from suibou.contracts import AlertLevel
 
-T = dt.datetime(2005, 9, 4, 12, 40, tzinfo=dt.timezone.utc)
+T = dt.datetime(2005, 9, 4, 12, 40, tzinfo=dt.UTC)
 PASSWORD = "correct horse battery staple"
-EXTERNAL = re.compile(r"(?:https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2,}", re.I)
+EXTERNAL = re.compile(r"(?:https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
 
 
 @pytest.fixture
@@ -42,7 +42,8 @@ def officer(client: TestClient, admin: dict[str, str], username: str = "sato", r
     return {"Authorization": f"Bearer {token}"}
 
 
-def feed(client: TestClient, store: SqlAlertStore, storm_feed: Any, end: dt.datetime, extra: list | None = None) -> None:
+def feed(client: TestClient, store: SqlAlertStore, storm_feed: Any, end: dt.datetime,
+         extra: list | None = None) -> None:
     """Statuses through the console consumer's ingest, alerts through the alert consumer's."""
     view = client.app.state.console.view  # type: ignore[attr-defined]
     for event in [*storm_feed.between(None, end), *(extra or [])]:
@@ -140,7 +141,8 @@ def test_officer_actions_from_the_console_land_in_the_audit_log(client: TestClie
                                json={"note": "seen on the camera", "expected_sequence": alert["sequence"]})
     assert acknowledged.status_code == 200, acknowledged.text
     updated = client.post(f"/v1/officer/alerts/{alert['alert_id']}/update", headers=headers,
-                          json={"level": 5, "note": "overtopping at Narita", "expected_sequence": alert["sequence"] + 1})
+                          json={"level": 5, "note": "overtopping at Narita",
+                                "expected_sequence": alert["sequence"] + 1})
     assert updated.status_code == 200 and updated.json()["level"] == AlertLevel.FLOODING
     cancelled = client.post(f"/v1/officer/alerts/{alert['alert_id']}/cancel", headers=headers, json={"note": "over"})
     assert cancelled.status_code == 200 and cancelled.json()["active"] is False

@@ -33,7 +33,7 @@ from suibou.contracts import (
     StreamControl,
 )
 
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
 
 
 def minutes(m: float) -> dt.datetime:

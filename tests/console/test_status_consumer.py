@@ -36,10 +36,10 @@ class FakeTopics:
         return None if topic in self.missing else {0}
 
     def assign(self, partitions: Sequence[Any]) -> None:
-        self.positions = {p: 0 for p in partitions}
+        self.positions = dict.fromkeys(partitions, 0)
 
     def beginning_offsets(self, partitions: Sequence[Any]) -> Mapping[Any, int]:
-        return {p: 0 for p in partitions}
+        return dict.fromkeys(partitions, 0)
 
     def end_offsets(self, partitions: Sequence[Any]) -> Mapping[Any, int]:
         return {p: len(self.records.get(p, [])) for p in partitions}

@@ -58,10 +58,7 @@ def _drill_chain(settings: Settings, runner: str) -> list[dict]:
 
 def test_a_drill_on_flink_raises_the_alerts_it_raises_on_prism(settings):
     on_flink = _drill_chain(settings, "flink")
-    if GOLDEN.is_file():
-        on_prism = json.loads(GOLDEN.read_text())["alerts"]
-    else:
-        on_prism = _drill_chain(settings, "prism")
+    on_prism = json.loads(GOLDEN.read_text())["alerts"] if GOLDEN.is_file() else _drill_chain(settings, "prism")
     assert on_prism, "the storm raises alerts on Prism"
     assert on_flink == on_prism
     # Every alert once: no message lost or repeated.

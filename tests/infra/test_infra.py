@@ -280,7 +280,7 @@ def test_stop_and_restart_keeps_data(broker: Settings) -> None:
 class _WindowedGroup(beam.DoFn):
     """Emits (key, window start, sorted values) for each grouped window pane."""
 
-    def process(self, element, window=beam.DoFn.WindowParam):  # noqa: ANN001, ANN201
+    def process(self, element, window=beam.DoFn.WindowParam):
         key, values = element
         yield key, int(window.start), sorted(values)
 

@@ -19,12 +19,12 @@ def test_a_warm_process_takes_the_first_worker_and_later_ones_start_cold(tmp_pat
     pool = SdkWorkerPool(tmp_path / "harness.log", warm=1)
     try:
         assert pool.wait_until_warm(300) == 1
-        warm = pool._warm[0]  # noqa: SLF001
+        warm = pool._warm[0]
         assert pool.StartWorker(_request("w-1"), None).error == ""
-        assert pool._processes["w-1"] is warm  # noqa: SLF001
-        assert pool._warm == []  # noqa: SLF001
+        assert pool._processes["w-1"] is warm
+        assert pool._warm == []
         assert pool.StartWorker(_request("w-2"), None).error == ""
-        cold = pool._processes["w-2"]  # noqa: SLF001
+        cold = pool._processes["w-2"]
         assert cold is not warm and "--worker-id" in cold.args
     finally:
         started = time.monotonic()
@@ -36,6 +36,6 @@ def test_a_warm_process_takes_the_first_worker_and_later_ones_start_cold(tmp_pat
 def test_warm_processes_nobody_asked_for_are_stopped_with_the_pool(tmp_path):
     pool = SdkWorkerPool(tmp_path / "harness.log", warm=2)
     pool.wait_until_warm(300)
-    spare = list(pool._warm)  # noqa: SLF001
+    spare = list(pool._warm)
     pool.stop_all()
     assert all(p.poll() is not None for p in spare)

@@ -20,8 +20,8 @@ from models.datasets import (
 from models.evaluation import lead_times
 from models.runtime import ARTIFACTS_DIR
 from models.train_flood import train_flood2
-from suibou.catalogue import StationCatalogue
 from replay_data.synth import Storm, simulate
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import LevelReading, RainReading
 
 
@@ -44,7 +44,7 @@ def imported_style_storm(catalogue, seed: int, name: str) -> Storm:
     from models.datasets import draw_flood_storm
 
     rng = np.random.default_rng(seed)
-    params = draw_flood_storm(rng, catalogue, dt.datetime(2021, 7, 1, tzinfo=dt.timezone.utc))
+    params = draw_flood_storm(rng, catalogue, dt.datetime(2021, 7, 1, tzinfo=dt.UTC))
     # Make sure it rains hard, so the storm has crossings.
     params = dataclasses.replace(params, cells=tuple(dataclasses.replace(c, peak_mm_h=120.0) for c in params.cells))
     sim = simulate(catalogue, params)
@@ -104,7 +104,8 @@ def test_outputs_are_coherent_and_primary_is_danger_60(scorer):
     rng = np.random.default_rng(1)
     n = 4000
     level = rng.uniform(0, 4, n)
-    x = flood2_feature_matrix(level, np.full(n, 2.0), np.full(n, 2.6), np.full(n, 3.0), level - rng.uniform(-0.2, 0.5, n),
+    x = flood2_feature_matrix(level, np.full(n, 2.0), np.full(n, 2.6), np.full(n, 3.0),
+                              level - rng.uniform(-0.2, 0.5, n),
                               level - rng.uniform(-0.3, 1.0, n), rng.uniform(0, 25, n), rng.uniform(0, 120, n),
                               rng.uniform(0, 60, n), rng.uniform(0, 120, n))
     p = scorer.predict_targets(x)
@@ -211,7 +212,7 @@ def test_both_paths_give_the_same_series(catalogue):
     from models.datasets import draw_flood_storm
 
     params = draw_flood_storm(np.random.default_rng(8), catalogue,
-                              dt.datetime(2000, 6, 1, tzinfo=dt.timezone.utc))
+                              dt.datetime(2000, 6, 1, tzinfo=dt.UTC))
     storm = synthesise(catalogue, params, name="x", title="x", description="synthetic test storm")
     from_readings = series_from_storm(storm)
     from_arrays = series_from_simulation(catalogue, params, simulate(catalogue, params), name="x")

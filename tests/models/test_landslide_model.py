@@ -17,8 +17,8 @@ from models.datasets import (
 )
 from models.runtime import ARTIFACTS_DIR
 from models.train_landslide import train_landslide
-from suibou.catalogue import StationCatalogue
 from replay_data.synth import Storm
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import RainReading
 from suibou.hydrology import DEFAULT_CRITICAL_LINE, CriticalLine, TankState, soil_water_index_series, step_tanks
 
@@ -109,7 +109,7 @@ def test_rows_label_the_snake_line_two_hours_ahead():
 def imported_style_storm(name: str, hours: int = 10) -> Storm:
     """Hourly rain at two gauges in the import format: a long soaking with a burst."""
     catalogue = StationCatalogue.load("kanda-basin")
-    start = dt.datetime(2019, 10, 12, 0, 0, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2019, 10, 12, 0, 0, tzinfo=dt.UTC)
     rng = np.random.default_rng(len(name))
     rain = []
     for gauge in catalogue.rain_gauges[:2]:

@@ -8,7 +8,7 @@ from pipelines.alerts import AlertHysteresis, AreaInfo
 from pipelines.ordered import run_fold
 from suibou.contracts import AlertLevel, AreaKind, Hazard, RiskScore
 
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
 FOLD = AlertHysteresis({"R-Z": AreaInfo("Zenpukuji River", "善福寺川", ((139.6, 35.7), (139.61, 35.7),
                                                                         (139.61, 35.71), (139.6, 35.7)))},
                        hold_s=1800)
@@ -34,7 +34,7 @@ def test_levels_rise_at_once_and_fall_after_the_hold():
 
 
 def test_a_level_hovering_at_a_threshold_does_not_flap():
-    scores = [score(m, 3 if m % 2 else 2) for m in range(0, 40)]
+    scores = [score(m, 3 if m % 2 else 2) for m in range(40)]
     _, alerts = run_fold(FOLD, "R-Z|flood", scores)
     assert summary(alerts) == [("Alert", 2, 0), ("Update", 3, 1)]
 

@@ -16,7 +16,7 @@ from pipelines.ordered import run_fold
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertEvent, LevelReading, RainReading, RiskScore
 
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
 CATALOGUE = StationCatalogue.load("kanda-basin")
 SHARED = "RG-ZENPUKUJI"  # serves the Myoshoji and the Zenpukuji reaches
 

@@ -18,7 +18,7 @@ from suibou.contracts import AlertLevel
 SAMPLES = Path(__file__).resolve().parents[2] / "replay_data" / "samples" / "suginami-2005-mini" / "frames"
 CATALOGUE = StationCatalogue.load("kanda-basin")
 GAUGE = CATALOGUE.level_gauge("WL-ZENPUKUJI-NARITA")
-T0 = dt.datetime(2005, 9, 4, 12, 55, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 55, tzinfo=dt.UTC)
 
 
 def test_frames_are_fetched_from_file_uris_and_bad_ones_refused(tmp_path):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from pipelines.faults import GaugeWatchdog, Heartbeat, watchdog_key
-from pipelines.gauges import LevelFold, LevelAssessment
+from pipelines.gauges import LevelAssessment, LevelFold, RainfallTotals
 from pipelines.ordered import run_fold
 from pipelines.risk import ReachFusion
-from pipelines.gauges import RainfallTotals
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import ControlKind, FaultKind, LevelReading, SensorFault, StreamControl
 
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
 CATALOGUE = StationCatalogue.load("kanda-basin")
 GAUGE = CATALOGUE.level_gauge("WL-ZENPUKUJI-NARITA")
 
@@ -31,7 +30,7 @@ def beat(station: str, minute: int) -> Heartbeat:
 
 def test_a_gauge_is_silent_after_ten_minutes_of_stream_time_and_recovers():
     fold = GaugeWatchdog(("RG-A", "RG-B"))
-    items = [beat("RG-A", m) for m in range(0, 30)] + [beat("RG-B", m) for m in (0, 1, 2, 25)]
+    items = [beat("RG-A", m) for m in range(30)] + [beat("RG-B", m) for m in (0, 1, 2, 25)]
     items += [tick(m) for m in range(1, 30)]
     _, faults = run_fold(fold, "live|watchdog", items)
     assert [(f.station_id, f.kind, f.event_time, f.since) for f in faults] == [
@@ -54,7 +53,7 @@ def test_each_watchdog_bucket_watches_its_own_gauges_and_together_they_watch_all
     fold = GaugeWatchdog(stations)
     declared = []
     for bucket in range(fold.buckets):
-        _, faults = run_fold(fold, watchdog_key(None, bucket), [tick(m) for m in range(0, 11)])
+        _, faults = run_fold(fold, watchdog_key(None, bucket), [tick(m) for m in range(11)])
         assert {f.station_id for f in faults} == set(fold.watched(watchdog_key(None, bucket)))
         declared += [f.station_id for f in faults]
     assert sorted(declared) == sorted(stations)  # each gauge once, by its own bucket
@@ -93,7 +92,7 @@ def test_a_level_that_does_not_move_in_heavy_rain_is_frozen():
 
     fold = ReachFusion(tuple(FLOOD_FEATURES), {GAUGE.reach_id: GAUGE.station_id})
     items = []
-    for minute in range(0, 75):
+    for minute in range(75):
         items += [rain(minute, 40.0), status(minute, 1.20)]
     _, outputs = run_fold(fold, f"live|{GAUGE.reach_id}", items)
     faults = [o for o in outputs if isinstance(o, SensorFault)]
@@ -106,6 +105,6 @@ def test_a_still_river_in_dry_weather_is_not_frozen():
     from models import FLOOD2_FEATURES as FLOOD_FEATURES
 
     fold = ReachFusion(tuple(FLOOD_FEATURES), {GAUGE.reach_id: GAUGE.station_id})
-    items = [x for m in range(0, 180) for x in (rain(m, 0.0), status(m, 0.40))]
+    items = [x for m in range(180) for x in (rain(m, 0.0), status(m, 0.40))]
     _, outputs = run_fold(fold, f"live|{GAUGE.reach_id}", items)
     assert not [o for o in outputs if isinstance(o, SensorFault)]

@@ -9,7 +9,7 @@ from pipelines.ordered import run_fold
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel, LevelReading, RainReading
 
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
 
 
 def rain(minute: float, mm: float, event_id: str | None = None) -> RainReading:
@@ -65,7 +65,7 @@ def test_a_seeded_gauge_continues_its_soil_water_index():
     from pipelines.gauges import bin_of
 
     readings = [rain(m, 2.0, event_id=f"r{m}") for m in range(1, 121)]
-    whole, totals = run_fold(RainfallFold(), "RG-A", readings)
+    _whole, totals = run_fold(RainfallFold(), "RG-A", readings)
     # Stop after 60 minutes; resume from the index published at minute 60.
     at_60 = totals[59]
     seeded = RainfallFold(seeds={"RG-A": (at_60.tanks, bin_of(at_60.event_time.timestamp()))})

@@ -10,20 +10,20 @@ import pytest
 
 from models import FLOOD2_FEATURES, LANDSLIDE_FEATURES
 from pipelines import grids
-from pipelines.drones import DroneSighting, join_observation, AreaIndex
+from pipelines.drones import AreaIndex, DroneSighting, join_observation
 from pipelines.gauges import LevelAssessment, RainfallTotals
 from pipelines.grids import AreaRainfall, area_cells, read_grid, sample_area
 from pipelines.landslide import ZoneFusion, criterion_level
 from pipelines.ordered import run_fold
 from pipelines.risk import ReachFusion, to_risk_score
-from suibou.catalogue import StationCatalogue
 from replay_data.media import GRID_VARIABLE, NOWCAST_LEADS_MIN, grid_dataset, write_grid
+from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertLevel, AreaKind, DeadLetter, DroneFinding, DroneObservation
 
 KANDA = StationCatalogue.load("kanda-basin")
 OSHIMA = StationCatalogue.load("izu-oshima")
 GAUGE = KANDA.level_gauge("WL-ZENPUKUJI-NARITA")
-T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2005, 9, 4, 12, 0, tzinfo=dt.UTC)
 LEADS = np.array(NOWCAST_LEADS_MIN)
 
 

@@ -26,6 +26,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -83,7 +84,7 @@ class RisingRiver:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> RisingRiver:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -94,7 +95,7 @@ class RisingRiver:
     def _run(self) -> None:
         level = 1.5
         while not self._stop.is_set():
-            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
             level = min(3.2, level + 0.05)
             self._sink.send([LevelReading(event_id=f"rise:{now:%Y%m%dT%H%M%S}", event_time=now, station_id=RISING,
                                           level_m=round(level, 2))])
@@ -196,7 +197,7 @@ def test_the_live_job_scores_gateway_readings_through_the_api_outlives_its_deadl
     reader = threading.Thread(target=lambda: output.extend(supervisor.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()
     stop = threading.Event()
-    simulator = GatewaySimulator(catalogue, dt.datetime.now(dt.timezone.utc), GatewayOptions(
+    simulator = GatewaySimulator(catalogue, dt.datetime.now(dt.UTC), GatewayOptions(
         interval_s=EVERY_S, jitter_s=1.0, reorder_probability=0.05, silent={SILENT: 6.0}, seed=15,
         stations=tuple(g for g in gauges if g != RISING)))
     feeding = threading.Thread(target=run, args=(simulator, HttpSink(api_server.base_url(settings), key)),
@@ -252,7 +253,7 @@ def test_the_live_job_scores_gateway_readings_through_the_api_outlives_its_deadl
             _wait("the job running again", lambda: _status(settings).get("state") == "running", 300)
 
             def fresh_scores() -> bool:
-                now = dt.datetime.now(dt.timezone.utc)
+                now = dt.datetime.now(dt.UTC)
                 return any(isinstance(e, RiskScore) and (now - e.event_time).total_seconds() < 20
                            for e in _outputs(settings, settings.topics.risk_scores))
 

@@ -20,7 +20,7 @@ from suibou.settings import Settings
 
 pytestmark = pytest.mark.e2e  # runs on the Prism runner
 
-T0 = dt.datetime(2019, 10, 12, 0, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2019, 10, 12, 0, 0, tzinfo=dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +157,7 @@ def test_live_readings_are_folded_as_they_arrive_and_a_backlog_waits_for_the_wat
     """Folded on arrival, a live key is folded in the order its readings come, without
     waiting for a watermark that never moves here; an hour-old backlog still waits
     for the watermark and is put in event-time order first."""
-    now = (dt.datetime.now(dt.timezone.utc) - T0).total_seconds() / 60
+    now = (dt.datetime.now(dt.UTC) - T0).total_seconds() / 60
     stream = EventStream().advance_watermark_to(at(0))
     # Live: the newest first, then one made 30 s earlier, which therefore comes late.
     stream = stream.add_elements([timestamped(Reading("L", now, 1))])

@@ -66,8 +66,8 @@ def _send(producer, messages):
 
 
 def _start(settings, worker_pool, drill_id, group_id, start_offsets, resume=None):
-    fields = dict(catalogue=load_storm(STORM).catalogue, topics=settings.topics,
-                  bootstrap_servers=settings.bootstrap_servers, end_source=drill_id, group_id=group_id)
+    fields = {"catalogue": load_storm(STORM).catalogue, "topics": settings.topics,
+              "bootstrap_servers": settings.bootstrap_servers, "end_source": drill_id, "group_id": group_id}
     config = JobConfig.resumed(resume, **fields) if resume else JobConfig(start_offsets=start_offsets, **fields)
     return fusion_pipeline(settings, config, worker_pool).run()
 

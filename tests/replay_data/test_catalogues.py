@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from suibou.catalogue import StationCatalogue, bundled_catalogues
-from suibou.catalogue import MESH3_DLAT, MESH3_DLON, Camera, GridDefinition, LandslideZone
+from suibou.catalogue import (
+    MESH3_DLAT,
+    MESH3_DLON,
+    Camera,
+    GridDefinition,
+    LandslideZone,
+    StationCatalogue,
+    bundled_catalogues,
+)
 from suibou.hydrology import CriticalLine
 
 # Rough bounding boxes (lon, lat) of the real places each catalogue covers.
@@ -52,7 +59,7 @@ def test_izu_oshima_has_zones_and_no_river_gauges():
     assert {"Z-OSHIMA-KANDACHI", "Z-OSHIMA-OKANAZAWA"} <= {z.zone_id for z in cat.zones}
     motomachi = cat.rain_gauge("RG-OSHIMA-MOTOMACHI")
     assert "Z-OSHIMA-KANDACHI" in motomachi.zone_ids
-    assert [g.station_id for g in cat.rain_stations_for_zone("Z-OSHIMA-KANDACHI")][0] == "RG-OSHIMA-MOTOMACHI"
+    assert next(g.station_id for g in cat.rain_stations_for_zone("Z-OSHIMA-KANDACHI")) == "RG-OSHIMA-MOTOMACHI"
     for zone in cat.zones:
         assert zone.critical_line.zone_id == zone.zone_id
         assert "invented" in zone.critical_line.note

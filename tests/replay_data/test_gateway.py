@@ -17,7 +17,7 @@ from replay_data.gateway import GatewayOptions, GatewaySimulator, HttpSink, Send
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import Event, LevelReading, RainReading, parse_event
 
-T0 = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.UTC)
 KANDA = StationCatalogue.load("kanda-basin")
 GAUGES = len(KANDA.rain_gauges) + len(KANDA.level_gauges)
 

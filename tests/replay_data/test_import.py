@@ -127,7 +127,7 @@ def test_import_command_registers_the_storm_for_drills(tmp_path, stations, monke
         assert "skipped line 7" in out.err and "suibou drill bureau-2024" in out.out
         assert "bureau-2024" in imported_storms(tmp_path / "home" / "cache" / "storms")
         storm = load_storm("bureau-2024")
-        assert storm.rain[0].event_time == dt.datetime(2024, 8, 1, 12, 1, tzinfo=dt.timezone.utc)
+        assert storm.rain[0].event_time == dt.datetime(2024, 8, 1, 12, 1, tzinfo=dt.UTC)
         assert main(["storms"]) == 0
         assert "bureau-2024" in capsys.readouterr().out
     finally:
@@ -140,7 +140,7 @@ def test_drill_command_line_options():
     args = _parser().parse_args(["drill", "hagibis-2019", "--speed", "1", "--start", "2019-10-12T15:00+09:00",
                                  "--report", "out/report.md"])
     assert args.speed == 1.0 and args.report == "out/report.md"
-    assert args.start == dt.datetime(2019, 10, 12, 6, 0, tzinfo=dt.timezone.utc)
+    assert args.start == dt.datetime(2019, 10, 12, 6, 0, tzinfo=dt.UTC)
     assert _parser().parse_args(["drill", "x", "--speed", "max"]).speed is None
     assert _parser().parse_args(["drill", "x"]).speed is None
     for bad in (["--speed", "-3"], ["--speed", "0"], ["--start", "2019-10-12T15:00"], ["--start", "soon"]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 
 import numpy as np
@@ -69,7 +70,7 @@ def test_frames_are_jpeg_pictures_of_the_level(storm):
     for f in storm.frames:
         by_camera.setdefault(f.camera_id, []).append(f.event_time)
     for times in by_camera.values():
-        assert all((b - a) == dt.timedelta(minutes=5) for a, b in zip(times, times[1:]))
+        assert all((b - a) == dt.timedelta(minutes=5) for a, b in itertools.pairwise(times))
 
 
 def test_grids_are_1km_observed_plus_nowcast_to_60_min(storm, folder):
@@ -77,7 +78,7 @@ def test_grids_are_1km_observed_plus_nowcast_to_60_min(storm, folder):
     assert [int((n.valid_time - n.event_time).total_seconds() // 60) for n in notices] == list(NOWCAST_LEADS_MIN)
     assert notices[0].kind == GridKind.OBSERVED and {n.kind for n in notices[1:]} == {GridKind.NOWCAST}
     issues = sorted({g.event_time for g in storm.grids})
-    assert all(b - a == dt.timedelta(minutes=5) for a, b in zip(issues, issues[1:]))
+    assert all(b - a == dt.timedelta(minutes=5) for a, b in itertools.pairwise(issues))
     path = notices[0].uri.removeprefix("file://")
     with xr.open_dataset(path) as ds:
         field = ds[notices[0].variable]
@@ -89,7 +90,8 @@ def test_grids_are_1km_observed_plus_nowcast_to_60_min(storm, folder):
 
 
 def _field(storm, issue, lead):
-    notice = next(g for g in storm.grids if g.event_time == issue and g.valid_time == issue + dt.timedelta(minutes=lead))
+    notice = next(g for g in storm.grids
+                  if g.event_time == issue and g.valid_time == issue + dt.timedelta(minutes=lead))
     with xr.open_dataset(notice.uri.removeprefix("file://")) as ds:
         return ds[notice.variable].sel(lead_time=lead).values.astype(float)
 
@@ -97,7 +99,7 @@ def _field(storm, issue, lead):
 def test_nowcast_error_grows_with_lead(storm):
     issues = sorted({g.event_time for g in storm.grids})
     usable = [t for t in issues[3:] if t + dt.timedelta(minutes=60) in issues]
-    error = {lead: 0.0 for lead in (5, 30, 60)}
+    error = dict.fromkeys((5, 30, 60), 0.0)
     rain = dict.fromkeys(error, 0.0)
     for issue in usable:
         for lead in error:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from replay_data import list_storms, load_storm
-from suibou.catalogue import level_for
 from replay_data.storms import OSHIMA_1H_MM, OSHIMA_24H_MM
 from replay_data.synth import rolling_sum
+from suibou.catalogue import level_for
 from suibou.contracts import AlertLevel
 
 JST = dt.timezone(dt.timedelta(hours=9))

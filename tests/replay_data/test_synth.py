@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from replay_data import RainCell, StormParams, export_csv, list_storms, load_storm, simulate
-from suibou.catalogue import LevelGauge, StationCatalogue, level_for
 from replay_data.synth import drain, scs_effective_rain, tipping_bucket
+from suibou.catalogue import LevelGauge, StationCatalogue, level_for
 from suibou.contracts import AlertLevel, parse_event
 
 ZENPUKUJI, MYOSHOJI, KANDA = "WL-ZENPUKUJI-NARITA", "WL-MYOSHOJI-SAGINOMIYA", "WL-KANDA-EIFUKU"
@@ -137,7 +137,7 @@ def test_drain_delays_but_conserves_water():
 
 def test_no_rain_means_base_flow():
     cat = StationCatalogue.load("kanda-basin")
-    params = StormParams(start=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc), duration_min=30, cells=(),
+    params = StormParams(start=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), duration_min=30, cells=(),
                          seed=3, level_noise_m=0.0)
     sim = simulate(cat, params)
     assert sim.rain_mm.sum() == 0
@@ -153,8 +153,8 @@ def test_cell_parameters_are_validated():
 
 
 def _gauge(**overrides):
-    fields = dict(station_id="WL-T", name="T", name_ja="T", lon=139.6, lat=35.7, reach_id="R-T",
-                  standby_m=1.0, caution_m=1.5, evacuation_m=2.0, danger_m=2.5, bank_full_m=3.0)
+    fields = {"station_id": "WL-T", "name": "T", "name_ja": "T", "lon": 139.6, "lat": 35.7, "reach_id": "R-T",
+              "standby_m": 1.0, "caution_m": 1.5, "evacuation_m": 2.0, "danger_m": 2.5, "bank_full_m": 3.0}
     return LevelGauge(**(fields | overrides))
 
 

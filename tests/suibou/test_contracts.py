@@ -14,6 +14,7 @@ from suibou.contracts import (
     AreaKind,
     CameraFrame,
     ContractError,
+    ControlKind,
     DroneFinding,
     DroneObservation,
     GridKind,
@@ -24,11 +25,10 @@ from suibou.contracts import (
     RainReading,
     RiskScore,
     StreamControl,
-    ControlKind,
     parse_event,
 )
 
-T = dt.datetime(2019, 10, 12, 9, 0, tzinfo=dt.timezone.utc)
+T = dt.datetime(2019, 10, 12, 9, 0, tzinfo=dt.UTC)
 
 EXAMPLES = [
     RainReading(event_id="RG-1:1", station_id="RG-1", event_time=T, rain_mm=3.5, interval_s=60),
@@ -103,7 +103,7 @@ def test_bad_events_are_rejected_with_a_reason(raw, reason):
 
 
 def test_missing_fields_are_named():
-    with pytest.raises(ContractError, match="missing field.*interval_s.*station_id"):
+    with pytest.raises(ContractError, match=r"missing field.*interval_s.*station_id"):
         parse_event(b'{"schema": "rain_reading/1", "event_id": "x", "event_time": "2019-10-12T09:00:00Z",'
                     b' "rain_mm": 1}')
 

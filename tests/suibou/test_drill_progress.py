@@ -11,7 +11,7 @@ import pytest
 from suibou.drill import PipelineEnded, PipelineProgress
 from suibou.settings import Settings
 
-START = dt.datetime(2019, 10, 11, 12, 0, tzinfo=dt.timezone.utc)
+START = dt.datetime(2019, 10, 11, 12, 0, tzinfo=dt.UTC)
 END = START + dt.timedelta(hours=48)
 
 
