@@ -218,7 +218,7 @@ def _skill(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from replay_data.skill import skill_dict
-    from suibou.skill import SkillError, judge_storms, skill_report_lines
+    from suibou.skill import JudgedDrill, SkillError, judge_storms, skill_report_lines
 
     try:
         judged = judge_storms(settings, args.storms, from_reports=args.from_reports)
@@ -227,9 +227,10 @@ def _skill(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print("\n".join(skill_report_lines(judged)))
     if args.json:
-        Path(args.json).write_text(json.dumps({"storms": [skill_dict(d.skill) for d in judged]},
-                                              ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return 0
+        figures = {"storms": [skill_dict(d.skill) for d in judged if isinstance(d, JudgedDrill)],
+                   "failed": [d.storm for d in judged if not isinstance(d, JudgedDrill)]}
+        Path(args.json).write_text(json.dumps(figures, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return 0 if all(isinstance(d, JudgedDrill) for d in judged) else 1
 
 
 def _import(args: argparse.Namespace) -> int:

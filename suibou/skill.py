@@ -33,6 +33,14 @@ class JudgedDrill:
     report: Path
 
 
+@dataclasses.dataclass(frozen=True)
+class FailedDrill:
+    """A storm whose drill did not finish (the runner failed, most likely), and why."""
+
+    storm: str
+    error: str
+
+
 def _say(message: str) -> None:
     print(f"[suibou] {message}", file=sys.stderr, flush=True)
 
@@ -97,8 +105,11 @@ def drill_and_judge(settings: Settings, storm_name: str, progress: bool = True) 
 
 
 def judge_storms(settings: Settings, names: Sequence[str], *, from_reports: bool = False,
-                 progress: bool = True) -> list[JudgedDrill]:
+                 progress: bool = True) -> list[JudgedDrill | FailedDrill]:
     """The skill of each storm (every stored storm when ``names`` is empty).
+
+    A drill that fails is listed as a :class:`FailedDrill` and the next storm is
+    drilled: one runner failure must not lose an hour of drills.
 
     Raises:
         SkillError: An unknown storm, or (``from_reports``) a storm without a usable report;
@@ -115,23 +126,34 @@ def judge_storms(settings: Settings, names: Sequence[str], *, from_reports: bool
     from suibou import infra
 
     infra.up(settings)
-    judged = []
+    judged: list[JudgedDrill | FailedDrill] = []
     for number, storm in enumerate(storms, 1):
         _say(f"skill: drill {number} of {len(storms)}: {storm}")
-        judged.append(drill_and_judge(settings, storm, progress))
+        try:
+            judged.append(drill_and_judge(settings, storm, progress))
+        except RuntimeError as error:
+            reason = str(error).splitlines()[0][:300]
+            _say(f"skill: the drill of {storm} failed: {reason}")
+            judged.append(FailedDrill(storm, reason))
     return judged
 
 
-def skill_report_lines(judged: Sequence[JudgedDrill]) -> list[str]:
+def skill_report_lines(judged: Sequence[JudgedDrill | FailedDrill]) -> list[str]:
     """Markdown: one section per storm, then every storm's figures against the targets."""
     from replay_data.skill import skill_markdown, summary_markdown
 
     lines = []
     for drill in judged:
+        if isinstance(drill, FailedDrill):
+            lines += [f"## {drill.storm}", "", f"**The drill failed:** {drill.error}", ""]
+            continue
         skill = drill.skill
         lines += [f"## {skill.storm}: {skill.title}", "",
                   f"Drill `{skill.drill_id}`; report: `{drill.report}`.", ""]
         lines += skill_markdown(skill, heading="###")
     lines += ["## Summary against the targets", ""]
-    lines += summary_markdown([d.skill for d in judged])
+    lines += summary_markdown([d.skill for d in judged if isinstance(d, JudgedDrill)])
+    failed = [d.storm for d in judged if isinstance(d, FailedDrill)]
+    if failed:
+        lines += [f"Not judged (drill failed): {', '.join(failed)}.", ""]
     return lines

@@ -175,3 +175,14 @@ def test_alert_chain_rows_become_level_changes_with_cancels_at_level_one():
     changes = level_changes_from_rows(rows)
     cancels = [c for c in changes if c.is_cancel]
     assert len(changes) == len(rows) and cancels and all(c.level == 1 for c in cancels)
+
+
+def test_the_command_output_names_a_failed_drill_and_still_summarises_the_others(tmp_path):
+    from suibou.skill import FailedDrill, JudgedDrill, skill_report_lines
+
+    rows = json.loads((GOLDEN / "quiet-day-mini.json").read_text())["alerts"]
+    judged = JudgedDrill(drill_skill(load_storm("quiet-day-mini"), rows, "drill-x"), tmp_path / "report.md")
+    text = "\n".join(skill_report_lines([judged, FailedDrill("suginami-2005", "the runner failed")]))
+    assert "**The drill failed:** the runner failed" in text
+    assert "| quiet-day-mini | Quiet day: 0 alerts | 0 alerts raised | **met** |" in text
+    assert "Not judged (drill failed): suginami-2005." in text
