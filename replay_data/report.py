@@ -19,6 +19,13 @@ is meant to precede.
 **Lead time** = crossing time − time of the first alert message for that area
 and hazard at or above that level. Positive: warned before it happened;
 negative: warned late; none: never warned at that level.
+
+**Skill** (:mod:`replay_data.skill`, defined in ``docs/skill.md``): hits,
+misses and false alarms per scored level, the lead-time distribution, and how
+long each warning was in force before its event, judged against the storm's
+truth (:func:`exceedances`) and issue 18's targets. ``report.json`` keeps the
+drill's alert messages as :func:`suibou.drill.alert_chain` rows, so that
+``suibou skill --from-reports`` can judge a stored report again.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from suibou.catalogue import level_for
 from suibou.contracts import AlertEvent, AlertLevel, MsgType
 from suibou.hydrology import DEFAULT_CRITICAL_LINE, CriticalLine, critical_margin
 
+from . import skill as skill_
 from .synth import Storm, rolling_sum, soil_water
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
@@ -168,6 +176,46 @@ def threshold_crossings(storm: Storm, snakes: Sequence[SnakeLine] | None = None)
             crossings.append(Crossing(damage.area_id, "landslide", 4, "slope fails (the storm's ground truth)",
                                       damage.time))
     return sorted(crossings, key=lambda c: (c.time, c.area_id, c.level))
+
+
+def exceedances(storm: Storm, snakes: Sequence[SnakeLine] | None = None) -> list[skill_.Exceedance]:
+    """The storm's truth for skill: when each area was at or beyond each scored level's threshold.
+
+    Flood levels 2–5: the reach gauge's readings against its thresholds (as in
+    :func:`threshold_crossings`). Landslide level 4: the zone's snake line on or
+    beyond its critical line. Landslide level 5: the zone's slope has failed (from
+    the failure, in the storm's damage record, to the end of the storm).
+    """
+    found = []
+    levels = _series(storm.levels, "level_m")
+    for gauge in storm.catalogue.level_gauges:
+        if gauge.station_id not in levels:
+            continue
+        times, values = levels[gauge.station_id]
+        observed = [int(level_for(gauge, v)) for v in values]
+        for level in (2, 3, 4, 5):
+            spans = skill_.exceedance_spans(times, [o >= level for o in observed])
+            if spans:
+                found.append(skill_.Exceedance(gauge.reach_id, "flood", level, spans))
+    if storm.catalogue.zones:
+        for snake in snakes if snakes is not None else snake_lines(storm):
+            over = critical_margin(snake.r60_mm, snake.swi_mm, snake.critical_line) >= 0
+            spans = skill_.exceedance_spans(snake.times, [bool(o) for o in over])
+            if spans:
+                found.append(skill_.Exceedance(snake.area_id, "landslide", 4, spans))
+    for damage in storm.damage:
+        if damage.kind == "slope_failure":
+            found.append(skill_.Exceedance(damage.area_id, "landslide", 5, ((damage.time, storm.end),)))
+    return found
+
+
+def drill_skill(storm: Storm, chain: Sequence[Mapping[str, Any]], drill_id: str | None = None,
+                snakes: Sequence[SnakeLine] | None = None) -> skill_.StormSkill:
+    """The skill of a drill of ``storm`` from its alert messages as alert-chain rows."""
+    return skill_.storm_skill(
+        storm.name, storm.title, storm.labels, exceedances(storm, snakes), skill_.level_changes_from_rows(chain),
+        alerts_raised=len({row["alert_id"] for row in chain}),
+        rivers={reach.reach_id: reach.river for reach in storm.catalogue.reaches}, drill_id=drill_id)
 
 
 def first_alert_at_or_above(alerts: Sequence[AlertEvent], area_id: str, hazard: str,
@@ -370,6 +418,10 @@ def build_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo) ->
     leads = lead_times(crossings, alerts)
     warnings = flood_warnings(crossings, alerts)
     histories = alert_histories(alerts)
+    from suibou.drill import alert_chain
+
+    chain = alert_chain(list(alerts), info.drill_id)
+    skill = drill_skill(storm, chain, info.drill_id, snakes)
     return {
         "drill_id": info.drill_id, "storm": storm.name, "title": storm.title, "provenance": storm.provenance,
         "labels": list(storm.labels), "exercise": True,
@@ -392,7 +444,9 @@ def build_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo) ->
             "level_4_from": None if w.evacuate is None else w.evacuate.isoformat(),
             "level_4_lead_min": w.lead(w.evacuate),
         } for w in warnings],
-        "_objects": (crossings, leads, warnings, histories, snakes),
+        "skill": skill_.skill_dict(skill),
+        "alert_messages": chain,
+        "_objects": (crossings, leads, warnings, histories, snakes, skill),
     }
 
 
@@ -401,7 +455,7 @@ def write_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo, pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = build_report(storm, alerts, info)
-    crossings, leads, warnings, histories, snakes = data.pop("_objects")
+    crossings, leads, warnings, histories, snakes, skill = data.pop("_objects")
     plots = _plots(storm, alerts, crossings, snakes, path.parent)
     (path.parent / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
@@ -462,6 +516,8 @@ def write_report(storm: Storm, alerts: Sequence[AlertEvent], info: DrillInfo, pa
         extra = [h[0].area_id for h in histories if h[0].area_id not in crossed_areas]
         if extra:
             lines += [f"Alerts for areas that crossed no threshold: {', '.join(sorted(set(extra)))}.", ""]
+
+    lines += skill_.skill_markdown(skill)
 
     lines += ["## Plots", ""]
     for name, title in plots.items():

@@ -3,6 +3,7 @@
     suibou demo                 set everything up, run a storm drill, serve the alerts
     suibou drill STORM          replay a stored storm through Kafka and the pipeline, then report
     suibou storms               list the stored storms
+    suibou skill [STORM ...]    hits, misses, false alarms and lead times of stored storms' drills
     suibou import CSV ...       register a recorded storm so that `suibou drill NAME` replays it
     suibou infra up|down|status local Kafka broker, Prism runner, alert API (and --live: the live job)
     suibou api                  serve the alert API in the foreground
@@ -51,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--storm", default="suginami-2005-mini")
 
     commands.add_parser("storms", help="list the stored storms")
+    skill = commands.add_parser(
+        "skill", help="warning skill of stored storms: drill each one (or read its latest report) and judge hits, "
+                      "misses, false alarms and lead times against the targets (docs/skill.md)")
+    skill.add_argument("storms", nargs="*", metavar="STORM", help="default: every stored storm")
+    skill.add_argument("--from-reports", action="store_true",
+                       help="judge the latest drill report of each storm instead of drilling it again")
+    skill.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     importer = commands.add_parser("import", help="register a recorded storm (CSV of readings + station catalogue)")
     importer.add_argument("csv", help="readings: time,station_id,kind,value[,interval_s] (kind rain_mm or level_m)")
     importer.add_argument("--stations", required=True, help="station catalogue JSON (station_catalogue/1 or /2)")
@@ -204,6 +212,26 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
     print(f"                   {login}")
     print(f"API documentation: {api_url}/docs")
     print("Stop everything:   suibou infra down")
+
+
+def _skill(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from pathlib import Path
+
+    from replay_data.skill import skill_dict
+    from suibou.skill import JudgedDrill, SkillError, judge_storms, skill_report_lines
+
+    try:
+        judged = judge_storms(settings, args.storms, from_reports=args.from_reports)
+    except SkillError as error:
+        print(f"suibou skill: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(skill_report_lines(judged)))
+    if args.json:
+        figures = {"storms": [skill_dict(d.skill) for d in judged if isinstance(d, JudgedDrill)],
+                   "failed": [d.storm for d in judged if not isinstance(d, JudgedDrill)]}
+        Path(args.json).write_text(json.dumps(figures, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return 0 if all(isinstance(d, JudgedDrill) for d in judged) else 1
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -361,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in list_storms():
             storm = open_storm(storm_cache(settings) / name) if name in imported else load_storm(name)
             print(f"{name:<20} {storm.provenance:<26} {storm.title}")
+    elif args.command == "skill":
+        return _skill(args, settings)
     elif args.command == "import":
         return _import(args)
     elif args.command == "infra":

@@ -25,6 +25,7 @@ MODULES = [
     "alert_api.ingest",
     "alert_api.accounts",
     "replay_data.gateway",
+    "replay_data.skill",
 ]
 
 
