@@ -69,6 +69,11 @@ HEARTBEAT_S = 5.0
 #: Consecutive unanswered state queries after which the runner is taken for dead.
 UNANSWERED_LIMIT = 3
 DEFAULT_METRICS_PORT = 9465
+#: State keys per stream of the area stage, live. Folding on arrival reads and
+#: writes a shard's whole cell in every bundle, and bundles are small when
+#: readings trickle in: small cells keep that cheap (drills fold a grain at a
+#: time, one firing per shard and grain, and keep the default).
+LIVE_FOLD_SHARDS = 32
 #: SDK harness processes of the fusion job: one per fold and one for the reader's stage (pipelines.harness).
 JOB_HARNESSES = 4
 
@@ -442,7 +447,7 @@ class LiveSupervisor:
             plan, catalogue=StationCatalogue.load(self.options.catalogue), topics=topics,
             bootstrap_servers=self.settings.bootstrap_servers, group_id=self.options.group_id,
             hold_s=self.options.hold_s, silence_after_s=self.options.silence_after_s,
-            fold_on_arrival_s=ON_ARRIVAL_S)
+            fold_on_arrival_s=ON_ARRIVAL_S, fold_shards=LIVE_FOLD_SHARDS)
 
     def _run_job(self, config, prism, pool: str) -> str:
         from pipelines.job import fusion_pipeline
