@@ -164,25 +164,16 @@ class AreaFold(Fold[AreaState, AreaInput, AreaOutput]):
     def step(self, key: str, state: AreaState, item: AreaInput) -> tuple[AreaState, list[Any]]:
         area = key.partition("|")[2]
         outputs: list[Any] = []
+        home = isinstance(item, (RainReading, LevelReading)) and self.plan.home(item.station_id) == area
         if isinstance(item, RainReading):
-            gauge_key = stream_key(item.drill_id, item.station_id)
-            rain_before = state.rain.get(item.station_id)
-            rain_after, totals = self.rain.step(
-                gauge_key, self.rain.initial(gauge_key) if rain_before is None else rain_before, item)
-            state.rain[item.station_id] = rain_after
-            fused: list[Any] = list(totals)
+            fused: list[Any] = _step_gauge(self.rain, state.rain, item)
         elif isinstance(item, LevelReading):
-            gauge_key = stream_key(item.drill_id, item.station_id)
-            before = state.level.get(item.station_id)
-            after, judged = self.level.step(
-                gauge_key, self.level.initial(gauge_key) if before is None else before, item)
-            state.level[item.station_id] = after
+            judged = _step_gauge(self.level, state.level, item)
             fused = [j for j in judged if isinstance(j, LevelAssessment)]
-            if self.plan.home(item.station_id) == area:
+            if home:
                 outputs.extend(j for j in judged if isinstance(j, SensorFault))
         else:
             fused = [item]
-        home = isinstance(item, (RainReading, LevelReading)) and self.plan.home(item.station_id) == area
         for part in fused:
             if home:
                 outputs.append(part)
@@ -241,6 +232,15 @@ class AreaFold(Fold[AreaState, AreaInput, AreaOutput]):
         alert = self.alerts.initial(alert_key) if state.alert is None else state.alert
         state.alert, raised = self.alerts.step(alert_key, alert, score)
         return state, raised
+
+
+def _step_gauge(fold: Fold[Any, Any, Any], states: dict[str, Any], item: RainReading | LevelReading) -> list[Any]:
+    """Steps a gauge's own fold, under the key it would have as a stage of its own (so seeds apply)."""
+    gauge_key = stream_key(item.drill_id, item.station_id)
+    before = states.get(item.station_id)
+    state = fold.initial(gauge_key) if before is None else before
+    states[item.station_id], produced = fold.step(gauge_key, state, item)
+    return list(produced)
 
 
 @dataclasses.dataclass(frozen=True)
