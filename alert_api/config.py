@@ -39,6 +39,12 @@ class AlertApiSettings(BaseSettings):
         connect_timeout_ms: Longest wait for the cluster when (re)connecting; a
             stop waits for it too while the cluster is down.
         max_poll_records: Most records stored (and committed) as one batch.
+        unassigned_rejoin_s: A consumer that holds no partition of the alerts topic this
+            long closes and joins its group again. kafka-python's group leader can assign
+            from metadata that lacks the topic and then see no change that would make it
+            rebalance, so the member holds nothing until it rejoins. (A replica that truly
+            has nothing to hold, in a group with more replicas than partitions, rejoins
+            this often too, and says so in its log.)
         retry_backoff_s: Pause before reconnecting after a Kafka or database error.
         dead_letter_timeout_s: Longest wait for the broker to acknowledge a dead letter.
         admin_key: The admin API key (``SUIBOU_ADMIN_KEY``, at least 32 characters).
@@ -119,6 +125,7 @@ class AlertApiSettings(BaseSettings):
     poll_timeout_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
     connect_timeout_ms: Annotated[int, Field(ge=100, le=300_000)] = 5000
     max_poll_records: Annotated[int, Field(ge=1, le=10_000)] = 500
+    unassigned_rejoin_s: Annotated[float, Field(ge=0.1, le=3600)] = 30.0
     retry_backoff_s: Annotated[float, Field(gt=0, le=300)] = 2.0
     dead_letter_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     admin_key: SecretStr | None = Field(

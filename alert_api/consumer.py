@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import enum
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -173,6 +174,18 @@ class ConsumerStatus:
     lag: int | None = None
 
 
+class NoPartitionAssigned(KafkaError):
+    """The consumer has held no partition for too long; it reconnects and joins its group again."""
+
+    retriable = True
+
+
+def _holds_partitions(consumer: RecordConsumer) -> bool:
+    """Whether the consumer holds a partition (consumers that cannot say are taken to hold one)."""
+    assignment = getattr(consumer, "assignment", None)
+    return assignment is None or bool(assignment())
+
+
 class AlertConsumer(RetryingLoop[ConsumerStatus]):
     """Consumes the alerts topic into an :class:`AlertStore` on a background thread.
 
@@ -229,6 +242,7 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         producer: list[RecordProducer] = []
         try:
             self._update(state=ConsumerState.RUNNING)
+            unassigned_since = time.monotonic()
             while not self._stopping.is_set():
                 batch = consumer.poll(timeout_ms=self._config.poll_timeout_ms,
                                       max_records=self._config.max_poll_records)
@@ -236,6 +250,13 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
                     self._handle_batch(consumer, lambda: producer[0] if producer else self._open_producer(producer),
                                        batch)
                 self._measure_lag(consumer)
+                if _holds_partitions(consumer):
+                    unassigned_since = time.monotonic()
+                elif time.monotonic() - unassigned_since > self._config.unassigned_rejoin_s:
+                    raise NoPartitionAssigned(
+                        f"no partition of {self._settings.topics.alerts} assigned for "
+                        f"{self._config.unassigned_rejoin_s:g} s (a stale group assignment, or more "
+                        f"replicas in group {self._config.consumer_group} than partitions)")
         finally:
             try:
                 for opened in producer:

@@ -228,3 +228,39 @@ def test_start_and_stop_run_the_loop_on_a_thread(make_alert: MakeAlert) -> None:
         consumer.stop(timeout=5)
     assert consumer.status.state is ConsumerState.STOPPED
     assert kafka.closed and store.counts().messages == 1
+
+
+class UnassignedConsumer(FakeConsumer):
+    """A group member whose assignment came back empty (or not, with ``partitions``)."""
+
+    def __init__(self, partitions: set[TopicPartition]) -> None:
+        super().__init__([], when_drained=lambda: None)
+        self.partitions = partitions
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.partitions
+
+
+@pytest.mark.parametrize("partitions", [set(), {TopicPartition(ALERTS, 0)}], ids=["none", "one"])
+def test_a_consumer_that_holds_no_partition_joins_its_group_again(partitions: set[TopicPartition]) -> None:
+    # kafka-python's leader can assign from metadata that lacks the topic and then never rebalance:
+    # the API would read nothing until restarted.
+    opened: list[UnassignedConsumer] = []
+
+    def factory() -> UnassignedConsumer:
+        opened.append(UnassignedConsumer(partitions))
+        return opened[-1]
+
+    consumer = AlertConsumer(SETTINGS, InMemoryAlertStore(),
+                             AlertApiSettings(poll_timeout_ms=10, unassigned_rejoin_s=0.2, retry_backoff_s=0.05),
+                             consumer_factory=factory, producer_factory=FakeProducer)
+    consumer.start()
+    try:
+        time.sleep(1.0)
+    finally:
+        consumer.stop(timeout=5)
+    if partitions:
+        assert len(opened) == 1 and consumer.status.last_error is None
+    else:
+        assert len(opened) >= 2 and all(c.closed for c in opened)
+        assert "no partition of t.alerts assigned for 0.2 s" in (consumer.status.last_error or "")

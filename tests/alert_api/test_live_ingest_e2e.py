@@ -131,8 +131,8 @@ def test_the_alert_consumer_reports_its_lag_and_counts_what_it_stores(
                      api_settings=AlertApiSettings(admin_key=ADMIN_KEY, consumer_group=f"e2e-{uuid.uuid4().hex[:6]}",
                                                    retry_backoff_s=0.5, poll_timeout_ms=200))
     with serve(app) as url:
-        # A new consumer group joins slowly while the broker is still loading its group state (the
-        # availability tests restart the broker shortly before).
+        # A member that kafka-python's leader assigned nothing (from metadata that lacked the topic)
+        # rejoins after ``unassigned_rejoin_s`` (30 s); a loaded machine may take more than one round.
         deadline = time.monotonic() + 180
         while True:
             text = httpx.get(f"{url}/metrics", headers=ADMIN).text
