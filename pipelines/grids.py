@@ -76,10 +76,15 @@ def _geometry_cells(grid: GridDefinition, points: Iterable[tuple[float, float]])
 
 
 def area_cells(catalogue: StationCatalogue) -> dict[str, tuple[AreaCells, ...]]:
-    """Grid id -> the reaches and zones it covers, each with the cells that stand for it."""
-    sampled: dict[str, list[AreaCells]] = {}
+    """Grid id -> the reaches and zones it stands for, each with the cells that stand for it.
+
+    Each area is sampled from one grid only: of those that cover it, the one
+    with the most of its cells (the first by id on a tie). Two grids issued at
+    the same instant would otherwise give one area two rain fields at once,
+    and which of them the area used would depend on the order they arrived.
+    """
+    candidates: dict[str, list[tuple[int, str, AreaCells]]] = {}
     for grid in catalogue.grids:
-        areas = []
         for kind, area_id, gauges, outline in (
             *((AreaKind.REACH, r.reach_id, catalogue.rain_stations_for_reach(r.reach_id), r.geometry)
               for r in catalogue.reaches),
@@ -88,8 +93,11 @@ def area_cells(catalogue: StationCatalogue) -> dict[str, tuple[AreaCells, ...]]:
         ):
             cells = _geometry_cells(grid, ((g.lon, g.lat) for g in gauges)) or _geometry_cells(grid, outline)
             if cells:
-                areas.append(AreaCells(area_id, kind, cells))
-        sampled[grid.grid_id] = areas
+                candidates.setdefault(area_id, []).append((-len(cells), grid.grid_id, AreaCells(area_id, kind, cells)))
+    sampled: dict[str, list[AreaCells]] = {grid.grid_id: [] for grid in catalogue.grids}
+    for options in candidates.values():
+        _, grid_id, cells = min(options, key=lambda option: option[:2])
+        sampled[grid_id].append(cells)
     return {grid_id: tuple(areas) for grid_id, areas in sampled.items()}
 
 

@@ -77,6 +77,17 @@ class Fold(abc.ABC, Generic[S, I, O]):
         """A unique id; a second event with the same id is dropped as a duplicate."""
         return None
 
+    def tiebreak(self, item: I) -> str:
+        """Orders the events of one key that :meth:`event_time` and :meth:`order` leave tied.
+
+        A key's fold must not depend on the order in which the runner delivered
+        its events, and two events of one instant and rank (two grids over one
+        reach, two cameras of one gauge) may arrive either way round. By default
+        the event's id, or else its ``repr``: any total order will do, as long as
+        it is the same on every run.
+        """
+        return self.identity(item) or getattr(item, "event_id", None) or repr(item)
+
     @abc.abstractmethod
     def step(self, key: str, state: S, item: I) -> tuple[S, Iterable[O]]:
         """Folds one event; returns the new state and the outputs it causes."""
@@ -99,7 +110,7 @@ def run_fold(fold: Fold[S, I, O], key: str, items: Iterable[I], state: S | None 
     current = fold.initial(key) if state is None else state
     outputs: list[tuple[str, Any]] = []
     seen: set[str] = set()
-    for item in sorted(items, key=lambda i: (fold.event_time(i), fold.order(i))):
+    for item in sorted(items, key=lambda i: (fold.event_time(i), fold.order(i), fold.tiebreak(i))):
         identity = fold.identity(item)
         if identity is not None:
             if identity in seen:
@@ -328,7 +339,8 @@ class _OrderedFoldFn(beam.DoFn, Generic[S, I, O]):
 
     def _fold_due(self, due: list[tuple[Timestamp, tuple[int, str, Any]]], cell: Any) -> Iterator[Any]:
         keys: dict[str, _KeyState] = cell.read() or {}
-        due.sort(key=lambda entry: (entry[0].micros, entry[1][0]))
+        tiebreak = self._fold.tiebreak
+        due.sort(key=lambda entry: (entry[0].micros, entry[1][0], entry[1][1], tiebreak(entry[1][2])))
         produced: list[Any] = []
         for when, (_, key, item) in due:
             current = keys.setdefault(key, _KeyState())

@@ -62,6 +62,20 @@ def test_a_grid_file_is_read_and_sampled_onto_every_reach_and_zone_it_covers(tmp
     assert {a.area_id for a in zones} == {z.zone_id for z in OSHIMA.zones}
 
 
+def test_an_area_that_several_grids_cover_is_sampled_from_one_of_them_only():
+    """Two grids issued at one instant must not give a reach two rain fields, the one it uses
+    depending on which arrived last: each area goes to the grid with most of its cells, then by id."""
+    grid = KANDA.grids[0]
+    coarse = dataclasses.replace(grid, grid_id="G9-COARSE", nx=1, ny=1, dlon=grid.dlon * grid.nx,
+                                 dlat=grid.dlat * grid.ny)
+    twin = dataclasses.replace(grid, grid_id="G0-TWIN")
+    sampled = area_cells(dataclasses.replace(KANDA, grids=(grid, coarse, twin)))
+    owners = [g for g, areas in sampled.items() for a in areas]
+    assert sorted(owners) == ["G0-TWIN"] * len(KANDA.reaches), "the twin covers as many cells and sorts first"
+    assert sampled[grid.grid_id] == () and sampled["G9-COARSE"] == ()
+    assert sampled["G0-TWIN"] == area_cells(KANDA)[grid.grid_id]
+
+
 def test_grid_files_that_are_not_what_their_notice_says_are_refused(tmp_path, monkeypatch):
     grid = KANDA.grids[0]
     with pytest.raises(ValueError, match="cannot read"):

@@ -176,3 +176,25 @@ def test_live_readings_are_folded_as_they_arrive_and_a_backlog_waits_for_the_wat
             ("L", (1,)), ("L", (1, 2)),                      # as they arrived
             ("B", (1,)), ("B", (1, 2)), ("B", (1, 2, 3)),    # in event-time order
         ]))
+
+
+@WAITING_STATES
+def test_events_of_one_instant_and_rank_fold_in_the_same_order_whichever_arrives_first(waiting):
+    """Two events that tie on time and order (two grids over one reach, say) are folded in the fold's
+    own tiebreak order, not in the order the runner delivered them: the same answer on every run."""
+    stream = EventStream().advance_watermark_to(at(0))
+    stream = stream.add_elements([timestamped(Reading("A", 1, 7)), timestamped(Reading("B", 1, 5))])
+    stream = stream.add_elements([timestamped(Reading("A", 1, 5)), timestamped(Reading("B", 1, 7))])
+    stream = stream.advance_watermark_to_infinity()
+
+    with beam.Pipeline(options=fold_options(waiting)) as pipeline:
+        folded = pipeline | stream | FoldInEventTime(EveryReading(), max_lateness_s=0.0, shards=1)
+        last = folded.out | beam.Filter(lambda s: len(s.values) == 2) | beam.Map(
+            lambda s: (s.key.partition("|")[2], s.values))
+        assert_that(last, equal_to([("A", (5, 7)), ("B", (5, 7))]))
+
+
+def test_the_fold_without_beam_breaks_ties_the_same_way():
+    for arrival in ([Reading("A", 1, 7), Reading("A", 1, 5)], [Reading("A", 1, 5), Reading("A", 1, 7)]):
+        _, outputs = run_fold(EveryReading(), "d1|A", arrival)
+        assert outputs[-1].values == (5, 7)
