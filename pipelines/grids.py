@@ -96,8 +96,8 @@ def area_cells(catalogue: StationCatalogue) -> dict[str, tuple[AreaCells, ...]]:
                 candidates.setdefault(area_id, []).append((-len(cells), grid.grid_id, AreaCells(area_id, kind, cells)))
     sampled: dict[str, list[AreaCells]] = {grid.grid_id: [] for grid in catalogue.grids}
     for options in candidates.values():
-        _, grid_id, cells = min(options, key=lambda option: option[:2])
-        sampled[grid_id].append(cells)
+        _, grid_id, chosen = min(options, key=lambda option: option[:2])
+        sampled[grid_id].append(chosen)
     return {grid_id: tuple(areas) for grid_id, areas in sampled.items()}
 
 
