@@ -7,10 +7,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
+
+from suibou.settings import Settings
 
 
 def free_port() -> int:
@@ -18,6 +21,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def delete_topics(settings: Settings, **admin_configs: Any) -> None:
+    """Deletes the topics of ``settings`` (a test's own prefix) that exist: a test's Kafka teardown."""
+    from kafka import KafkaAdminClient  # type: ignore[import-untyped]
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **admin_configs)
+    try:
+        existing = set(admin.list_topics())
+        if topics := [t for t in settings.topics.all_topics if t in existing]:
+            admin.delete_topics(topics)
+    finally:
+        admin.close()
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from suibou import infra
 from suibou.drill import alert_chain, drill_alert_messages, new_drill_id, run_drill
 from suibou.infra import kafka
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -37,14 +38,8 @@ def settings():
         pytest.skip("kills the embedded broker (SUIBOU_KAFKA_BOOTSTRAP is set)")
     infra.up(settings)
     yield settings
-    from kafka import KafkaAdminClient  # type: ignore[import-untyped]
-
     kafka.ensure_running(settings)
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        admin.delete_topics(settings.topics.all_topics)
-    finally:
-        admin.close()
+    delete_topics(settings)
 
 
 def test_a_broker_killed_mid_drill_loses_no_alert_and_repeats_none(settings: Settings) -> None:

@@ -25,6 +25,7 @@ from suibou.contracts import AlertLevel, Hazard, RiskScore
 from suibou.drill import drill_alert_messages, drill_messages, run_drill
 from suibou.infra import api_server
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -47,17 +48,7 @@ def settings(tmp_path_factory):
     api_server.ensure_running(settings)
     yield settings
     api_server.stop(settings)
-    _delete_topics(settings)
-
-
-def _delete_topics(settings: Settings) -> None:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        admin.delete_topics(settings.topics.all_topics)
-    finally:
-        admin.close()
+    delete_topics(settings)
 
 
 def _get(settings: Settings, path: str) -> dict:

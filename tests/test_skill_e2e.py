@@ -19,6 +19,7 @@ from replay_data.report import drill_skill
 from replay_data.skill import skill_dict
 from suibou.cli import main
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -35,14 +36,7 @@ def topic_prefix(monkeypatch):
     prefix = f"test-skill-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("SUIBOU_TOPIC_PREFIX", prefix)
     yield prefix
-    from kafka import KafkaAdminClient
-
-    settings = Settings()
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        admin.delete_topics([t for t in settings.topics.all_topics if t in admin.list_topics()])
-    finally:
-        admin.close()
+    delete_topics(Settings())
 
 
 def test_an_unknown_storm_is_refused_plainly(capsys):

@@ -7,6 +7,7 @@ Marked ``e2e``: starts the embedded Kafka broker (``suibou.infra.kafka``) on the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.server
 import json
@@ -24,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer  # type: ignore[import-untyped]
+from kafka import KafkaProducer  # type: ignore[import-untyped]
 
 from alert_api.config import AlertApiSettings
 from alert_api.console.consumer import FeedState, StatusConsumer
@@ -34,6 +35,7 @@ from alert_api.store import AlertQuery, InMemoryAlertStore
 from suibou.contracts import AlertEvent, AlertLevel, AreaKind, Hazard, MsgType
 from suibou.infra import kafka
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -82,14 +84,8 @@ def settings() -> Iterator[Settings]:
     if not settings.uses_embedded_kafka:
         pytest.skip("needs the embedded broker (SUIBOU_KAFKA_BOOTSTRAP is set)")
     yield settings
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000)
-        try:
-            admin.delete_topics([t for t in settings.topics.all_topics if t in set(admin.list_topics())])
-        finally:
-            admin.close()
-    except Exception:  # noqa: BLE001 - the broker may be down already
-        pass
+    with contextlib.suppress(Exception):  # the broker may be down already
+        delete_topics(settings, request_timeout_ms=10_000)
 
 
 def test_the_consumers_reconnect_when_the_broker_comes_back(settings: Settings) -> None:

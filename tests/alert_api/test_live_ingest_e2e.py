@@ -22,6 +22,7 @@ from suibou.catalogue import StationCatalogue
 from suibou.contracts import JobState, JobStatus
 from suibou.infra import kafka
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -36,13 +37,7 @@ def settings() -> Iterator[Settings]:
     kafka.ensure_running(settings)
     kafka.ensure_topics(settings, settings.topics.all_topics)
     yield settings
-    from kafka import KafkaAdminClient  # type: ignore[import-untyped]
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        admin.delete_topics(settings.topics.all_topics)
-    finally:
-        admin.close()
+    delete_topics(settings)
 
 
 def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float = 30.0) -> list[Any]:

@@ -26,6 +26,7 @@ from suibou import infra
 from suibou.drill import new_drill_id
 from suibou.infra import api_server
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -49,13 +50,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     api_server.ensure_running(settings)
     yield settings
     api_server.stop(settings)
-    from kafka import KafkaAdminClient  # type: ignore[import-untyped]
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        admin.delete_topics(settings.topics.all_topics)
-    finally:
-        admin.close()
+    delete_topics(settings)
 
 
 def test_alerts_appear_live_on_the_console_during_a_drill(settings: Settings, browser: Any,

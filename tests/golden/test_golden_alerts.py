@@ -21,6 +21,7 @@ import pytest
 from suibou import infra
 from suibou.drill import alert_chain, drill_alert_messages, run_drill
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -34,13 +35,7 @@ def settings():
     settings = Settings(topic_prefix=f"test-golden-{uuid.uuid4().hex[:8]}")
     infra.up(settings)
     yield settings
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        admin.delete_topics(settings.topics.all_topics)
-    finally:
-        admin.close()
+    delete_topics(settings)
 
 
 def _storms() -> list:

@@ -20,6 +20,7 @@ from suibou import infra
 from suibou.drill import alert_chain, drill_alert_messages, run_drill
 from suibou.infra import flink
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = [pytest.mark.e2e, pytest.mark.flink]
 
@@ -37,17 +38,7 @@ def settings():
     yield settings
     if started_here:
         flink.stop(settings)  # A job server this test started takes ~0.6 GB: not left behind.
-    _delete_topics(settings)
-
-
-def _delete_topics(settings: Settings) -> None:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        admin.delete_topics(settings.topics.all_topics)
-    finally:
-        admin.close()
+    delete_topics(settings)
 
 
 def _drill_chain(settings: Settings, runner: str) -> list[dict]:

@@ -35,6 +35,7 @@ from suibou.catalogue import StationCatalogue
 from suibou.contracts import ContractError, LevelReading, RiskScore, parse_event
 from suibou.infra import api_server, processes
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -62,12 +63,8 @@ def settings(tmp_path_factory):
     api_server.ensure_running(settings)
     yield settings
     api_server.stop(settings)
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     with contextlib.suppress(Exception):
-        admin.delete_topics(settings.topics.all_topics)
-    admin.close()
+        delete_topics(settings)
 
 
 RISING = "WL-ZENPUKUJI-NARITA"  # posted by the test itself: rises past caution (2.0 m) and evacuation (2.6 m)

@@ -22,6 +22,7 @@ from suibou.contracts import AlertEvent, ContractError, RainStatus, RiskScore, p
 from suibou.drill import snapshot_end_offsets
 from suibou.infra.sdk_workers import sdk_worker_pool
 from suibou.settings import Settings
+from tests.conftest import delete_topics
 
 pytestmark = pytest.mark.e2e
 
@@ -33,11 +34,7 @@ def settings():
     settings = Settings(topic_prefix=f"test-restart-{uuid.uuid4().hex[:8]}")
     infra.up(settings)
     yield settings
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    admin.delete_topics(settings.topics.all_topics)
-    admin.close()
+    delete_topics(settings)
 
 
 @pytest.fixture(scope="module")
