@@ -287,7 +287,10 @@ ONNX vs scikit-learn on the held-out rows: max abs difference {m['onnx_parity_ma
   real slope failures. Real CLs and real nowcasts must replace them before use.
 * The soil water index is the JMA tank model with its nationwide parameters; local
   geology, snowmelt and groundwater are not represented (the CL is where JMA puts them).
-* The second hour of the outlook assumes the nowcast's hour persists.
+* The second hour of the outlook (the `cl_margin_2h` feature) assumes the nowcast's hour
+  persists. The pipeline's level-4 warning does not: it takes the median of the newest
+  three nowcast issues for the first hour and the observed last hour for the second
+  (`pipelines.landslide.warning_outlook`; why: docs/skill.md, "Landslide warning timing").
 * Izu Ōshima-type events (824 mm in 24 h) exceed the 12-hour synthetic events in total;
   beyond the training range the trees stay flat (the criterion does not).
 """

@@ -9,6 +9,15 @@ within two hours?) and the ``landslide/1`` model's probability of the same event
 Levels: the criterion met within two hours is the landslide warning
 (土砂災害警戒情報, level 4 equivalent); the model's forecast raises a zone to
 level 3 earlier (see :func:`pipelines.alerts.target_level`).
+
+The criterion's two hours of rain (:func:`warning_outlook`): the first hour is
+the median of the 60-minute nowcasts of the newest three grid issues (a lagged
+ensemble), the second hour the rain of the last hour, observed by the gauges.
+One nowcast issue alone swings far more than the rain does (an advection
+nowcast's motion and intensity errors), and the snake line of a long steady
+rain creeps along the critical line for hours, where a single high issue held
+over two hours would raise the warning hours before the line is reached
+(docs/skill.md, "Landslide warning timing").
 """
 
 from __future__ import annotations
@@ -22,13 +31,65 @@ import numpy as np
 
 from pipelines.drones import DroneSighting, fresh_sighting, sighting_features
 from pipelines.gauges import RainfallTotals
-from pipelines.grids import AreaRainfall, fresh_grid, grid_features
+from pipelines.grids import GRID_MAX_AGE_S, AreaRainfall, fresh_grid, grid_features
 from pipelines.ordered import Fold
 from suibou.contracts import AlertLevel, AreaKind, Hazard, RiskScore, format_time
-from suibou.hydrology import CriticalLine, TankState
+from suibou.hydrology import CriticalLine, SnakeOutlook, TankState, snake_line_outlook
 
 #: Zone rows are built from the gauges' totals; totals older than this are stale.
 RAIN_MAX_AGE_S = 900.0
+#: The warning's first-hour rain is the median nowcast of this many newest grid issues.
+LAGGED_NOWCAST_ISSUES = 3
+#: Grid issues a zone remembers for that median (a few more, for issues that arrive out of order).
+NOWCAST_ISSUES_KEPT = 2 * LAGGED_NOWCAST_ISSUES
+
+
+def remember_nowcast(issues: tuple[tuple[float, float], ...], issued_at: float, nowcast_60min_mm: float
+                     ) -> tuple[tuple[float, float], ...]:
+    """``issues`` (issue time, 60-minute nowcast), in time order, with one more; the newest few kept.
+
+    Examples:
+        >>> remember_nowcast(((0.0, 5.0), (600.0, 7.0)), 300.0, 6.0)
+        ((0.0, 5.0), (300.0, 6.0), (600.0, 7.0))
+        >>> remember_nowcast(((0.0, 5.0),), 0.0, 9.0)  # one issue sampled once
+        ((0.0, 5.0),)
+    """
+    if any(at == issued_at for at, _ in issues):
+        return issues
+    return tuple(sorted((*issues, (issued_at, nowcast_60min_mm))))[-NOWCAST_ISSUES_KEPT:]
+
+
+def lagged_nowcast(issues: tuple[tuple[float, float], ...], at: float) -> float | None:
+    """The median 60-minute nowcast of the newest :data:`LAGGED_NOWCAST_ISSUES` issues fresh at ``at``.
+
+    Examples:
+        >>> lagged_nowcast(((0.0, 20.0), (300.0, 72.0), (600.0, 26.0)), at=700.0)  # one high issue
+        26.0
+        >>> lagged_nowcast(((0.0, 20.0), (300.0, 72.0)), at=2000.0) is None  # none fresh: persistence
+        True
+    """
+    fresh = [mm for issued, mm in issues if 0 <= at - issued <= GRID_MAX_AGE_S][-LAGGED_NOWCAST_ISSUES:]
+    return float(np.median(fresh)) if fresh else None
+
+
+def warning_outlook(tanks: TankState, rain_60min_mm: float, nowcast_60min_mm: float | None,
+                    line: CriticalLine) -> SnakeOutlook:
+    """JMA's landslide warning criterion as suibou forecasts the two hours.
+
+    Hour 1: ``nowcast_60min_mm`` (the lagged median, :func:`lagged_nowcast`), or
+    the last hour's rain again without a fresh grid. Hour 2: the last hour's
+    observed rain; no nowcast reaches that far, and carrying the nowcast's own
+    hour over doubles its error.
+
+    Examples:
+        >>> wet = TankState(90.0, 60.0, 40.0)  # SWI 190: the line is at 36.7 mm/h
+        >>> warning_outlook(wet, 20.0, 45.0, CriticalLine()).exceeds_within_2h
+        True
+        >>> warning_outlook(wet, 20.0, None, CriticalLine()).exceeds_within_2h  # persistence
+        False
+    """
+    hour_1 = rain_60min_mm if nowcast_60min_mm is None else nowcast_60min_mm
+    return snake_line_outlook(tanks, rain_60min_mm, hour_1, line, second_hour_rain_mm=rain_60min_mm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +107,7 @@ class ZoneRow:
     drill_id: str | None
     grid: tuple[tuple[str, float], ...] = ()  # the rain grid behind the nowcast feature, if any
     drone: DroneSighting | None = None  # a slope failure seen from the air, while it stands
+    warning_rain_mm: tuple[float, float] = (0.0, 0.0)  # the criterion's rain in hours 1 and 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +115,7 @@ class ZoneState:
     totals: dict[str, RainfallTotals] = dataclasses.field(default_factory=dict)
     swi_history: tuple[tuple[float, float], ...] = ()  # (time, zone SWI), the last ~70 minutes
     grid: AreaRainfall | None = None
+    nowcasts: tuple[tuple[float, float], ...] = ()  # (issue time, 60-minute nowcast) of recent grids
     drone: DroneSighting | None = None
 
 
@@ -84,11 +147,13 @@ class ZoneFusion(Fold[ZoneState, "RainfallTotals | AreaRainfall | DroneSighting"
 
     def step(self, key: str, state: ZoneState, item: RainfallTotals | AreaRainfall | DroneSighting
              ) -> tuple[ZoneState, list[ZoneRow]]:
-        from models import landslide_criterion, landslide_features
+        from models import landslide_features
 
         if isinstance(item, AreaRainfall):
             newer = state.grid is None or state.grid.event_time <= item.event_time
-            return (dataclasses.replace(state, grid=item) if newer else state), []
+            nowcasts = state.nowcasts if item.nowcast_60min_mm is None else remember_nowcast(
+                state.nowcasts, item.event_time.timestamp(), item.nowcast_60min_mm)
+            return dataclasses.replace(state, grid=item if newer else state.grid, nowcasts=nowcasts), []
         if isinstance(item, DroneSighting):
             newer = state.drone is None or state.drone.event_time <= item.event_time
             return (dataclasses.replace(state, drone=item) if newer else state), []
@@ -116,7 +181,7 @@ class ZoneFusion(Fold[ZoneState, "RainfallTotals | AreaRainfall | DroneSighting"
         values = landslide_features(tanks, swi_1h_ago_mm=hour_ago[-1] if hour_ago else None,
                                     rain_10min_mm=rain_10, rain_60min_mm=rain_60,
                                     nowcast_rain_60min_mm=nowcast_60, critical_line=line)
-        outlook = landslide_criterion(tanks, rain_60, nowcast_60, line)
+        outlook = warning_outlook(tanks, rain_60, lagged_nowcast(state.nowcasts, at), line)
         from models import LANDSLIDE_FEATURES
 
         row = ZoneRow(
@@ -131,6 +196,7 @@ class ZoneFusion(Fold[ZoneState, "RainfallTotals | AreaRainfall | DroneSighting"
             drill_id=item.drill_id,
             grid=tuple(grid_features(grid).items()),
             drone=fresh_sighting(state.drone, item.event_time),
+            warning_rain_mm=(round(outlook.r60_mm[1], 2), round(outlook.r60_mm[2], 2)),
         )
         return dataclasses.replace(state, totals=totals, swi_history=history), [row]
 
@@ -155,7 +221,8 @@ def zone_risk_scores(scorer: Any, rows: Sequence[ZoneRow]) -> list[RiskScore]:
 def _zone_score(scorer: Any, row: ZoneRow, probability: float, contributions: list[str]) -> RiskScore:
     stamp = row.event_time.strftime("%Y%m%dT%H%M%SZ")
     criterion = {"snake_line_beyond_cl_now": float(row.exceeds_now),
-                 "snake_line_beyond_cl_within_2h": float(row.exceeds_within_2h)}
+                 "snake_line_beyond_cl_within_2h": float(row.exceeds_within_2h),
+                 "warning_rain_hour_1_mm": row.warning_rain_mm[0], "warning_rain_hour_2_mm": row.warning_rain_mm[1]}
     return RiskScore(
         event_id=f"risk:{row.drill_id or 'live'}:{row.zone_id}:{Hazard.LANDSLIDE.value}:{stamp}",
         event_time=row.event_time,

@@ -264,9 +264,9 @@ class SnakeOutlook:
     """The physically based landslide criterion at one time, for one zone.
 
     Attributes:
-        swi_mm: Soil water index now, then 1 h and 2 h ahead (with the nowcast rain).
-        r60_mm: 60-minute rain now, then the nowcast's 60-minute rain for the
-            first hour and, by persistence, for the second.
+        swi_mm: Soil water index now, then 1 h and 2 h ahead (with the expected rain).
+        r60_mm: 60-minute rain now, then the rain expected in the first hour
+            (the nowcast's) and in the second.
         margins: :func:`critical_margin` of the three points (``-inf`` below the SWI floor).
         exceeds_now: The snake-line point is on or beyond the critical line now.
         exceeds_within_2h: It is, or is expected to be within 2 hours: JMA's
@@ -285,26 +285,31 @@ class SnakeOutlook:
 
 
 def snake_line_outlook(state: TankState, rain_60min_mm: float, nowcast_rain_60min_mm: float,
-                       cl: CriticalLine = DEFAULT_CRITICAL_LINE) -> SnakeOutlook:
+                       cl: CriticalLine = DEFAULT_CRITICAL_LINE,
+                       second_hour_rain_mm: float | None = None) -> SnakeOutlook:
     """Where the snake line is now and where it is expected 1 and 2 hours ahead.
 
     The tanks are stepped two hours ahead, one hour at a time, with the
-    nowcast's 60-minute rain for the first hour and the same again for the
-    second (JMA uses a 2-hour rain forecast there; suibou's nowcast reaches
-    60 minutes, so the second hour assumes the rain persists).
+    nowcast's 60-minute rain for the first hour and ``second_hour_rain_mm``
+    for the second: by default the same again (JMA uses a 2-hour rain forecast
+    there; suibou's nowcast reaches 60 minutes, so the second hour assumes some
+    rain persists).
 
     Examples:
         >>> wet = TankState(90.0, 60.0, 40.0)        # SWI 190: the line is at 36.7 mm/h
         >>> outlook = snake_line_outlook(wet, rain_60min_mm=20.0, nowcast_rain_60min_mm=45.0)
         >>> outlook.exceeds_now, outlook.exceeds_within_2h
         (False, True)
+        >>> snake_line_outlook(wet, 20.0, 30.0, second_hour_rain_mm=20.0).r60_mm
+        (20.0, 30.0, 20.0)
     """
     rain_60min_mm, nowcast_rain_60min_mm = float(rain_60min_mm), float(nowcast_rain_60min_mm)
+    second = nowcast_rain_60min_mm if second_hour_rain_mm is None else float(second_hour_rain_mm)
     swi0 = soil_water_index(state)
     one = step_tanks(state, nowcast_rain_60min_mm, 1.0)
-    two = step_tanks(one, nowcast_rain_60min_mm, 1.0)
+    two = step_tanks(one, second, 1.0)
     swi = (swi0, soil_water_index(one), soil_water_index(two))
-    r60 = (rain_60min_mm, nowcast_rain_60min_mm, nowcast_rain_60min_mm)
+    r60 = (rain_60min_mm, nowcast_rain_60min_mm, second)
     margins = tuple(float(critical_margin(r, w, cl)) for r, w in zip(r60, swi))
     return SnakeOutlook(swi_mm=swi, r60_mm=r60, margins=margins,  # type: ignore[arg-type]
                         exceeds_now=margins[0] >= 0, exceeds_within_2h=max(margins) >= 0)
