@@ -130,21 +130,41 @@ def sample_area(leads_min: np.ndarray, fields: np.ndarray, cells: tuple[Cell, ..
 
 
 def read_grid(uri: str, variable: str, grid: GridDefinition) -> tuple[np.ndarray, np.ndarray]:
-    """Lead times (minutes) and rain rates ``[lead, y, x]`` (mm/h) of one grid file.
+    """Lead times (minutes) and rain rates ``[lead, y, x]`` (mm/h, rows south to north) of one grid file.
+
+    The file is netCDF (``variable`` in mm/h over ``lead_time, y, x``, as
+    :mod:`replay_data.media` writes it) or GRIB2 (``variable`` the cfgrib name
+    of a precipitation rate in kg m-2 s-1, one message per lead time; see
+    :func:`read_grib2`), told apart by the file's first bytes.
 
     Raises:
         ValueError: The file is missing, too large, lacks ``variable``, or its
             cells are not those of ``grid``.
     """
-    import xarray as xr
-
     path = local_path(uri, "grid uri")
     try:
         size = os.path.getsize(path)
+        with open(path, "rb") as file:
+            magic = file.read(4)
     except OSError as error:
         raise ValueError(f"cannot read {uri}: {error.strerror or error}") from None
     if size > MAX_GRID_BYTES:
         raise ValueError(f"{uri} is larger than {MAX_GRID_BYTES} bytes")
+    leads, values = (read_grib2 if magic == b"GRIB" else _read_netcdf)(path, uri, variable, grid)
+    if not np.all(np.isfinite(values)) or values.min() < 0:
+        raise ValueError(f"{uri}: {variable} has negative or missing rain rates")
+    return leads, values
+
+
+def _check_cells(uri: str, lons: np.ndarray, lats: np.ndarray, grid: GridDefinition) -> None:
+    if (lons.shape, lats.shape) != ((grid.nx,), (grid.ny,)) or not (
+            np.allclose(lons, grid.lons, atol=1e-5) and np.allclose(lats, grid.lats, atol=1e-5)):
+        raise ValueError(f"{uri}: its cells are not those of grid {grid.grid_id}")
+
+
+def _read_netcdf(path: str, uri: str, variable: str, grid: GridDefinition) -> tuple[np.ndarray, np.ndarray]:
+    import xarray as xr
+
     try:
         with xr.open_dataset(path, engine="h5netcdf") as dataset:
             if variable not in dataset:
@@ -152,16 +172,87 @@ def read_grid(uri: str, variable: str, grid: GridDefinition) -> tuple[np.ndarray
             field = dataset[variable]
             if field.dims != ("lead_time", "y", "x"):
                 raise ValueError(f"{uri}: {variable} has dims {field.dims}, expected (lead_time, y, x)")
-            lons, lats = dataset["lon"].values, dataset["lat"].values
-            if (lons.shape, lats.shape) != ((grid.nx,), (grid.ny,)) or not (
-                    np.allclose(lons, grid.lons, atol=1e-5) and np.allclose(lats, grid.lats, atol=1e-5)):
-                raise ValueError(f"{uri}: its cells are not those of grid {grid.grid_id}")
+            _check_cells(uri, dataset["lon"].values, dataset["lat"].values, grid)
             leads = np.asarray(dataset["lead_time"].values, dtype=np.int64)
             values = np.asarray(field.values, dtype=np.float64)
     except (OSError, KeyError) as error:
         raise ValueError(f"cannot read {uri} as netCDF: {error}") from None
-    if not np.all(np.isfinite(values)) or values.min() < 0:
-        raise ValueError(f"{uri}: {variable} has negative or missing rain rates")
+    return leads, values
+
+
+#: GRIB2 units of a rain rate that the grid stage converts to mm/h.
+GRIB2_RATE_UNITS = {"kg m**-2 s**-1": 3600.0}
+
+
+def grib2_templates(path: str) -> list[tuple[int, int | None]]:
+    """(product definition template, data representation template) of each GRIB2 message in a file.
+
+    The data template is None where ecCodes cannot decode the message's
+    product definition, as with a centre's local templates it has no
+    definition of (JMA's rain products use templates of its own).
+    """
+    import eccodes
+
+    found: list[tuple[int, int | None]] = []
+    with open(path, "rb") as file:
+        while (handle := eccodes.codes_grib_new_from_file(file)) is not None:
+            try:
+                product = int(eccodes.codes_get(handle, "productDefinitionTemplateNumber"))
+                try:
+                    eccodes.codes_get(handle, "forecastTime")
+                    data: int | None = int(eccodes.codes_get(handle, "dataRepresentationTemplateNumber"))
+                except eccodes.CodesInternalError:
+                    data = None
+                found.append((product, data))
+            finally:
+                eccodes.codes_release(handle)
+    return found
+
+
+def read_grib2(path: str, uri: str, variable: str, grid: GridDefinition) -> tuple[np.ndarray, np.ndarray]:
+    """A GRIB2 grid file through xarray and cfgrib: ``variable`` (a rain rate) at each lead, in mm/h.
+
+    Every message must decode with ecCodes' definitions: grid template 3.0 on
+    the catalogue grid's cell centres (either scanning direction), one product
+    per lead time, any packing ecCodes reads (simple, JPEG 2000, PNG, complex,
+    and JMA's run-length packing, template 5.200).
+    """
+    import cfgrib
+    import eccodes
+    import xarray as xr
+
+    try:
+        templates = grib2_templates(path)
+    except (eccodes.CodesInternalError, OSError) as error:  # a damaged or cut file
+        raise ValueError(f"cannot read {uri} as GRIB2: {type(error).__name__}: {error}") from None
+    if not templates:
+        raise ValueError(f"{uri} holds no GRIB2 message")
+    for index, (product, data) in enumerate(templates):
+        if data is None:
+            raise ValueError(f"{uri}: message {index + 1} has product definition template 4.{product}, which "
+                             f"ecCodes has no definition of (a centre's local template; see docs/grids.md)")
+    try:
+        # One dataset per kind of message: an analysis at lead 0 and forecasts after it come apart.
+        parts = [d[variable] for d in cfgrib.open_datasets(path, backend_kwargs={"indexpath": ""})
+                 if variable in d]
+        if not parts:
+            raise ValueError(f"{uri} has no variable {variable!r}")
+        units = {str(part.attrs.get("GRIB_units")) for part in parts}
+        factor = GRIB2_RATE_UNITS.get(units.pop()) if len(units) == 1 else None
+        if factor is None:
+            raise ValueError(f"{uri}: {variable} is not a rain rate in {' or '.join(GRIB2_RATE_UNITS)}")
+        field = xr.concat([part if "step" in part.dims else part.expand_dims("step") for part in parts], "step",
+                          coords="minimal", compat="override")
+        if set(field.dims) != {"step", "latitude", "longitude"}:
+            raise ValueError(f"{uri}: {variable} has dims {field.dims}, expected step, latitude, longitude")
+        field = field.transpose("step", "latitude", "longitude").sortby("latitude").sortby("step")
+        _check_cells(uri, field["longitude"].values, field["latitude"].values, grid)
+        leads = np.asarray(field["step"].values, dtype="timedelta64[s]").astype(np.int64) // 60
+        values = np.asarray(field.values, dtype=np.float64) * factor
+    except cfgrib.dataset.DatasetBuildError as error:  # messages that do not make one field
+        raise ValueError(f"cannot read {uri} as GRIB2: {error}") from None
+    except (eccodes.CodesInternalError, OSError, KeyError, EOFError) as error:
+        raise ValueError(f"cannot read {uri} as GRIB2: {type(error).__name__}: {error}") from None
     return leads, values
 
 

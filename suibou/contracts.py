@@ -382,7 +382,7 @@ class GridKind(str, enum.Enum):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GridNotice(Event):
-    """Announces a rainfall grid file (netCDF) that xarray can open.
+    """Announces a rainfall grid file (netCDF or GRIB2) that xarray can open.
 
     ``event_time`` is the issue time; ``valid_time`` the time the field is for
     (equal for observed grids, up to 60 minutes later for the nowcast).
