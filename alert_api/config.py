@@ -57,7 +57,8 @@ class AlertApiSettings(BaseSettings):
         default_rate_limit: Requests per minute a new partner may make.
         webhook_allow_insecure: Allow ``http`` webhook URLs and hosts on loopback or
             private addresses (tests and closed networks only).
-        webhook_max_attempts: Attempts before a delivery goes to the dead letters.
+        webhook_max_attempts: Attempts before a delivery goes to the dead letters (21 with the
+            default backoff: 1 to 2 hours of retries).
         webhook_backoff_s: Delay after the first failed attempt; doubles each time.
         webhook_max_backoff_s: Ceiling of that delay.
         webhook_timeout_s: Deadline of one delivery attempt: DNS, connecting, TLS,
@@ -136,7 +137,7 @@ class AlertApiSettings(BaseSettings):
     roads_path: Path | None = None
     default_rate_limit: Annotated[int, Field(ge=1, le=1_000_000)] = 600
     webhook_allow_insecure: bool = False
-    webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 21
     webhook_backoff_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
     webhook_max_backoff_s: Annotated[float, Field(gt=0, le=86_400)] = 600.0
     webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0

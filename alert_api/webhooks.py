@@ -28,7 +28,9 @@ message is never published without its deliveries, nor the reverse.
   refused address, a TLS error: each counts, with its reason in ``last_error``
   (never an address the host resolved to), and is retried with exponential
   backoff and jitter; after ``max_attempts`` the row is *dead*: it is listed in
-  the partner's dead letters, which the partner can replay.
+  the partner's dead letters, which the partner can replay. The default, 21
+  attempts at most 10 minutes apart, retries for 1 to 2 hours, so a partner
+  that is down for minutes gets every message afterwards, in order.
 - **Safe targets.** Each attempt resolves the host and connects only to an
   address it judged public (:mod:`alert_api.webhook_targets`).
 - **Durable.** State lives in the database. A claimed row carries a lease; if
@@ -107,9 +109,18 @@ class RetryPolicy:
         base_s: Delay after the first failure; doubles after each further one.
         max_delay_s: Ceiling of the delay.
         jitter: Fraction of the delay drawn at random (0.5: between half and all of it).
+
+    The defaults retry for at least an hour (the sum of the 20 delays, each at
+    least half its nominal value) and at most about two.
+
+    Examples:
+        >>> policy = RetryPolicy()
+        >>> low = RetryPolicy(jitter=0).retrying_s() * (1 - policy.jitter)
+        >>> round(low / 3600, 2), round(RetryPolicy(jitter=0).retrying_s() / 3600, 2)
+        (1.06, 2.12)
     """
 
-    max_attempts: int = 8
+    max_attempts: int = 21
     base_s: float = 2.0
     max_delay_s: float = 600.0
     jitter: float = 0.5
@@ -117,6 +128,10 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.base_s <= 0 or self.max_delay_s < self.base_s or not 0 <= self.jitter <= 1:
             raise ValueError("max_attempts >= 1, 0 < base_s <= max_delay_s and 0 <= jitter <= 1 are needed")
+
+    def retrying_s(self) -> float:
+        """The nominal time from the first attempt to the last (no jitter drawn)."""
+        return sum(min(self.max_delay_s, self.base_s * 2 ** (n - 1)) for n in range(1, self.max_attempts))
 
     def delay(self, attempts: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt.

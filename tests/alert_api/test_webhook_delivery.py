@@ -234,3 +234,38 @@ def test_webhook_connections_never_take_more_than_a_quarter_of_the_descriptor_li
     assert worker._most_in_flight == 50  # not 3 x 64
     monkeypatch.setattr(resource, "getrlimit", lambda which: (100_000, 100_000))
     assert DeliveryWorker(database, concurrency=64)._most_in_flight == 192
+
+
+def test_a_partner_down_for_ten_minutes_gets_every_message_afterwards_in_order(
+    database: Database, make_alert: MakeAlert
+) -> None:
+    """The default retry policy outlasts a 10-minute outage: nothing goes to the dead letters."""
+    store = SqlAlertStore(database=database)
+    partner = partner_with_url(database, "https://nav.example/hooks")
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    back_at = start + dt.timedelta(minutes=10)
+    now = [start]
+    arrived: list[str] = []
+
+    def down_then_up(url: str, body: bytes, headers: dict[str, str]) -> int:
+        if now[0] < back_at:
+            raise ConnectionRefusedError(111, "Connection refused")
+        arrived.append(headers["webhook-id"])
+        return 204
+
+    worker = DeliveryWorker(database, RetryPolicy(), lambda: now[0], sender=down_then_up, resolver=public)
+    outbox = Outbox(database)
+    for sequence in range(5):  # alerts keep coming while the partner is down
+        store.add(actual(make_alert, sequence=sequence))
+    for _ in range(200):
+        if worker.run_once() == 0:
+            pending = [d for d in outbox.deliveries(partner) if d.status == "pending"]
+            if not pending:
+                break
+            now[0] = max(now[0], min(pending, key=lambda d: d.id).next_attempt_at)  # on to the head's next retry
+    deliveries = outbox.deliveries(partner)
+    assert [d.status for d in deliveries] == ["delivered"] * 5
+    assert arrived == [f"ZEN.{n}" for n in range(5)]
+    # The first retry after the partner is back comes within the backoff's ceiling, 10 minutes.
+    assert now[0] - back_at <= dt.timedelta(minutes=10)
+    store.close()
