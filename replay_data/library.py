@@ -144,35 +144,43 @@ def fingerprint(storm: Storm) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: How a materialised storm's rain grids are written: ``netcdf`` or ``grib2``.
+GRID_FORMATS = ("netcdf", "grib2")
+
+
 def materialise(name: str, root: str | Path | None = None, *, force: bool = False,
-                progress: bool = False) -> Path:
+                progress: bool = False, grid_format: str = "netcdf") -> Path:
     """Writes a built-in storm's folder under ``root`` (default: the storm cache); returns it.
 
     An existing folder with the same fingerprint is reused; imported storms are
-    already on disk and are returned as they are.
+    already on disk and are returned as they are. With ``grid_format="grib2"``
+    the storm's rain grids are GRIB2 files (:func:`replay_data.media.write_grid_grib2`),
+    in a folder of their own under ``root/grib2``; everything else is the same.
 
     Raises:
         KeyError: Unknown storm.
     """
     from .storms import is_builtin, load_storm
 
+    if grid_format not in GRID_FORMATS:
+        raise ValueError(f"grid format must be one of {', '.join(GRID_FORMATS)}, not {grid_format!r}")
     root = Path(root) if root is not None else storm_cache()
-    folder = root / name
+    folder = root / name if grid_format == "netcdf" else root / grid_format / name
     manifest = _read_manifest(folder)
     if not is_builtin(name):
         if manifest is None:
             raise KeyError(f"unknown storm {name!r}: neither built in nor imported under {root}")
         return folder
     storm = load_storm(name)
-    key = fingerprint(storm)
+    key = fingerprint(storm) if grid_format == "netcdf" else f"{fingerprint(storm)}-{grid_format}"
     if manifest is not None and manifest.get("fingerprint") == key and not force:
         return folder
-    root.mkdir(parents=True, exist_ok=True)
-    work = root / f".{name}.partial-{os.getpid()}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = folder.parent / f".{name}.partial-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
-        _write_storm(storm, work, key, progress)
+        _write_storm(storm, work, key, progress, grid_format)
         shutil.rmtree(folder, ignore_errors=True)
         work.rename(folder)
     finally:
@@ -180,7 +188,7 @@ def materialise(name: str, root: str | Path | None = None, *, force: bool = Fals
     return folder
 
 
-def _write_storm(storm: Storm, folder: Path, key: str, progress: bool) -> None:
+def _write_storm(storm: Storm, folder: Path, key: str, progress: bool, grid_format: str = "netcdf") -> None:
     from tqdm import tqdm
 
     assert storm.params is not None and storm.simulation is not None
@@ -197,9 +205,15 @@ def _write_storm(storm: Storm, folder: Path, key: str, progress: bool) -> None:
         issues = media.every(storm.start, storm.end, media.GRID_EVERY_S)
         for issue in tqdm(issues, disable=not progress, desc=f"grids {grid.grid_id}", unit="file"):
             fields = media.grid_fields(grid, params, issue, rng)
-            media.write_grid(folder / "grids" / grid.grid_id / f"{media.stamp(issue)}.nc",
-                             media.grid_dataset(grid, fields, issue, storm=storm.name, provenance=storm.provenance))
-        grids.append({"grid_id": grid.grid_id, "dir": f"grids/{grid.grid_id}", "variable": media.GRID_VARIABLE,
+            if grid_format == "grib2":
+                media.write_grid_grib2(folder / "grids" / grid.grid_id / f"{media.stamp(issue)}.grib2", grid,
+                                       fields, issue)
+            else:
+                media.write_grid(folder / "grids" / grid.grid_id / f"{media.stamp(issue)}.nc",
+                                 media.grid_dataset(grid, fields, issue, storm=storm.name,
+                                                    provenance=storm.provenance))
+        grids.append({"grid_id": grid.grid_id, "dir": f"grids/{grid.grid_id}", "format": grid_format,
+                      "variable": media.GRIB2_VARIABLE if grid_format == "grib2" else media.GRID_VARIABLE,
                       "every_s": media.GRID_EVERY_S, "leads_min": list(media.NOWCAST_LEADS_MIN),
                       "files": len(issues)})
 
@@ -277,7 +291,8 @@ def open_storm(folder: str | Path) -> Storm:
 
     notices = []
     for grid in manifest.get("grids") or ():
-        for path in sorted((folder / grid["dir"]).glob("*.nc")):
+        suffix = ".grib2" if grid.get("format") == "grib2" else ".nc"
+        for path in sorted((folder / grid["dir"]).glob(f"*{suffix}")):
             issue = dt.datetime.strptime(path.stem, "%Y%m%dT%H%MZ").replace(tzinfo=dt.UTC)
             file_uri = f"{uri}/{grid['dir']}/{path.name}"
             for lead in grid["leads_min"]:
@@ -319,9 +334,10 @@ def open_storm(folder: str | Path) -> Storm:
     )
 
 
-def prepare_storm(name: str, settings: Any = None, *, progress: bool = False) -> Storm:
-    """A storm ready to drill, with every feed: materialised into the cache if built in."""
-    return open_storm(materialise(name, storm_cache(settings), progress=progress))
+def prepare_storm(name: str, settings: Any = None, *, progress: bool = False, grid_format: str = "netcdf") -> Storm:
+    """A storm ready to drill, with every feed: materialised into the cache if built in (its rain
+    grids as ``grid_format``; an imported storm's grids are what was imported)."""
+    return open_storm(materialise(name, storm_cache(settings), progress=progress, grid_format=grid_format))
 
 
 # --------------------------------------------------------------------------- import

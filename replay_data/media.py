@@ -149,9 +149,12 @@ def write_grid(path, dataset) -> None:
 GRIB2_RAIN_RATE = {"discipline": 0, "parameterCategory": 1, "parameterNumber": 7}
 GRIB2_VARIABLE = "prate"
 #: Run-length packing (template 5.200) stores level numbers and a table of level values as
-#: 16-bit integers times 10**-decimal_scale: 10**-6 kg m-2 s-1 is 0.0036 mm/h, and 65,535
-#: of them 236 mm/h, above any rate the synthesiser draws.
-RUN_LENGTH_DECIMAL_SCALE = 6
+#: 16-bit integers times 10**-decimal_scale. 10**-6 kg m-2 s-1 is 0.0036 mm/h, and 65,535 of
+#: them 236 mm/h; a file with a higher rate (a nowcast's error can reach that) takes the next
+#: coarser scale, 10**-5 (0.036 mm/h, up to 2,359 mm/h).
+RUN_LENGTH_DECIMAL_SCALES = (6, 5, 4)
+#: The decimal scale of simple packing (16 bits; ecCodes adds a binary scale where needed).
+SIMPLE_DECIMAL_SCALE = 6
 JMA_CENTRE = 34  # RJTD, Tokyo; the centre of JMA's own GRIB2 products
 
 
@@ -208,7 +211,7 @@ def grib2_messages(grid: GridDefinition, fields: np.ndarray, issue: dt.datetime,
             eccodes.codes_set_values(handle, np.zeros_like(values))  # sizes the data section for the grid
             if packing == "simple":
                 eccodes.codes_set(handle, "packingType", "grid_simple")
-                eccodes.codes_set(handle, "decimalScaleFactor", RUN_LENGTH_DECIMAL_SCALE)
+                eccodes.codes_set(handle, "decimalScaleFactor", SIMPLE_DECIMAL_SCALE)
                 eccodes.codes_set(handle, "bitsPerValue", 16)
                 eccodes.codes_set_values(handle, values)
             else:
@@ -223,16 +226,18 @@ def _pack_run_length(handle, values: np.ndarray) -> None:
     """Template 5.200: the values' distinct levels (in units of 10**-scale) as the table, then the values."""
     import eccodes
 
-    scale = 10.0 ** RUN_LENGTH_DECIMAL_SCALE
+    largest = float(values.max(initial=0.0))
+    decimal = next((d for d in RUN_LENGTH_DECIMAL_SCALES if round(largest * 10.0**d) < 0xFFFF), None)
+    if decimal is None:
+        raise ValueError(f"a rain rate of {largest * 3600:.1f} mm/h is beyond the run-length level table")
+    scale = 10.0**decimal
     levels_int = np.rint(values * scale).astype(np.int64)
-    if levels_int.max(initial=0) >= 0xFFFF:
-        raise ValueError(f"a rain rate of {values.max() * 3600:.1f} mm/h is beyond the run-length level table")
     table = np.unique(levels_int)
     # The missing value (9999 in the data's units) must not be a level; it is far above every rate here.
     bits = max(8, int(np.ceil(np.log2(len(table) + 2))) + 1)
     eccodes.codes_set(handle, "packingType", "grid_run_length")
     for key, value in (("bitsPerValue", bits), ("maxLevelValue", len(table)),
-                       ("numberOfLevelValues", len(table)), ("decimalScaleFactor", RUN_LENGTH_DECIMAL_SCALE)):
+                       ("numberOfLevelValues", len(table)), ("decimalScaleFactor", decimal)):
         eccodes.codes_set(handle, key, value)
     eccodes.codes_set_array(handle, "levelValues", [int(v) for v in table])
     eccodes.codes_set_values(handle, levels_int / scale)

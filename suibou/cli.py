@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--no-report", action="store_true", help="do not write the drill report")
         sub.add_argument("--runner", default="prism", choices=("prism", "flink"),
                          help="Beam runner of the fusion job: Prism, or Flink through suibou's job server")
+        sub.add_argument("--grids", default="netcdf", choices=("netcdf", "grib2"),
+                         help="write a built-in storm's rain grids as netCDF (default) or GRIB2 (docs/grids.md)")
     demo.add_argument("--storm", default="suginami-2005-mini")
 
     commands.add_parser("storms", help="list the stored storms")
@@ -187,7 +189,7 @@ def _drill(args: argparse.Namespace, settings: Settings, storm: str) -> None:
         login = "duty officers log in; an admin makes accounts with POST /v1/admin/officers"
     _say(f"duty officer console: {console} ({login})")
     result = run_drill(storm, settings, speed=args.speed, drill_id=args.drill_id, hold_minutes=args.hold_minutes,
-                       start_at=args.start, runner=args.runner)
+                       start_at=args.start, runner=args.runner, grid_format=args.grids)
     produced = drill_alert_messages(settings, result.drill_id, result.alert_offsets)
     expected: dict[str, int] = {}
     for message in produced:

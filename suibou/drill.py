@@ -223,6 +223,7 @@ def run_drill(
     timeout_s: float = 1800.0,
     start_at: dt.datetime | None = None,
     runner: str = "prism",
+    grid_format: str = "netcdf",
 ) -> DrillResult:
     """Replays ``storm_name`` through Kafka and the streaming pipeline on Prism (or Flink).
 
@@ -236,6 +237,7 @@ def run_drill(
         timeout_s: Give up waiting for the pipeline after this long.
         start_at: Replay from this storm time (UTC-aware) instead of the storm's start.
         runner: ``"prism"``, or ``"flink"`` for suibou's Flink job server (:mod:`suibou.infra.flink`).
+        grid_format: How a built-in storm's rain grids are written for the drill: ``"netcdf"`` or ``"grib2"``.
 
     Returns:
         What was published and how the pipeline ended.
@@ -253,7 +255,7 @@ def run_drill(
     from suibou.live import JOB_HARNESSES
 
     started = time.monotonic()
-    storm = prepare_storm(storm_name, settings, progress=progress)
+    storm = prepare_storm(storm_name, settings, progress=progress, grid_format=grid_format)
     replay_window(storm, start_at)  # refuse a bad start time before starting anything
     drill_id = drill_id or new_drill_id(storm_name)
     _say(f"drill {drill_id}: {storm.title}")

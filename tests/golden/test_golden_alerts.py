@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from suibou import infra
-from suibou.drill import alert_chain, drill_alert_messages, run_drill
+from suibou.contracts import RiskScore
+from suibou.drill import alert_chain, drill_alert_messages, drill_messages, run_drill
 from suibou.settings import Settings
 from tests.conftest import delete_topics
 
@@ -53,3 +54,19 @@ def test_a_stored_storm_raises_its_recorded_alerts(settings, storm):
     unexpected = [a for a in chain if a not in recorded]
     assert chain == recorded, (f"{storm}: {len(missing)} recorded alert messages missing (e.g. {missing[:2]}), "
                                f"{len(unexpected)} new (e.g. {unexpected[:2]})")
+
+
+def test_a_drill_on_grib2_grids_raises_the_alerts_recorded_on_netcdf(settings):
+    """The grid stage reads GRIB2 as it reads netCDF: the storm's grids written as GRIB2 (run-length
+    packing, docs/grids.md) give the same alert chain."""
+    storm = "suginami-2005-mini"
+    recorded = json.loads((HERE / f"{storm}.json").read_text())["alerts"]
+    result = run_drill(storm, settings, progress=False, grid_format="grib2")
+    assert result.sent.get("grid", 0) > 0
+    chain = alert_chain(drill_alert_messages(settings, result.drill_id, result.alert_offsets), result.drill_id)
+    assert chain == recorded
+    # The GRIB2 files were read, not refused: scores carry their rain rate and nowcast.
+    gridded = [s for s in drill_messages(settings, result.drill_id, settings.topics.risk_scores)
+               if isinstance(s, RiskScore) and "grid_rain_rate_mm_h" in s.features]
+    assert gridded, "no score used a GRIB2 rain grid"
+    assert any(s.features.get("nowcast_rain_60min_mm") != s.features.get("rain_60min_mm") for s in gridded)

@@ -113,4 +113,14 @@ def test_the_writer_refuses_what_it_cannot_pack():
     with pytest.raises(ValueError, match="packing must be"):
         write_grid_grib2("/dev/null", GRID, _fields(), ISSUE, packing="jpeg")
     with pytest.raises(ValueError, match="beyond the run-length level table"):
-        write_grid_grib2("/dev/null", GRID, np.full_like(_fields(), 300.0), ISSUE)
+        write_grid_grib2("/dev/null", GRID, np.full_like(_fields(), 30_000.0), ISSUE)
+
+
+def test_a_rate_beyond_236_mm_h_is_packed_on_the_coarser_scale(tmp_path):
+    fields = _fields()
+    fields[5, 0, 0] = 242.3  # a nowcast's log-normal error reaches such rates
+    path = tmp_path / "g.grib2"
+    write_grid_grib2(path, GRID, fields, ISSUE)
+    _, values = read_grid(path.as_uri(), GRIB2_VARIABLE, GRID)
+    assert np.abs(values[5] - fields[5]).max() <= 0.036
+    assert np.abs(values[4] - fields[4]).max() <= 0.0036  # the other leads keep the finer scale
