@@ -24,10 +24,10 @@ from kafka.structs import OffsetAndMetadata
 
 from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
-from alert_api.kafka_clients import open_consumer, open_producer
 from alert_api.metrics import ApiMetrics
 from alert_api.store import AlertStore
 from suibou.contracts import MAX_MESSAGE_BYTES, AlertEvent, ContractError, DeadLetter, parse_event
+from suibou.kafka_clients import open_consumer, open_producer
 from suibou.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -351,10 +351,10 @@ def kafka_producer_factory(bootstrap_servers: str, *, timeout_s: float,
     """Makes kafka-python producers for the ingest: ``acks=all``, idempotent, bounded waits."""
 
     def make() -> Producer:
-        from kafka import KafkaProducer
+        from suibou.kafka_clients import open_producer
 
         timeout_ms = int(timeout_s * 1000)
-        producer: Producer = KafkaProducer(
+        producer: Producer = open_producer(
             bootstrap_servers=bootstrap_servers, client_id="suibou-alert-api-ingest", acks="all",
             enable_idempotence=True, linger_ms=2, max_block_ms=timeout_ms, request_timeout_ms=timeout_ms,
             delivery_timeout_ms=timeout_ms + 2000, bootstrap_timeout_ms=connect_timeout_ms,

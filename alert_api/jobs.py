@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from alert_api.background import RetryingLoop
@@ -36,6 +36,7 @@ from alert_api.config import AlertApiSettings
 from alert_api.console.consumer import FeedState, FeedStatus, MissingTopic, TopicSource
 from alert_api.metrics import JobSnapshot
 from suibou.contracts import ContractError, JobState, JobStatus, format_time, parse_event
+from suibou.kafka_clients import open_consumer
 from suibou.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class JobStatusConsumer(RetryingLoop[FeedStatus]):
             consumer.close(autocommit=False)
 
     def _kafka_consumer(self) -> TopicSource:
-        consumer: TopicSource = KafkaConsumer(
+        consumer: TopicSource = open_consumer(
             bootstrap_servers=self._settings.bootstrap_servers, group_id=None,
             client_id=f"{self._config.consumer_group}-jobs", enable_auto_commit=False,
             bootstrap_timeout_ms=self._config.connect_timeout_ms,

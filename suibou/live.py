@@ -184,8 +184,9 @@ class LiveObserver:
     """
 
     def __init__(self, settings: Settings, group_id: str, metrics: LiveMetrics, live_delay_s: float = LIVE_DELAY_S,
-                 every_s: float = HEARTBEAT_S, fault_tail: int = 5000) -> None:
+                 every_s: float = HEARTBEAT_S, fault_tail: int = 5000, bootstrap_timeout_ms: int = 5000) -> None:
         self._settings = settings
+        self._bootstrap_timeout_ms = bootstrap_timeout_ms
         self._group_id = group_id
         self._metrics = metrics
         self._live_delay_s = live_delay_s
@@ -224,15 +225,20 @@ class LiveObserver:
                 self._stop.wait(5.0)
 
     def _follow(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
+
+        from suibou.kafka_clients import open_consumer
 
         topics = self._settings.topics
         followed = [topics.risk_scores, topics.alerts, topics.faults, topics.dead_letter]
-        outputs = KafkaConsumer(bootstrap_servers=self._settings.bootstrap_servers, enable_auto_commit=False)
-        offsets = KafkaConsumer(bootstrap_servers=self._settings.bootstrap_servers, group_id=self._group_id,
-                                enable_auto_commit=False)
-        peek = KafkaConsumer(bootstrap_servers=self._settings.bootstrap_servers, enable_auto_commit=False)
+        opened: list[Any] = []
         try:
+            # Each retried in an outage: what one attempt opened is closed whether or not the others connect.
+            for group in (None, self._group_id, None):
+                opened.append(open_consumer(bootstrap_servers=self._settings.bootstrap_servers, group_id=group,
+                                            enable_auto_commit=False,
+                                            bootstrap_timeout_ms=self._bootstrap_timeout_ms))
+            outputs, offsets, peek = opened
             partitions = [TopicPartition(t, p) for t in followed for p in sorted(outputs.partitions_for_topic(t) or ())]
             outputs.assign(partitions)
             ends = list_offsets(outputs, partitions)
@@ -253,7 +259,7 @@ class LiveObserver:
                     next_lag = time.monotonic() + self._every_s
                     self._measure_lag(offsets, peek, observed)
         finally:
-            for consumer in (outputs, offsets, peek):
+            for consumer in opened:
                 consumer.close()
 
     def _observe(self, topic: str, value: bytes, new: bool) -> None:
@@ -507,9 +513,9 @@ class LiveSupervisor:
         self._write_status_file(status)
         try:
             if self._producer is None:
-                from kafka import KafkaProducer
+                from suibou.kafka_clients import open_producer
 
-                self._producer = KafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
+                self._producer = open_producer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
                                                enable_idempotence=True, max_block_ms=2000)
             self._producer.send(self.settings.topics.job_status, key=b"live", value=status.to_json())
         except Exception as error:  # noqa: BLE001 - the heartbeat is best effort; the status file stays

@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 from alert_api.background import RetryingLoop
 from alert_api.config import AlertApiSettings
 from alert_api.console.view import StationView, StatusOutcome, ingest_status
-from alert_api.kafka_clients import open_consumer
+from suibou.kafka_clients import open_consumer
 from suibou.settings import Settings
 
 log = logging.getLogger(__name__)

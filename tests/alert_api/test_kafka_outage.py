@@ -23,8 +23,11 @@ from alert_api.config import AlertApiSettings
 from alert_api.console.consumer import FeedState, StatusConsumer
 from alert_api.console.view import StationView
 from alert_api.consumer import AlertConsumer, ConsumerState
-from alert_api.kafka_clients import open_consumer, open_producer
+from alert_api.ingest import kafka_producer_factory
+from alert_api.jobs import JobBoard, JobStatusConsumer
 from alert_api.store import InMemoryAlertStore
+from suibou.kafka_clients import open_consumer, open_producer
+from suibou.live import LiveMetrics, LiveObserver
 from suibou.settings import Settings
 
 OUTAGE = AlertApiSettings(retry_backoff_s=0.01, connect_timeout_ms=100, poll_timeout_ms=50)
@@ -72,14 +75,16 @@ def quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @pytest.mark.usefixtures("quiet_logs")
-@pytest.mark.parametrize("kind", ["alerts", "console"])
+@pytest.mark.parametrize("kind", ["alerts", "console", "jobs"])
 def test_failed_connects_leave_no_descriptor_or_thread_behind(kind: str) -> None:
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", topic_prefix="outage")
     loop: RetryingLoop[Any]
     if kind == "alerts":
         loop = AlertConsumer(settings, InMemoryAlertStore(), OUTAGE)
-    else:
+    elif kind == "console":
         loop = StatusConsumer(settings, StationView(), OUTAGE)
+    else:  # the live job's heartbeats; it leaked 3 sockets and an epoll per failed connect
+        loop = JobStatusConsumer(settings, JobBoard(), OUTAGE)
     calls = counting(loop)
     loop.start()
     try:
@@ -126,6 +131,27 @@ def test_failed_producer_and_consumer_constructors_close_their_clients() -> None
     before, threads = open_descriptors(), threading.active_count()
     for _ in range(15):
         consumer(), producer()
+    gc.collect()
+    assert open_descriptors() - before <= 0
+    assert threading.active_count() - threads <= 0
+
+
+@pytest.mark.usefixtures("quiet_logs")
+def test_the_ingest_producer_and_the_live_jobs_clients_close_what_a_failed_connect_opened() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    make_producer = kafka_producer_factory(address, timeout_s=0.2, connect_timeout_ms=100)
+    observer = LiveObserver(Settings(kafka_bootstrap=address, topic_prefix="outage"), "g", LiveMetrics(),
+                            bootstrap_timeout_ms=100)
+
+    def attempt() -> None:
+        cannot_connect(make_producer)
+        cannot_connect(observer._follow)  # one round of the live job's observer
+
+    attempt()  # warm up lazy imports
+    gc.collect()
+    before, threads = open_descriptors(), threading.active_count()
+    for _ in range(10):
+        attempt()
     gc.collect()
     assert open_descriptors() - before <= 0
     assert threading.active_count() - threads <= 0

@@ -56,7 +56,7 @@ def test_a_stored_storm_raises_its_recorded_alerts(settings, storm):
                                f"{len(unexpected)} new (e.g. {unexpected[:2]})")
 
 
-def test_a_drill_on_grib2_grids_raises_the_alerts_recorded_on_netcdf(settings):
+def test_the_mini_storm_on_grib2_grids_raises_the_alerts_recorded_on_netcdf(settings):
     """The grid stage reads GRIB2 as it reads netCDF: the storm's grids written as GRIB2 (run-length
     packing, docs/grids.md) give the same alert chain."""
     storm = "suginami-2005-mini"

@@ -7,7 +7,8 @@ constructor raises and the caller never gets an object to close. Every failed
 reconnect then leaked a few descriptors and a thread, until the process ran out
 of descriptors. :func:`open_consumer` and :func:`open_producer` hand kafka-python
 a client factory that remembers what it built and close it when the constructor
-fails.
+fails. Every long-running process of suibou (the alert API, the live job's
+supervisor) opens its clients through them.
 
 The consumer's ``close`` is bounded by ``close_timeout_ms`` (kafka-python's own
 bound is ``request_timeout_ms``, 30 s), so stopping the API while the cluster is
