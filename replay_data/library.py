@@ -144,8 +144,9 @@ def fingerprint(storm: Storm) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-#: How a materialised storm's rain grids are written: ``netcdf`` or ``grib2``.
-GRID_FORMATS = ("netcdf", "grib2")
+#: How a materialised storm's rain grids are written (``netcdf`` or ``grib2``) -> their files' suffix.
+GRID_SUFFIXES = {"netcdf": ".nc", "grib2": ".grib2"}
+GRID_FORMATS = tuple(GRID_SUFFIXES)
 
 
 def materialise(name: str, root: str | Path | None = None, *, force: bool = False,
@@ -205,13 +206,12 @@ def _write_storm(storm: Storm, folder: Path, key: str, progress: bool, grid_form
         issues = media.every(storm.start, storm.end, media.GRID_EVERY_S)
         for issue in tqdm(issues, disable=not progress, desc=f"grids {grid.grid_id}", unit="file"):
             fields = media.grid_fields(grid, params, issue, rng)
+            path = folder / "grids" / grid.grid_id / f"{media.stamp(issue)}{GRID_SUFFIXES[grid_format]}"
             if grid_format == "grib2":
-                media.write_grid_grib2(folder / "grids" / grid.grid_id / f"{media.stamp(issue)}.grib2", grid,
-                                       fields, issue)
+                media.write_grid_grib2(path, grid, fields, issue)
             else:
-                media.write_grid(folder / "grids" / grid.grid_id / f"{media.stamp(issue)}.nc",
-                                 media.grid_dataset(grid, fields, issue, storm=storm.name,
-                                                    provenance=storm.provenance))
+                media.write_grid(path, media.grid_dataset(grid, fields, issue, storm=storm.name,
+                                                          provenance=storm.provenance))
         grids.append({"grid_id": grid.grid_id, "dir": f"grids/{grid.grid_id}", "format": grid_format,
                       "variable": media.GRIB2_VARIABLE if grid_format == "grib2" else media.GRID_VARIABLE,
                       "every_s": media.GRID_EVERY_S, "leads_min": list(media.NOWCAST_LEADS_MIN),
@@ -291,7 +291,7 @@ def open_storm(folder: str | Path) -> Storm:
 
     notices = []
     for grid in manifest.get("grids") or ():
-        suffix = ".grib2" if grid.get("format") == "grib2" else ".nc"
+        suffix = GRID_SUFFIXES[grid.get("format", "netcdf")]
         for path in sorted((folder / grid["dir"]).glob(f"*{suffix}")):
             issue = dt.datetime.strptime(path.stem, "%Y%m%dT%H%MZ").replace(tzinfo=dt.UTC)
             file_uri = f"{uri}/{grid['dir']}/{path.name}"
