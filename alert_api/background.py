@@ -8,6 +8,7 @@ import threading
 from typing import Any, Generic, TypeVar
 
 from alert_api.config import AlertApiSettings
+from suibou.kafka_clients import ReachWatch, release_failed_clients
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,8 @@ class RetryingLoop(Generic[S]):
     An error from ``_consume`` goes to :meth:`_on_error` (which records it in the
     status); after ``retry_backoff_s`` the loop calls ``_consume`` again, which
     reconnects. The status is a frozen dataclass, replaced under a lock.
+    ``_consume`` checks its consumer with :meth:`_reach_watch` on every poll, so
+    that an outage ends in a reconnect, not in kafka-python's endless retries.
     """
 
     #: The thread's name, as logs and debuggers show it.
@@ -66,10 +69,17 @@ class RetryingLoop(Generic[S]):
         while not self._stopping.is_set():
             try:
                 self._consume()
+                continue
             except Exception as error:  # noqa: BLE001 - the thread must survive and retry
                 self._on_error(error)
-                self._stopping.wait(self._config.retry_backoff_s)
+            # Out of the except block: the error, and through its traceback the failed consumer, are gone.
+            release_failed_clients()
+            self._stopping.wait(self._config.retry_backoff_s)
         self._on_stopped()
+
+    def _reach_watch(self) -> ReachWatch:
+        """A watch that ends ``_consume`` when its consumer has reached no broker for a while."""
+        return ReachWatch(self._config.unreachable_reconnect_s)
 
     def _consume(self) -> None:
         raise NotImplementedError

@@ -45,6 +45,10 @@ class AlertApiSettings(BaseSettings):
             rebalance, so the member holds nothing until it rejoins. (A replica that truly
             has nothing to hold, in a group with more replicas than partitions, rejoins
             this often too, and says so in its log.)
+        unreachable_reconnect_s: A consumer that has reached no broker this long is closed
+            and built anew. kafka-python would go on reconnecting by itself, but keeps
+            every failed attempt's socket while the consumer lives (about one descriptor
+            a minute of outage); a new consumer starts with none.
         retry_backoff_s: Pause before reconnecting after a Kafka or database error.
         dead_letter_timeout_s: Longest wait for the broker to acknowledge a dead letter.
         admin_key: The admin API key (``SUIBOU_ADMIN_KEY``, at least 32 characters).
@@ -127,6 +131,7 @@ class AlertApiSettings(BaseSettings):
     connect_timeout_ms: Annotated[int, Field(ge=100, le=300_000)] = 5000
     max_poll_records: Annotated[int, Field(ge=1, le=10_000)] = 500
     unassigned_rejoin_s: Annotated[float, Field(ge=0.1, le=3600)] = 30.0
+    unreachable_reconnect_s: Annotated[float, Field(ge=0.1, le=3600)] = 30.0
     retry_backoff_s: Annotated[float, Field(gt=0, le=300)] = 2.0
     dead_letter_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     admin_key: SecretStr | None = Field(

@@ -243,7 +243,9 @@ class AlertConsumer(RetryingLoop[ConsumerStatus]):
         try:
             self._update(state=ConsumerState.RUNNING)
             unassigned_since = time.monotonic()
+            reach = self._reach_watch()
             while not self._stopping.is_set():
+                reach.check(consumer)
                 batch = consumer.poll(timeout_ms=self._config.poll_timeout_ms,
                                       max_records=self._config.max_poll_records)
                 if batch:

@@ -182,7 +182,9 @@ class JobStatusConsumer(RetryingLoop[FeedStatus]):
             for partition in partitions:
                 consumer.seek(partition, max(begins[partition], ends[partition] - WARMUP_RECORDS))
             self._update(state=FeedState.RUNNING, last_error=None)
+            reach = self._reach_watch()
             while not self._stopping.is_set():
+                reach.check(consumer)
                 batch = consumer.poll(timeout_ms=self._config.poll_timeout_ms, max_records=100)
                 for records in batch.values():
                     for record in records:

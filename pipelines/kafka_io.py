@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import apache_beam as beam
 from apache_beam.io.iobase import WatermarkEstimator
@@ -40,6 +40,12 @@ from suibou.kafka_offsets import list_offsets
 _LOG = logging.getLogger(__name__)
 _UNBOUNDED = sys.maxsize
 _CONTROL_MARKER = b'"stream_control/1"'
+#: A partition reader's consumer that has reached no broker this long is closed and opened anew.
+UNREACHABLE_RECONNECT_S = 30.0
+#: Pause between attempts to open a reader's consumer while the cluster is out of reach.
+REOPEN_BACKOFF_S = 10.0
+#: Longest wait of one such attempt (also of the reader's first connect).
+REOPEN_TIMEOUT_MS = 5000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -381,41 +387,98 @@ class _PartitionConsumer:
     Reads of a partition never overlap (one restriction, processed call after
     call), but the commit of a finalised bundle may come from another thread
     while the next call polls, and a kafka-python consumer is not thread-safe.
+
+    Through a Kafka outage the reader stays up: a consumer that has reached no
+    broker for ``UNREACHABLE_RECONNECT_S`` is closed (kafka-python would retry by
+    itself, but keeps a socket per failed attempt while the consumer lives) and
+    a new one is opened every ``REOPEN_BACKOFF_S`` until the cluster answers;
+    meanwhile polls read nothing and commits are skipped (the records are read
+    again). The first connect, when the job starts, still fails the bundle.
     """
 
     def __init__(self, config: KafkaReadConfig, topic: str, partition: int):
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
         self.tp = TopicPartition(topic, partition)
+        self._config = config
         self._lock = threading.Lock()
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=config.bootstrap_servers,
-            group_id=config.group_id,
+        self._reopen_after = 0.0
+        self._failed_reopens = 0
+        self._consumer: Any = None  # a BoundedCloseConsumer, or None while the cluster is out of reach
+        self._open()
+
+    def _open(self) -> None:
+        from suibou.kafka_clients import ReachWatch, open_consumer
+
+        self._consumer = open_consumer(
+            bootstrap_servers=self._config.bootstrap_servers,
+            group_id=self._config.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            bootstrap_timeout_ms=REOPEN_TIMEOUT_MS,
         )
         self._consumer.assign([self.tp])
+        self._reach = ReachWatch(UNREACHABLE_RECONNECT_S)
+
+    def _connected(self):
+        """The consumer, reopened if the cluster was out of reach; ``None`` while it still is. Under the lock."""
+        from kafka.errors import KafkaError
+
+        from suibou.kafka_clients import ClusterUnreachable, release_failed_clients
+
+        if self._consumer is not None:
+            try:
+                self._reach.check(self._consumer)
+                return self._consumer
+            except ClusterUnreachable as error:
+                _LOG.warning("reader of %s: %s; connecting anew", self.tp, error)
+                self._consumer.close()
+                self._consumer = None
+                release_failed_clients()
+        if time.monotonic() < self._reopen_after:
+            return None
+        try:
+            self._open()
+        except KafkaError as error:
+            self._reopen_after = time.monotonic() + REOPEN_BACKOFF_S
+            self._failed_reopens += 1
+            # One warning per outage, not one per partition every few seconds for hours.
+            log = _LOG.warning if self._failed_reopens == 1 else _LOG.debug
+            log("reader of %s: Kafka unreachable (%s); retrying every %.0f s", self.tp, error, REOPEN_BACKOFF_S)
+            return None
+        if self._failed_reopens:
+            _LOG.warning("reader of %s: connected again after %d attempts", self.tp, self._failed_reopens)
+            self._failed_reopens = 0
+        return self._consumer
 
     def poll(self, offset: int, timeout_ms: int) -> list:
         """Up to 1000 records from ``offset`` on (the next ones when the last poll ended there)."""
         with self._lock:
-            if self._consumer.position(self.tp) != offset:
-                self._consumer.seek(self.tp, offset)
-            return self._consumer.poll(timeout_ms=timeout_ms, max_records=1000).get(self.tp, [])
+            consumer = self._connected()
+            if consumer is None:
+                time.sleep(timeout_ms / 1000)  # as long as a poll would wait: an outage must not spin the reader
+                return []
+            if consumer.position(self.tp) != offset:
+                consumer.seek(self.tp, offset)
+            return consumer.poll(timeout_ms=timeout_ms, max_records=1000).get(self.tp, [])
 
     def commit(self, next_offset: int) -> None:
         from kafka.structs import OffsetAndMetadata
 
         try:
             with self._lock:
+                if self._consumer is None:
+                    raise ConnectionError("the cluster is out of reach")
                 self._consumer.commit({self.tp: OffsetAndMetadata(next_offset, "", -1)})
         except Exception as error:  # noqa: BLE001 - a failed commit only means a re-read.
             _LOG.warning("offset commit for %s failed (records will be re-read): %s", self.tp, error)
 
     def close(self) -> None:
         with self._lock:
-            self._consumer.close()
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None
 
 
 class _SharedConsumers:

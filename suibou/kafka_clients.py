@@ -10,6 +10,16 @@ a client factory that remembers what it built and close it when the constructor
 fails. Every long-running process of suibou (the alert API, the live job's
 supervisor) opens its clients through them.
 
+A consumer that *was* connected when the cluster went away does not fail: it
+stays in kafka-python's own reconnect loop, and every failed attempt's socket
+stays referenced (from the traceback of the attempt's error) for as long as the
+consumer lives, about one descriptor a minute. :class:`ReachWatch` tells the
+owner of such a consumer when it has reached no broker for a while, so that it
+closes the consumer, lets go of it and connects anew (through the helpers
+above, whose failed attempts leave nothing open). The sockets go with the
+consumer's reference cycles at the next full garbage collection, which
+:func:`release_failed_clients` runs at once.
+
 The consumer's ``close`` is bounded by ``close_timeout_ms`` (kafka-python's own
 bound is ``request_timeout_ms``, 30 s), so stopping the API while the cluster is
 down does not wait for it.
@@ -17,11 +27,14 @@ down does not wait for it.
 
 from __future__ import annotations
 
+import gc
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 from kafka.net.compat import KafkaNetClient
 
 log = logging.getLogger(__name__)
@@ -39,6 +52,55 @@ class BoundedCloseConsumer(KafkaConsumer):
 
     def close(self, autocommit: bool = True, timeout_ms: float | None = None) -> None:
         super().close(autocommit=autocommit, timeout_ms=self.close_timeout_ms if timeout_ms is None else timeout_ms)
+
+    def reaches_cluster(self) -> bool:
+        """Whether the consumer holds an open connection to a broker (a partition leader, its group coordinator).
+
+        A consumer opens its connections on first use: one that has not polled yet may hold none.
+        """
+        # kafka-python offers no public view of its connections; its client keeps them in this table.
+        connections = self._client._manager._conns  # type: ignore[attr-defined]  # noqa: SLF001
+        return any(connection.connected for connection in list(connections.values()))
+
+
+class ClusterUnreachable(KafkaError):
+    """A consumer has reached no broker for too long; its owner closes it and connects anew."""
+
+    retriable = True
+
+
+class ReachWatch:
+    """Notices a consumer that has reached no broker for ``patience_s``.
+
+    Shorter gaps (a broker restarting, a leader moving) are left to kafka-python's
+    own reconnects, which resume without a rejoin. Consumers that cannot tell
+    (test fakes without ``reaches_cluster``) always count as connected.
+    """
+
+    def __init__(self, patience_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._patience_s = patience_s
+        self._clock = clock
+        self._reached_at = clock()
+
+    def check(self, consumer: object) -> None:
+        """Raises :class:`ClusterUnreachable` once ``consumer`` has reached no broker for ``patience_s``."""
+        reaches = getattr(consumer, "reaches_cluster", None)
+        now = self._clock()
+        if reaches is None or reaches():
+            self._reached_at = now
+        elif now - self._reached_at > self._patience_s:
+            raise ClusterUnreachable(f"no broker reached for {now - self._reached_at:.0f} s")
+
+
+def release_failed_clients() -> None:
+    """Closes the sockets of clients let go of after a failure, now rather than at some later collection.
+
+    kafka-python's failed connects sit in reference cycles (an error's traceback
+    holds the frame that holds the socket), which only the cycle collector frees.
+    Called after a consumer was dropped, which in an outage happens every few
+    seconds at most, so the full collection costs little.
+    """
+    gc.collect()
 
 
 def _closing_on_failure(build: Callable[..., T], *args: Any, **configs: Any) -> T:
@@ -70,4 +132,5 @@ def open_producer(**configs: Any) -> KafkaProducer:
     return _closing_on_failure(KafkaProducer, **configs)
 
 
-__all__ = ["CLOSE_TIMEOUT_MS", "BoundedCloseConsumer", "open_consumer", "open_producer"]
+__all__ = ["CLOSE_TIMEOUT_MS", "BoundedCloseConsumer", "ClusterUnreachable", "ReachWatch", "open_consumer",
+           "open_producer", "release_failed_clients"]

@@ -66,6 +66,8 @@ MAX_BACKOFF_S = 300.0
 #: A job that ran this long without failing resets the back-off.
 HEALTHY_AFTER_S = 600.0
 HEARTBEAT_S = 5.0
+#: The observer's consumers that have reached no broker this long are closed and opened anew.
+UNREACHABLE_RECONNECT_S = 30.0
 #: Consecutive unanswered state queries after which the runner is taken for dead.
 UNANSWERED_LIMIT = 3
 DEFAULT_METRICS_PORT = 9465
@@ -222,12 +224,17 @@ class LiveObserver:
                 self._follow()
             except Exception as error:  # noqa: BLE001 - a broker outage must not end the supervisor
                 _LOG.warning("live metrics: Kafka unavailable (%s); retrying", error)
-                self._stop.wait(5.0)
+            else:
+                continue
+            from suibou.kafka_clients import release_failed_clients
+
+            release_failed_clients()  # out of the except block, the failed consumers are garbage
+            self._stop.wait(5.0)
 
     def _follow(self) -> None:
         from kafka import TopicPartition
 
-        from suibou.kafka_clients import open_consumer
+        from suibou.kafka_clients import ReachWatch, open_consumer
 
         topics = self._settings.topics
         followed = [topics.risk_scores, topics.alerts, topics.faults, topics.dead_letter]
@@ -249,7 +256,9 @@ class LiveObserver:
                         for p in sorted(offsets.partitions_for_topic(t) or ())]
             faults_caught_up = False
             next_lag = 0.0
+            reach = ReachWatch(UNREACHABLE_RECONNECT_S)
             while not self._stop.is_set():
+                reach.check(outputs)
                 for records in outputs.poll(timeout_ms=500, max_records=2000).values():
                     for record in records:
                         self._observe(record.topic, record.value, new=faults_caught_up or

@@ -126,7 +126,9 @@ class StatusConsumer(RetryingLoop[FeedStatus]):
             for partition in partitions:
                 consumer.seek(partition, max(begins[partition], ends[partition] - self._config.console_warmup_records))
             self._update(state=FeedState.RUNNING, last_error=None)
+            reach = self._reach_watch()
             while not self._stopping.is_set():
+                reach.check(consumer)
                 batch = consumer.poll(timeout_ms=self._config.poll_timeout_ms,
                                       max_records=self._config.max_poll_records)
                 for records in batch.values():
