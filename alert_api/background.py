@@ -8,7 +8,7 @@ import threading
 from typing import Any, Generic, TypeVar
 
 from alert_api.config import AlertApiSettings
-from suibou.kafka_clients import ReachWatch, release_failed_clients
+from suibou.kafka_clients import ClusterUnreachable, ReachWatch, release_failed_clients
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,11 @@ class RetryingLoop(Generic[S]):
                 continue
             except Exception as error:  # noqa: BLE001 - the thread must survive and retry
                 self._on_error(error)
-            # Out of the except block: the error, and through its traceback the failed consumer, are gone.
-            release_failed_clients()
+                dropped = isinstance(error, ClusterUnreachable)
+            if dropped:
+                # Out of the except block: the error, and through its traceback the dropped consumer, are
+                # gone. (A failed connect closes what it opened by itself and needs no collection.)
+                release_failed_clients()
             self._stopping.wait(self._config.retry_backoff_s)
         self._on_stopped()
 

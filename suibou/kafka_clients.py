@@ -97,8 +97,8 @@ def release_failed_clients() -> None:
 
     kafka-python's failed connects sit in reference cycles (an error's traceback
     holds the frame that holds the socket), which only the cycle collector frees.
-    Called after a consumer was dropped, which in an outage happens every few
-    seconds at most, so the full collection costs little.
+    Called after a connected consumer was dropped (:class:`ClusterUnreachable`),
+    which in an outage happens once per ``patience_s`` and connect at most.
     """
     gc.collect()
 

@@ -219,16 +219,17 @@ class LiveObserver:
                     sum(lag.records for lag in self._lags.values()))
 
     def _run(self) -> None:
+        from suibou.kafka_clients import ClusterUnreachable, release_failed_clients
+
         while not self._stop.is_set():
             try:
                 self._follow()
+                continue
             except Exception as error:  # noqa: BLE001 - a broker outage must not end the supervisor
                 _LOG.warning("live metrics: Kafka unavailable (%s); retrying", error)
-            else:
-                continue
-            from suibou.kafka_clients import release_failed_clients
-
-            release_failed_clients()  # out of the except block, the failed consumers are garbage
+                dropped = isinstance(error, ClusterUnreachable)
+            if dropped:
+                release_failed_clients()  # out of the except block, the dropped consumers are garbage
             self._stop.wait(5.0)
 
     def _follow(self) -> None:

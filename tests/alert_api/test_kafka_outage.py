@@ -318,3 +318,12 @@ def test_the_pipeline_reader_reads_nothing_through_an_outage_and_resumes_after_i
     assert len(opened) == 2 and opened[1].sought == [6], "the new consumer did not resume where the reader was"
     reader.close()
     assert opened[1].closed
+
+
+def test_the_alert_consumer_joins_its_group_as_one_static_member_per_process() -> None:
+    from alert_api.consumer import member_instance_id
+
+    first, again = member_instance_id("suibou-alert-api"), member_instance_id("suibou-alert-api")
+    assert first == again, "a consumer built anew must take its predecessor's place in the group"
+    assert str(os.getpid()) in first and len(first) <= 249
+    assert member_instance_id("g/with spaces").startswith("g-with-spaces-")
