@@ -4,9 +4,11 @@ export and the runtime loader the pipeline uses.
 Models (artifacts in ``models/artifacts``, each with a ``.json`` metadata file
 and a ``.md`` model card):
 
-* ``flood/2`` — per river reach, P(level reaches flood caution / evacuation
-  judgement / flood danger within 30 / 60 min): :func:`flood2_features`,
+* ``flood/3`` — per river reach, P(level reaches flood caution / evacuation
+  judgement / flood danger within 60 / 180 min): :func:`flood3_features`,
   ``scorer.predict_targets(rows) -> (n, 6)`` in ``scorer.targets`` order.
+* ``flood/2`` — the same thresholds within 30 / 60 min, without the 3- and
+  6-hour rain: :func:`flood2_features`; kept loadable.
 * ``landslide/1`` — per zone or 1 km cell, P(snake line on or beyond the
   critical line within 2 h): :func:`landslide_features`; beside it the
   physically based criterion, :func:`landslide_criterion`.
@@ -41,6 +43,10 @@ from .features import (
     FLOOD2_PRIMARY_TARGET,
     FLOOD2_TARGET_TEXT,
     FLOOD2_TARGETS,
+    FLOOD3_FEATURES,
+    FLOOD3_PRIMARY_TARGET,
+    FLOOD3_TARGET_TEXT,
+    FLOOD3_TARGETS,
     FLOOD_FEATURES,
     FLOOD_TARGET,
     LANDSLIDE_FEATURES,
@@ -48,6 +54,8 @@ from .features import (
     SWI_STEP_H,
     flood2_feature_matrix,
     flood2_features,
+    flood3_feature_matrix,
+    flood3_features,
     flood_feature_matrix,
     flood_features,
     landslide_criterion,
@@ -63,6 +71,10 @@ __all__ = [
     "FLOOD2_PRIMARY_TARGET",
     "FLOOD2_TARGETS",
     "FLOOD2_TARGET_TEXT",
+    "FLOOD3_FEATURES",
+    "FLOOD3_PRIMARY_TARGET",
+    "FLOOD3_TARGETS",
+    "FLOOD3_TARGET_TEXT",
     "FLOOD_FEATURES",
     "FLOOD_TARGET",
     "LANDSLIDE_FEATURES",
@@ -76,6 +88,8 @@ __all__ = [
     "camera_inputs",
     "flood2_feature_matrix",
     "flood2_features",
+    "flood3_feature_matrix",
+    "flood3_features",
     "flood_feature_matrix",
     "flood_features",
     "landslide_criterion",

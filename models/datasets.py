@@ -53,9 +53,12 @@ from .features import (
     FLOOD2_HORIZONS_MIN,
     FLOOD2_TARGETS,
     FLOOD2_THRESHOLDS,
+    FLOOD3_FEATURES,
+    FLOOD3_HORIZONS_MIN,
     LANDSLIDE_HORIZON_MIN,
     SWI_STEP_H,
     flood2_feature_matrix,
+    flood3_feature_matrix,
     landslide_feature_matrix,
 )
 
@@ -200,10 +203,42 @@ def draw_flood_storm(rng: np.random.Generator, catalogue: StationCatalogue, star
     )
 
 
+def draw_long_rain(rng: np.random.Generator, catalogue: StationCatalogue, start: dt.datetime,
+                   duration_min: int = 900) -> StormParams:
+    """A random long rain over a catalogue's area: 1-3 broad, slow bands (a typhoon's or a front's rain).
+
+    Bands 10-40 km wide bring 5-60 mm/h for 3-10 hours, peaking between the
+    second hour and four hours before the end; enough to raise a large river,
+    whose gauge answers hours after the rain, as well as a small one.
+    """
+    lons = [g.lon for g in catalogue.rain_gauges]
+    lats = [g.lat for g in catalogue.rain_gauges]
+    lon_c, lat_c = float(np.mean(lons)), float(np.mean(lats))
+    cells = tuple(RainCell(
+        peak_mm_h=float(rng.uniform(5, 60)),
+        lon=lon_c + float(rng.normal(0, 0.1)),
+        lat=lat_c + float(rng.normal(0, 0.08)),
+        peak_min=float(rng.uniform(120, duration_min - 240)),
+        duration_min=float(rng.uniform(180, 600)),
+        sigma_km=float(rng.uniform(10, 40)),
+        speed_kmh=float(rng.uniform(0, 30)),
+        heading_deg=float(rng.uniform(0, 360)),
+    ) for _ in range(int(rng.integers(1, 4))))
+    return StormParams(
+        start=start, duration_min=duration_min, cells=cells,
+        background_mm_h=float(rng.exponential(1.5)), seed=int(rng.integers(0, 2**31 - 1)),
+        initial_rain_mm=float(rng.exponential(10.0)),
+    )
+
+
 def synthetic_flood_series(seed: int, n_storms: int, catalogues: Sequence[StationCatalogue], *,
-                           duration_min: int = 240, progress: bool = False, desc: str = "flood storms",
-                           ) -> list[StormSeries]:
-    """``n_storms`` seeded synthetic storms, spread over the catalogues in turn."""
+                           duration_min: int = 240, long_rain_share: float = 0.0, progress: bool = False,
+                           desc: str = "flood storms") -> list[StormSeries]:
+    """``n_storms`` seeded synthetic storms, spread over the catalogues in turn.
+
+    ``long_rain_share`` of them (drawn at random) are long rains (:func:`draw_long_rain`),
+    the rest convective storms (:func:`draw_flood_storm`).
+    """
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
@@ -211,7 +246,10 @@ def synthetic_flood_series(seed: int, n_storms: int, catalogues: Sequence[Statio
     out = []
     for i in tqdm(range(n_storms), desc=desc, disable=not progress, leave=False):
         catalogue = catalogues[i % len(catalogues)]
-        params = draw_flood_storm(rng, catalogue, base + dt.timedelta(days=i), duration_min)
+        # Only drawn when asked for, so that flood/2's storms stay what they were.
+        long_rain = long_rain_share > 0 and rng.random() < long_rain_share
+        draw = draw_long_rain if long_rain else draw_flood_storm
+        params = draw(rng, catalogue, base + dt.timedelta(days=i), duration_min)
         out.append(series_from_simulation(catalogue, params, simulate(catalogue, params),
                                           name=f"synthetic-{seed}-{i:04d}"))
     return out
@@ -246,11 +284,11 @@ def _future_max(values: np.ndarray, window: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class FloodRows:
-    """``flood/2`` rows of several storms.
+    """``flood/2`` or ``flood/3`` rows of several storms.
 
     Attributes:
-        x: Features (n, 9) float32, :data:`~models.features.FLOOD2_FEATURES` order.
-        y: Labels (n, 6) int64, :data:`~models.features.FLOOD2_TARGETS` order.
+        x: Features (n, 9 or 11) float32, in the model's feature order.
+        y: Labels (n, 6) int64, in the model's target order.
         storm: Storm index of each row (n,).
         gauge: ``"storm|station"`` of each row (n,), for lead-time grouping.
         minute: Grid minute of each row (n,).
@@ -270,28 +308,30 @@ class FloodRows:
         return int(self.y.shape[0])
 
     @staticmethod
-    def concat(parts: Sequence[FloodRows]) -> FloodRows:
+    def concat(parts: Sequence[FloodRows], n_features: int = len(FLOOD2_FEATURES),
+               n_targets: int = len(FLOOD2_TARGETS)) -> FloodRows:
         if not parts:
-            return FloodRows(np.zeros((0, len(FLOOD2_FEATURES)), np.float32),
-                             np.zeros((0, len(FLOOD2_TARGETS)), np.int64),
+            return FloodRows(np.zeros((0, n_features), np.float32),
+                             np.zeros((0, n_targets), np.int64),
                              np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0),
                              np.zeros((0, 3)))
         return FloodRows(*(np.concatenate([getattr(p, f.name) for p in parts])
                            for f in dataclasses.fields(FloodRows)))
 
 
-def flood2_rows(series: StormSeries, rng: np.random.Generator, *, storm_index: int = 0,
-                sample_every_min: int = 5, warmup_min: int = 60) -> FloodRows:
-    """``flood/2`` rows for every level gauge of one storm, every ``sample_every_min`` minutes.
+def flood_rows(series: StormSeries, rng: np.random.Generator, *, version: int = 2, storm_index: int = 0,
+               sample_every_min: int = 5, warmup_min: int = 60) -> FloodRows:
+    """``flood/2`` or ``flood/3`` rows for every level gauge of one storm, every ``sample_every_min`` minutes.
 
-    Rows start once ``warmup_min`` minutes of history exist and stop 60 minutes
-    before the end (the labels look 60 minutes ahead). Rows whose current level
-    is unknown are skipped. Labels: the level reaches the threshold at some
-    reading in ``(t, t + h]``.
+    Rows start once ``warmup_min`` minutes of history exist and stop the longest
+    horizon before the end (60 minutes for ``flood/2``, 180 for ``flood/3``).
+    Rows whose current level is unknown are skipped. Labels: the level reaches
+    the threshold at some reading in ``(t, t + h]``.
     """
-    horizon = max(FLOOD2_HORIZONS_MIN)
+    horizons = FLOOD3_HORIZONS_MIN if version == 3 else FLOOD2_HORIZONS_MIN
+    n_features = len(FLOOD3_FEATURES) if version == 3 else len(FLOOD2_FEATURES)
     n = series.n_minutes
-    t = np.arange(warmup_min - 1, n - horizon, sample_every_min)
+    t = np.arange(warmup_min - 1, n - max(horizons), sample_every_min)
     parts = []
     for j, sid in enumerate(series.level_ids):
         gauge: LevelGauge = series.catalogue.level_gauge(sid)
@@ -308,32 +348,47 @@ def flood2_rows(series: StormSeries, rng: np.random.Generator, *, storm_index: i
         tt = t[keep]
         if tt.size == 0:
             continue
-        x = flood2_feature_matrix(
-            level[tt], np.full(tt.size, gauge.caution_m), np.full(tt.size, gauge.evacuation_m),
-            np.full(tt.size, gauge.danger_m), level[np.maximum(tt - 10, 0)], level[np.maximum(tt - 30, 0)],
-            _rolling_sum(basin, 10)[tt], _rolling_sum(basin, 60)[tt], nowcast[30][keep], nowcast[60][keep],
-        )
+        inputs = (level[tt], np.full(tt.size, gauge.caution_m), np.full(tt.size, gauge.evacuation_m),
+                  np.full(tt.size, gauge.danger_m), level[np.maximum(tt - 10, 0)], level[np.maximum(tt - 30, 0)],
+                  _rolling_sum(basin, 10)[tt], _rolling_sum(basin, 60)[tt], nowcast[30][keep], nowcast[60][keep])
+        x = (flood3_feature_matrix(*inputs, _rolling_sum(basin, 180)[tt], _rolling_sum(basin, 360)[tt])
+             if version == 3 else flood2_feature_matrix(*inputs))
         labels = []
-        ahead = {h: _future_max(level, h)[tt] for h in FLOOD2_HORIZONS_MIN}
+        ahead = {h: _future_max(level, h)[tt] for h in horizons}
         for threshold_attr in FLOOD2_THRESHOLDS.values():
-            for h in FLOOD2_HORIZONS_MIN:
+            for h in horizons:
                 labels.append(np.nan_to_num(ahead[h], nan=-np.inf) >= getattr(gauge, threshold_attr))
         parts.append(FloodRows(
             x=x, y=np.stack(labels, axis=1).astype(np.int64), storm=np.full(tt.size, storm_index),
             gauge=np.full(tt.size, f"{series.name}|{sid}", dtype=object), minute=tt,
             level=level[tt], thresholds=np.tile([gauge.caution_m, gauge.evacuation_m, gauge.danger_m], (tt.size, 1)),
         ))
-    return FloodRows.concat(parts)
+    return FloodRows.concat(parts, n_features, len(FLOOD2_THRESHOLDS) * len(horizons))
+
+
+def flood2_rows(series: StormSeries, rng: np.random.Generator, *, storm_index: int = 0,
+                sample_every_min: int = 5, warmup_min: int = 60) -> FloodRows:
+    """``flood/2`` rows of one storm (:func:`flood_rows`)."""
+    return flood_rows(series, rng, version=2, storm_index=storm_index, sample_every_min=sample_every_min,
+                      warmup_min=warmup_min)
+
+
+def flood_dataset(series: Sequence[StormSeries], seed: int, *, version: int = 2, sample_every_min: int = 5,
+                  first_storm_index: int = 0) -> FloodRows:
+    """Rows of many storms for ``flood/{version}``; the nowcast errors are seeded by ``seed``."""
+    rng = np.random.default_rng(seed)
+    horizons = FLOOD3_HORIZONS_MIN if version == 3 else FLOOD2_HORIZONS_MIN
+    return FloodRows.concat([
+        flood_rows(s, rng, version=version, storm_index=first_storm_index + i, sample_every_min=sample_every_min)
+        for i, s in enumerate(series)
+    ], len(FLOOD3_FEATURES) if version == 3 else len(FLOOD2_FEATURES), len(FLOOD2_THRESHOLDS) * len(horizons))
 
 
 def flood2_dataset(series: Sequence[StormSeries], seed: int, *, sample_every_min: int = 5,
                    first_storm_index: int = 0) -> FloodRows:
-    """Rows of many storms; the nowcast errors are seeded by ``seed``."""
-    rng = np.random.default_rng(seed)
-    return FloodRows.concat([
-        flood2_rows(s, rng, storm_index=first_storm_index + i, sample_every_min=sample_every_min)
-        for i, s in enumerate(series)
-    ])
+    """``flood/2`` rows of many storms (:func:`flood_dataset`)."""
+    return flood_dataset(series, seed, version=2, sample_every_min=sample_every_min,
+                         first_storm_index=first_storm_index)
 
 
 # =========================================================================== landslide zones

@@ -1,5 +1,7 @@
 """Model inputs, defined once: the pipeline and the trainer both compute them here.
 
+* ``flood/3``: :data:`FLOOD3_FEATURES`, :func:`flood3_features` /
+  :func:`flood3_feature_matrix`, outputs :data:`FLOOD3_TARGETS`.
 * ``flood/2``: :data:`FLOOD2_FEATURES`, :func:`flood2_features` /
   :func:`flood2_feature_matrix`, outputs :data:`FLOOD2_TARGETS`.
 * ``landslide/1``: :data:`LANDSLIDE_FEATURES`, :func:`landslide_features` /
@@ -37,6 +39,7 @@ Examples:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -241,6 +244,77 @@ def flood2_features(
         float(nowcast_rain_60min_mm) if given(nowcast_rain_60min_mm) else rain60,  # type: ignore[arg-type]
     )
     return tuple(round(v, 6) for v in np.asarray(values, dtype=np.float32).tolist())
+
+
+# =========================================================================== flood/3
+
+#: ``flood/3`` inputs, in order: ``flood/2``'s and the basin rain of the last 3 and 6 hours.
+FLOOD3_FEATURES: tuple[str, ...] = (*FLOOD2_FEATURES, "rain_3h_mm", "rain_6h_mm")
+#: Look-aheads of ``flood/3``, minutes: the hour of ``flood/2``'s longer horizon, and the three hours
+#: that Japan's designated-river flood forecasts look ahead.
+FLOOD3_HORIZONS_MIN: tuple[int, ...] = (60, 180)
+#: ``flood/3`` outputs, in column order: ``{threshold}_{horizon}min``.
+FLOOD3_TARGETS: tuple[str, ...] = tuple(
+    f"{threshold}_{horizon}min" for threshold in FLOOD2_THRESHOLDS for horizon in FLOOD3_HORIZONS_MIN
+)
+FLOOD3_PRIMARY_TARGET = "danger_60min"
+FLOOD3_TARGET_TEXT: dict[str, str] = {
+    f"{threshold}_{horizon}min": f"level reaches {name} within {horizon} min"
+    for threshold, name in (("caution", "flood caution (氾濫注意水位)"),
+                            ("evacuation", "evacuation judgement (避難判断水位)"),
+                            ("danger", "flood danger (氾濫危険水位)"))
+    for horizon in FLOOD3_HORIZONS_MIN
+}
+
+
+def flood3_feature_matrix(
+    level_m: np.ndarray,
+    caution_m: np.ndarray,
+    evacuation_m: np.ndarray,
+    danger_m: np.ndarray,
+    level_10min_ago_m: np.ndarray,
+    level_30min_ago_m: np.ndarray,
+    rain_10min_mm: np.ndarray,
+    rain_60min_mm: np.ndarray,
+    nowcast_rain_30min_mm: np.ndarray,
+    nowcast_rain_60min_mm: np.ndarray,
+    rain_3h_mm: np.ndarray,
+    rain_6h_mm: np.ndarray,
+) -> np.ndarray:
+    """``flood/3`` input rows (float32, (n, 11), :data:`FLOOD3_FEATURES` order).
+
+    The first nine columns are :func:`flood2_feature_matrix`'s; then
+
+    ==========================  =====  ==============================================
+    rain_3h_mm                  mm     rain in the last 3 h, mean of the reach's
+                                       (upstream) rain gauges
+    rain_6h_mm                  mm     rain in the last 6 h, same gauges
+    ==========================  =====  ==============================================
+
+    On a large river the gauge answers rain hours later (the lower Tama five
+    to six hours after the rain on its basin); the last hour's rain says little
+    about the next three hours there, the last six hours' a lot.
+    """
+    head = flood2_feature_matrix(level_m, caution_m, evacuation_m, danger_m, level_10min_ago_m, level_30min_ago_m,
+                                 rain_10min_mm, rain_60min_mm, nowcast_rain_30min_mm, nowcast_rain_60min_mm)
+    tail = np.stack(np.broadcast_arrays(np.asarray(rain_3h_mm, dtype=np.float64),
+                                        np.asarray(rain_6h_mm, dtype=np.float64)), axis=-1).astype(np.float32)
+    return np.concatenate([head, tail.reshape(head.shape[0], 2)], axis=-1)
+
+
+def flood3_features(level_m: float, *, rain_3h_mm: float, rain_6h_mm: float, **flood2_inputs: Any
+                    ) -> tuple[float, ...]:
+    """One ``flood/3`` input row: :func:`flood2_features` of the same inputs, then the 3- and 6-hour rain.
+
+    Examples:
+        >>> flood3_features(2.5, caution_m=2.0, evacuation_m=2.6, danger_m=3.0, level_10min_ago_m=2.4,
+        ...                 level_30min_ago_m=2.0, rain_10min_mm=12.0, rain_60min_mm=40.0,
+        ...                 nowcast_rain_30min_mm=15.0, nowcast_rain_60min_mm=25.0, rain_3h_mm=95.5,
+        ...                 rain_6h_mm=120.0)
+        (-0.5, 0.1, 0.5, 1.0, 0.6, 12.0, 40.0, 15.0, 25.0, 95.5, 120.0)
+    """
+    tail = tuple(round(v, 6) for v in np.asarray((rain_3h_mm, rain_6h_mm), dtype=np.float32).tolist())
+    return flood2_features(level_m, **flood2_inputs) + tail
 
 
 # =========================================================================== landslide/1

@@ -44,19 +44,28 @@ from typing import Any
 import numpy as np
 
 from .camera import CAMERA_FEATURES, CAMERA_TARGETS
-from .features import FLOOD2_FEATURES, FLOOD2_TARGETS, FLOOD_FEATURES, LANDSLIDE_FEATURES
+from .features import (
+    FLOOD2_FEATURES,
+    FLOOD2_TARGETS,
+    FLOOD3_FEATURES,
+    FLOOD3_TARGETS,
+    FLOOD_FEATURES,
+    LANDSLIDE_FEATURES,
+)
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 #: Feature lists that a model (``name/version``) must take, in order.
 EXPECTED_FEATURES: dict[str, tuple[str, ...]] = {
     "flood/1": FLOOD_FEATURES,
     "flood/2": FLOOD2_FEATURES,
+    "flood/3": FLOOD3_FEATURES,
     "landslide/1": LANDSLIDE_FEATURES,
     "camera/1": CAMERA_FEATURES,
 }
 #: Output targets that a model must have, in order.
 EXPECTED_TARGETS: dict[str, tuple[str, ...]] = {
     "flood/2": FLOOD2_TARGETS,
+    "flood/3": FLOOD3_TARGETS,
     "camera/1": CAMERA_TARGETS,
 }
 KINDS = ("binary", "multi_target", "camera")
@@ -308,7 +317,7 @@ def _short(names: Sequence[str]) -> str:
     return str(names) if len(names) <= 16 else f"({len(names)} names: {names[0]} ... {names[-1]})"
 
 
-def load_scorers(refs: Sequence[str] = ("flood/2", "landslide/1", "camera/1"),
+def load_scorers(refs: Sequence[str] = ("flood/3", "landslide/1", "camera/1"),
                  artifacts_dir: str | Path | None = None) -> dict[str, OnnxScorer]:
     """Loads several models at start-up (``"name/version"`` each); fails on the first bad one."""
     out = {}

@@ -96,10 +96,36 @@ _NAMES_EN = {
 }
 
 
+#: What a flood model that looks three hours ahead (``flood/3``) raises a reach to, highest first:
+#: flood danger (level 4) when the gauge is expected to reach flood danger within the hour; flood
+#: warning (level 3) when it is expected to reach flood danger within three hours, or evacuation
+#: judgement within the hour.
+FLOOD_FORECAST_LEVELS: tuple[tuple[AlertLevel, tuple[str, ...]], ...] = (
+    (AlertLevel.DANGER, ("danger_60min",)),
+    (AlertLevel.WARNING, ("danger_180min", "evacuation_60min")),
+)
+
+
+def forecast_level(score: RiskScore, forecast_threshold: float) -> tuple[AlertLevel, str | None]:
+    """The level the forecast alone supports, and the target that decided it (``None`` when none did).
+
+    A flood score with three-hour targets follows :data:`FLOOD_FORECAST_LEVELS`;
+    any other score raises to level 3 when its primary probability reaches the threshold.
+    """
+    if score.hazard is Hazard.FLOOD and "danger_180min" in score.probabilities:
+        for level, targets in FLOOD_FORECAST_LEVELS:
+            for target in targets:
+                if score.probabilities.get(target, 0.0) >= forecast_threshold:
+                    return level, target
+        return AlertLevel.NONE, None
+    if score.probability >= forecast_threshold:
+        return AlertLevel.WARNING, score.target
+    return AlertLevel.NONE, None
+
+
 def target_level(score: RiskScore, forecast_threshold: float) -> AlertLevel:
     """The level the evidence supports now: observed, raised by the forecast."""
-    forecast = AlertLevel.WARNING if score.probability >= forecast_threshold else AlertLevel.NONE
-    return max(score.observed_level, forecast)
+    return max(score.observed_level, forecast_level(score, forecast_threshold)[0])
 
 
 _LANDSLIDE_JA = {
@@ -145,7 +171,7 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
         areas: Area id -> names and polygon, carried on every alert message.
         seeds: Fold key -> open alert, for a resumed job (see :mod:`pipelines.recovery`).
         hold_s: How long a river reach must stay below its level before it is lowered.
-        forecast_threshold: Probability at which the forecast raises to level 3.
+        forecast_threshold: Probability at which the forecast raises a level (:func:`forecast_level`).
         landslide_hold_s: The same for a landslide warning zone. Slopes keep
             failing after the rain eases (soil stays saturated for hours), and a
             warning dropped when a squall passes and re-issued with the next
@@ -195,6 +221,7 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
         sequence = state.sequence + 1 if state.alert_id else 0
         event_id = f"{alert_id}:{sequence}"
         area = self.areas.get(score.area_id) or AreaInfo(score.area_id, score.area_id)
+        forecast, forecast_target = forecast_level(score, self.forecast_threshold)
         alert = AlertEvent(
             event_id=event_id,
             event_time=score.event_time,
@@ -215,6 +242,8 @@ class AlertHysteresis(Fold[AreaAlertState, RiskScore, AlertEvent]):
             references=(state.last_event_id,) if state.last_event_id else (),
             reason={
                 "observed_level": int(score.observed_level),
+                "forecast_level": int(forecast),
+                "forecast_target": forecast_target,
                 "probability": score.probability,
                 "target": score.target,
                 "model": score.model,
@@ -236,5 +265,5 @@ def reach_areas(catalogue: StationCatalogue) -> dict[str, AreaInfo]:
     return areas
 
 
-__all__ = ["LANDSLIDE_HOLD_S", "AlertHysteresis", "AreaInfo", "corridor_polygon", "headline",
-           "reach_areas", "target_level"]
+__all__ = ["FLOOD_FORECAST_LEVELS", "LANDSLIDE_HOLD_S", "AlertHysteresis", "AreaInfo", "corridor_polygon",
+           "forecast_level", "headline", "reach_areas", "target_level"]

@@ -134,7 +134,7 @@ class AreaFold(Fold[AreaState, AreaInput, AreaOutput]):
     reach: ReachFusion
     zone: ZoneFusion
     alerts: AlertHysteresis
-    flood_model: str = "flood/2"
+    flood_model: str = "flood/3"
     landslide_model: str = "landslide/1"
     score_horizon_s: float = 600.0
     name: str = "area"
@@ -258,7 +258,7 @@ class Unscored:
 def area_fold(catalogue: StationCatalogue, feature_names: Sequence[str], areas: Mapping[str, AreaInfo], *,
               hold_s: float = 1800.0, open_alerts: Mapping[str, AreaAlertState] | None = None,
               tank_seeds: Mapping[str, tuple[tuple[float, float, float], int]] | None = None,
-              flood_model: str = "flood/2", landslide_model: str = "landslide/1") -> AreaFold:
+              flood_model: str = "flood/3", landslide_model: str = "landslide/1") -> AreaFold:
     """The :class:`AreaFold` of ``catalogue``, with a resumed job's seeds."""
     zones = catalogue.zones
     pacers = {z.zone_id: g[0].station_id for z in zones if (g := catalogue.rain_stations_for_zone(z.zone_id))}

@@ -21,7 +21,7 @@ from suibou.hydrology import TankState, soil_water_index, step_tanks
 #: Rainfall accumulation periods, seconds; JMA reports 10-minute and 60-minute totals.
 RAIN_PERIODS_S = {"rain_10min_mm": 600, "rain_60min_mm": 3600}
 #: Longer totals, kept in 10-minute bins (see :class:`RainfallFold`).
-LONG_RAIN_PERIODS_S = {"rain_3h_mm": 3 * 3600, "rain_24h_mm": 24 * 3600}
+LONG_RAIN_PERIODS_S = {"rain_3h_mm": 3 * 3600, "rain_6h_mm": 6 * 3600, "rain_24h_mm": 24 * 3600}
 #: Bin width of the long totals and the soil water index step.
 BIN_S = 600
 #: The rate of rise is measured over this span (m/h over the last 30 minutes).
@@ -40,6 +40,7 @@ class RainfallTotals:
     exercise: bool
     drill_id: str | None
     rain_3h_mm: float = 0.0
+    rain_6h_mm: float = 0.0
     rain_24h_mm: float = 0.0
     swi_mm: float = 0.0
     tanks: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -113,8 +114,8 @@ def bin_of(at: float) -> int:
 class RainfallFold(Fold[RainState, RainReading, RainfallTotals]):
     """Rolling totals and the soil water index per gauge.
 
-    The 10- and 60-minute totals are exact, from the readings themselves. The 3-
-    and 24-hour totals are kept in 10-minute bins, so their far edge is exact to
+    The 10- and 60-minute totals are exact, from the readings themselves. The 3-,
+    6- and 24-hour totals are kept in 10-minute bins, so their far edge is exact to
     the bin. The tanks take one step of 1/6 h per closed bin, as JMA updates the
     index every 10 minutes; a reading that arrives after its bin was stepped
     still counts in the totals but no longer in the index.

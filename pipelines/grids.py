@@ -7,7 +7,7 @@ rain is the mean over its cells: the cells holding the rain gauges that sample
 it, which is how the models were trained (the basin or zone mean of its
 gauges), or, for an area with no gauge on the grid, the cells its geometry
 touches. The nowcast is accumulated into the rain expected in the next 30 and
-60 minutes, the ``nowcast_rain_*`` features of ``flood/2`` and ``landslide/1``.
+60 minutes, the ``nowcast_rain_*`` features of ``flood/3`` and ``landslide/1``.
 
 One file is announced by several notices (one per lead time); the first one
 read wins and the others are dropped as duplicates. A file that is missing,

@@ -73,7 +73,7 @@ class JobConfig:
     silence_after_s: float = SILENCE_AFTER_S
     fold_shards: int = 4
     model_name: str = "flood"
-    model_version: str = "2"
+    model_version: str = "3"
     already_published: frozenset[str] = frozenset()
     open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
     tank_seeds: Mapping[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
@@ -116,7 +116,7 @@ def dead_letter_message(topic: str, dead: DeadLetter) -> KafkaMessage:
 
 def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     """Wires every stage from raw records to scores, alerts and dead letters."""
-    from models import FLOOD2_FEATURES
+    from models.runtime import EXPECTED_FEATURES
 
     topic_feeds = {topic: feed for feed, topic in config.topics.observation_topics.items()}
     pace = FoldPace(config.fold_grain_s, config.fold_on_arrival_s)
@@ -130,9 +130,10 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     grids = parsed.grid | "SampleRainGrids" >> SampleRainGrids(
         config.catalogue, config.max_lateness_s, pace=pace)
     drones = parsed.drone | "JoinDroneObservations" >> JoinDroneObservations(config.catalogue)
-    fold = area_fold(config.catalogue, FLOOD2_FEATURES, reach_areas(config.catalogue), hold_s=config.hold_s,
-                     open_alerts=config.open_alerts, tank_seeds=config.tank_seeds,
-                     flood_model=f"{config.model_name}/{config.model_version}")
+    flood_model = f"{config.model_name}/{config.model_version}"
+    fold = area_fold(config.catalogue, EXPECTED_FEATURES[flood_model], reach_areas(config.catalogue),
+                     hold_s=config.hold_s, open_alerts=config.open_alerts, tank_seeds=config.tank_seeds,
+                     flood_model=flood_model)
     areas = {"rain": parsed.rain, "level": parsed.level, "faults": watchdog.out, "cameras": cameras.out,
              "grids": grids["out"], "drones": drones.out} | "FoldAreas" >> FoldAreas(
         fold, config.max_lateness_s, pace=pace, shards=config.fold_shards)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from models import flood2_features
+from models import FLOOD3_FEATURES, flood3_features
 from pipelines.cameras import CameraEstimate
 from pipelines.drones import DroneSighting, fresh_sighting, sighting_features
 from pipelines.faults import fault
@@ -178,22 +178,28 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
                 continue
             age = (at - totals.event_time).total_seconds()
             (fresh if age <= self.rain_max_age_s else stale).append(totals)
-        rain_10 = sum(t.rain_10min_mm for t in fresh) / len(fresh) if fresh else 0.0
-        rain_60 = sum(t.rain_60min_mm for t in fresh) / len(fresh) if fresh else 0.0
+        def basin_mean(total: str) -> float:
+            return sum(getattr(t, total) for t in fresh) / len(fresh) if fresh else 0.0
+
+        rain_60 = basin_mean("rain_60min_mm")
         grid = fresh_grid(state.grid, at)
-        values = flood2_features(
+        values = flood3_features(
             status.level_m,
             caution_m=status.caution_m,
             evacuation_m=status.evacuation_m,
             danger_m=status.danger_m,
             level_10min_ago_m=status.level_10min_ago_m,
             level_30min_ago_m=status.level_30min_ago_m,
-            rain_10min_mm=rain_10,
+            rain_10min_mm=basin_mean("rain_10min_mm"),
             rain_60min_mm=rain_60,
+            rain_3h_mm=basin_mean("rain_3h_mm"),
+            rain_6h_mm=basin_mean("rain_6h_mm"),
             # Without a fresh grid the model's own fallback (persistence of the last hour) applies.
             nowcast_rain_30min_mm=None if grid is None else grid.nowcast_30min_mm,
             nowcast_rain_60min_mm=None if grid is None else grid.nowcast_60min_mm,
         )
+        # flood/3's inputs include flood/2's: either model takes its own columns by name.
+        every = dict(zip(FLOOD3_FEATURES, values, strict=True))
         camera = state.camera
         if camera is not None and not 0 <= (at - camera.event_time).total_seconds() <= CAMERA_MAX_AGE_S:
             camera = None
@@ -206,7 +212,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         return ReachFeatures(
             reach_id=status.reach_id,
             event_time=at,
-            features=tuple(zip(self.feature_names, (round(float(v), 4) for v in values), strict=True)),
+            features=tuple((name, round(float(every[name]), 4)) for name in self.feature_names),
             status=status,
             rain_stations=tuple(sorted(t.station_id for t in fresh)),
             exercise=status.exercise,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
-from pipelines.alerts import AlertHysteresis, AreaInfo
+from pipelines.alerts import AlertHysteresis, AreaInfo, forecast_level
 from pipelines.ordered import run_fold
 from suibou.contracts import AlertLevel, AreaKind, Hazard, RiskScore
 
@@ -82,3 +83,42 @@ def test_a_landslide_warning_outlasts_a_lull_in_the_rain():
     squalls = [zone(m, 4 if m < 30 or 100 <= m < 130 else 1) for m in range(0, 400, 10)]
     _, alerts = run_fold(fold, "Z-1|landslide", squalls)
     assert summary(alerts) == [("Alert", 4, 0), ("Cancel", 1, 310)]
+
+
+def three_hour_score(minute: int, observed: int, **probabilities: float) -> RiskScore:
+    """A flood/3 score: probabilities of each threshold within 60 and 180 minutes (0 unless given)."""
+    every = {f"{t}_{h}min": 0.0 for t in ("caution", "evacuation", "danger") for h in (60, 180)}
+    every.update(probabilities)
+    return RiskScore(
+        event_id=f"risk:{minute}", event_time=T0 + dt.timedelta(minutes=minute), exercise=True, drill_id="d1",
+        area_id="R-Z", area_kind=AreaKind.REACH, hazard=Hazard.FLOOD, probability=every["danger_60min"],
+        observed_level=AlertLevel(observed), model="flood/3", target="t", features={"x": 1.0},
+        probabilities=every,
+    )
+
+
+def test_a_three_hour_forecast_raises_warning_then_danger_before_the_thresholds():
+    assert forecast_level(three_hour_score(0, 1), 0.5) == (AlertLevel.NONE, None)
+    assert forecast_level(three_hour_score(0, 1, danger_180min=0.6), 0.5) == (AlertLevel.WARNING, "danger_180min")
+    assert forecast_level(three_hour_score(0, 1, evacuation_60min=0.5), 0.5) == (AlertLevel.WARNING,
+                                                                                 "evacuation_60min")
+    assert forecast_level(three_hour_score(0, 1, danger_60min=0.9, danger_180min=0.9), 0.5) == (
+        AlertLevel.DANGER, "danger_60min")
+    # Evacuation expected within three hours alone is no warning: it is the level-3 crossing itself that
+    # the one-hour clause anticipates.
+    assert forecast_level(three_hour_score(0, 1, evacuation_180min=0.9), 0.5) == (AlertLevel.NONE, None)
+
+    scores = [three_hour_score(0, 1), three_hour_score(5, 1, danger_180min=0.7),
+              three_hour_score(10, 2, danger_180min=0.9, danger_60min=0.6), three_hour_score(20, 4, danger_60min=0.9)]
+    _, alerts = run_fold(FOLD, "R-Z|flood", scores)
+    assert summary(alerts) == [("Alert", 3, 5), ("Update", 4, 10)]
+    assert [(a.reason["forecast_level"], a.reason["forecast_target"], a.reason["observed_level"]) for a in alerts] == [
+        (3, "danger_180min", 1), (4, "danger_60min", 2)]
+
+
+def test_a_model_without_three_hour_targets_raises_to_warning_only():
+    one_hour = score(0, 2, probability=0.95)
+    assert forecast_level(one_hour, 0.5) == (AlertLevel.WARNING, "t")
+    landslide = dataclasses.replace(three_hour_score(0, 1, danger_60min=0.9), hazard=Hazard.LANDSLIDE,
+                                    probability=0.9, area_kind=AreaKind.ZONE)
+    assert forecast_level(landslide, 0.5) == (AlertLevel.WARNING, "t")

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-from models import FLOOD2_FEATURES
+from models import FLOOD3_FEATURES
 from models.features import flood2_feature_matrix, flood2_features
 from pipelines.alerts import reach_areas
 from pipelines.areas import AreaPlan, area_fold, keyed_to_areas
@@ -50,7 +50,7 @@ def by_area(items: list, plan: AreaPlan) -> dict[str, list]:
 
 
 def test_a_gauge_serving_two_areas_is_folded_in_both_and_published_once():
-    fold = area_fold(CATALOGUE, FLOOD2_FEATURES, reach_areas(CATALOGUE))
+    fold = area_fold(CATALOGUE, FLOOD3_FEATURES, reach_areas(CATALOGUE))
     assert fold.plan.areas_of_station[SHARED] == ("R-MYOSHOJI-UPPER", "R-ZENPUKUJI-UPPER")
     outputs = [o for key, items in by_area(storm(), fold.plan).items() for o in run_fold(fold, key, items)[1]]
     shared_totals = [o for o in outputs if isinstance(o, RainfallTotals) and o.station_id == SHARED]
@@ -67,7 +67,7 @@ def test_a_gauge_serving_two_areas_is_folded_in_both_and_published_once():
 
 
 def test_scoring_a_batch_at_once_gives_what_scoring_each_row_alone_gives():
-    fold = area_fold(CATALOGUE, FLOOD2_FEATURES, reach_areas(CATALOGUE))
+    fold = area_fold(CATALOGUE, FLOOD3_FEATURES, reach_areas(CATALOGUE))
     key, items = "d1|R-ZENPUKUJI-UPPER", by_area(storm(), fold.plan)["d1|R-ZENPUKUJI-UPPER"]
     _, batched = run_fold(fold, key, items)
     state, one_by_one = fold.initial(key), []
@@ -77,7 +77,10 @@ def test_scoring_a_batch_at_once_gives_what_scoring_each_row_alone_gives():
         one_by_one += fold.settle(states, [(key, p) for p in produced])
         state = states[key]
     assert batched == one_by_one
-    assert sum(isinstance(o, AlertEvent) for o in batched) >= 2
+    # Something to compare: a score per level reading and the alert they raise (straight to level 4 on the
+    # forecast, flood danger expected within the hour).
+    assert sum(isinstance(o, RiskScore) for o in batched) == 40
+    assert next((a.msg_type.value, a.level) for a in batched if isinstance(a, AlertEvent)) == ("Alert", 4)
 
 
 def test_one_flood_row_from_plain_floats_equals_the_matrix_form():

@@ -54,7 +54,7 @@ def test_long_totals_and_the_soil_water_index_follow_the_tank_model():
     readings = [rain(m, 1.0 if m <= 300 else 0.0, event_id=f"r{m}") for m in range(1, 361)]
     _, totals = run_fold(RainfallFold(), "RG-A", readings)
     last = totals[-1]  # at 6:00, after a dry hour
-    assert (last.rain_60min_mm, last.rain_3h_mm, last.rain_24h_mm) == (0.0, 120.0, 300.0)
+    assert (last.rain_60min_mm, last.rain_3h_mm, last.rain_6h_mm, last.rain_24h_mm) == (0.0, 120.0, 300.0, 300.0)
     # The index has stepped once per closed 10-minute bin: 35 bins, 30 of 10 mm then 5 dry.
     expected = soil_water_index_series([10.0] * 30 + [0.0] * 5, dt_h=1 / 6)[-1]
     assert abs(last.swi_mm - expected) < 1e-3
