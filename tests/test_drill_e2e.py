@@ -106,8 +106,10 @@ def test_a_storm_drill_raises_the_expected_alerts_through_the_api(settings):
         # Raised no later than the first threshold crossing (earlier when the forecast warns).
         assert first_alert <= crossings[AlertLevel.CAUTION]
         if AlertLevel.DANGER in crossings:
+            # Level 4 by the time the gauge reaches flood danger: at the crossing, or earlier when flood
+            # danger is forecast within the hour.
             danger = [dt.datetime.fromisoformat(m["event_time"]) for m in messages if m["level"] >= 4]
-            assert min(danger) == crossings[AlertLevel.DANGER]
+            assert min(danger) <= crossings[AlertLevel.DANGER]
 
     # The reconstruction's point: the Zenpukuji and the Myoshoji reach flood danger.
     for reach_id in ("R-ZENPUKUJI-UPPER", "R-MYOSHOJI-UPPER"):
