@@ -73,10 +73,9 @@ class RetryingLoop(Generic[S]):
             except Exception as error:  # noqa: BLE001 - the thread must survive and retry
                 self._on_error(error)
                 dropped = isinstance(error, ClusterUnreachable)
-            if dropped:
-                # Out of the except block: the error, and through its traceback the dropped consumer, are
-                # gone. (A failed connect closes what it opened by itself and needs no collection.)
-                release_failed_clients()
+            # Out of the except block: the error, and through its traceback the failed or dropped consumer,
+            # are garbage now.
+            release_failed_clients(force=dropped)
             self._stopping.wait(self._config.retry_backoff_s)
         self._on_stopped()
 

@@ -435,7 +435,7 @@ class _PartitionConsumer:
                 _LOG.warning("reader of %s: %s; connecting anew", self.tp, error)
                 self._consumer.close()
                 self._consumer = None
-                release_failed_clients()
+                release_failed_clients(force=True)
         if time.monotonic() < self._reopen_after:
             return None
         try:
@@ -443,6 +443,7 @@ class _PartitionConsumer:
         except KafkaError as error:
             self._reopen_after = time.monotonic() + REOPEN_BACKOFF_S
             self._failed_reopens += 1
+            release_failed_clients()
             # One warning per outage, not one per partition every few seconds for hours.
             log = _LOG.warning if self._failed_reopens == 1 else _LOG.debug
             log("reader of %s: Kafka unreachable (%s); retrying every %.0f s", self.tp, error, REOPEN_BACKOFF_S)

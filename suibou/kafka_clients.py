@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -92,14 +93,27 @@ class ReachWatch:
             raise ClusterUnreachable(f"no broker reached for {now - self._reached_at:.0f} s")
 
 
-def release_failed_clients() -> None:
-    """Closes the sockets of clients let go of after a failure, now rather than at some later collection.
+#: Least time between two collections of :func:`release_failed_clients` that are not forced.
+COLLECT_EVERY_S = 15.0
+_collections = threading.Lock()
+_last_collection = [float("-inf")]
 
-    kafka-python's failed connects sit in reference cycles (an error's traceback
-    holds the frame that holds the socket), which only the cycle collector frees.
-    Called after a connected consumer was dropped (:class:`ClusterUnreachable`),
-    which in an outage happens once per ``patience_s`` and connect at most.
+
+def release_failed_clients(*, force: bool = False) -> None:
+    """Closes the sockets of failed Kafka clients now, rather than at some later collection.
+
+    kafka-python keeps each failed connect attempt's socket in a reference cycle
+    (the error's traceback holds the frame that holds the socket), which only
+    the cycle collector frees; through an outage that held up to 170 descriptors
+    between the interpreter's own full collections. A full collection takes the
+    GIL for a while, so it runs at most every :data:`COLLECT_EVERY_S` across the
+    process, unless ``force`` (a connected consumer was just dropped).
     """
+    with _collections:
+        now = time.monotonic()
+        if not force and now - _last_collection[0] < COLLECT_EVERY_S:
+            return
+        _last_collection[0] = now
     gc.collect()
 
 

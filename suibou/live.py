@@ -228,8 +228,7 @@ class LiveObserver:
             except Exception as error:  # noqa: BLE001 - a broker outage must not end the supervisor
                 _LOG.warning("live metrics: Kafka unavailable (%s); retrying", error)
                 dropped = isinstance(error, ClusterUnreachable)
-            if dropped:
-                release_failed_clients()  # out of the except block, the dropped consumers are garbage
+            release_failed_clients(force=dropped)  # out of the except block, the failed consumers are garbage
             self._stop.wait(5.0)
 
     def _follow(self) -> None:
