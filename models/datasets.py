@@ -174,6 +174,16 @@ def storm_from_series_readings(name: str, catalogue: StationCatalogue, start: dt
 # =========================================================================== synthetic flood storms
 
 
+def _storm_params(rng: np.random.Generator, start: dt.datetime, duration_min: int,
+                  cells: tuple[RainCell, ...]) -> StormParams:
+    """A storm of these cells, with a random drizzle, seed and antecedent rain (drawn in this order)."""
+    return StormParams(
+        start=start, duration_min=duration_min, cells=cells,
+        background_mm_h=float(rng.exponential(1.5)), seed=int(rng.integers(0, 2**31 - 1)),
+        initial_rain_mm=float(rng.exponential(10.0)),
+    )
+
+
 def draw_flood_storm(rng: np.random.Generator, catalogue: StationCatalogue, start: dt.datetime,
                      duration_min: int = 240) -> StormParams:
     """A random storm over a catalogue's area: 1-3 moving cells, drizzle to extreme downpours.
@@ -196,11 +206,7 @@ def draw_flood_storm(rng: np.random.Generator, catalogue: StationCatalogue, star
             speed_kmh=float(rng.uniform(0, 30)),
             heading_deg=float(rng.uniform(0, 360)),
         ))
-    return StormParams(
-        start=start, duration_min=duration_min, cells=tuple(cells),
-        background_mm_h=float(rng.exponential(1.5)), seed=int(rng.integers(0, 2**31 - 1)),
-        initial_rain_mm=float(rng.exponential(10.0)),
-    )
+    return _storm_params(rng, start, duration_min, tuple(cells))
 
 
 def draw_long_rain(rng: np.random.Generator, catalogue: StationCatalogue, start: dt.datetime,
@@ -224,11 +230,7 @@ def draw_long_rain(rng: np.random.Generator, catalogue: StationCatalogue, start:
         speed_kmh=float(rng.uniform(0, 30)),
         heading_deg=float(rng.uniform(0, 360)),
     ) for _ in range(int(rng.integers(1, 4))))
-    return StormParams(
-        start=start, duration_min=duration_min, cells=cells,
-        background_mm_h=float(rng.exponential(1.5)), seed=int(rng.integers(0, 2**31 - 1)),
-        initial_rain_mm=float(rng.exponential(10.0)),
-    )
+    return _storm_params(rng, start, duration_min, cells)
 
 
 def synthetic_flood_series(seed: int, n_storms: int, catalogues: Sequence[StationCatalogue], *,
@@ -319,6 +321,13 @@ class FloodRows:
                            for f in dataclasses.fields(FloodRows)))
 
 
+def _flood_shape(version: int) -> tuple[tuple[int, ...], int, int]:
+    """``flood/{version}``'s horizons, number of inputs and number of targets."""
+    horizons = FLOOD3_HORIZONS_MIN if version == 3 else FLOOD2_HORIZONS_MIN
+    n_features = len(FLOOD3_FEATURES) if version == 3 else len(FLOOD2_FEATURES)
+    return horizons, n_features, len(FLOOD2_THRESHOLDS) * len(horizons)
+
+
 def flood_rows(series: StormSeries, rng: np.random.Generator, *, version: int = 2, storm_index: int = 0,
                sample_every_min: int = 5, warmup_min: int = 60) -> FloodRows:
     """``flood/2`` or ``flood/3`` rows for every level gauge of one storm, every ``sample_every_min`` minutes.
@@ -328,8 +337,7 @@ def flood_rows(series: StormSeries, rng: np.random.Generator, *, version: int = 
     Rows whose current level is unknown are skipped. Labels: the level reaches
     the threshold at some reading in ``(t, t + h]``.
     """
-    horizons = FLOOD3_HORIZONS_MIN if version == 3 else FLOOD2_HORIZONS_MIN
-    n_features = len(FLOOD3_FEATURES) if version == 3 else len(FLOOD2_FEATURES)
+    horizons, n_features, n_targets = _flood_shape(version)
     n = series.n_minutes
     t = np.arange(warmup_min - 1, n - max(horizons), sample_every_min)
     parts = []
@@ -363,7 +371,7 @@ def flood_rows(series: StormSeries, rng: np.random.Generator, *, version: int = 
             gauge=np.full(tt.size, f"{series.name}|{sid}", dtype=object), minute=tt,
             level=level[tt], thresholds=np.tile([gauge.caution_m, gauge.evacuation_m, gauge.danger_m], (tt.size, 1)),
         ))
-    return FloodRows.concat(parts, n_features, len(FLOOD2_THRESHOLDS) * len(horizons))
+    return FloodRows.concat(parts, n_features, n_targets)
 
 
 def flood2_rows(series: StormSeries, rng: np.random.Generator, *, storm_index: int = 0,
@@ -377,11 +385,10 @@ def flood_dataset(series: Sequence[StormSeries], seed: int, *, version: int = 2,
                   first_storm_index: int = 0) -> FloodRows:
     """Rows of many storms for ``flood/{version}``; the nowcast errors are seeded by ``seed``."""
     rng = np.random.default_rng(seed)
-    horizons = FLOOD3_HORIZONS_MIN if version == 3 else FLOOD2_HORIZONS_MIN
     return FloodRows.concat([
         flood_rows(s, rng, version=version, storm_index=first_storm_index + i, sample_every_min=sample_every_min)
         for i, s in enumerate(series)
-    ], len(FLOOD3_FEATURES) if version == 3 else len(FLOOD2_FEATURES), len(FLOOD2_THRESHOLDS) * len(horizons))
+    ], *_flood_shape(version)[1:])
 
 
 def flood2_dataset(series: Sequence[StormSeries], seed: int, *, sample_every_min: int = 5,
