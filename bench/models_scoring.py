@@ -1,21 +1,21 @@
 """Scoring speed of the risk models: ONNX Runtime against scikit-learn, in the same run.
 
 For each model the script retrains it in a temporary folder with the committed
-code and seeds (``flood/3`` and ``landslide/1`` are deterministic, so the ONNX
+code and seeds (``flood/4`` and ``landslide/1`` are deterministic, so the ONNX
 file is byte-identical to the committed artifact, which the script checks;
 ``camera/1`` is retrained on fewer frames by default — the same ensemble sizes,
 so the same scoring cost), loads the ONNX file with :func:`models.load_scorer`
 (one session, one thread, as a pipeline worker does) and times on held-out rows:
 
 * single row: one call per row, median over ``--single`` calls, for the ONNX
-  scorer and for scikit-learn's ``predict_proba`` (for ``flood/3``, the six
+  scorer and for scikit-learn's ``predict_proba`` (for ``flood/4``, the six
   classifiers' ``predict_proba`` plus the coherence step, i.e. what it takes to
   get the same six numbers);
 * batch: 10,000 rows in one call, median over ``--repeat`` calls.
 
 Pass criteria (from the models issue): ONNX single-row at least 10x faster than
 scikit-learn for every model, and 10,000 rows in under 20 ms with ONNX for the
-risk-score models (``flood/3``, ``landslide/1``), which score every reading.
+risk-score models (``flood/4``, ``landslide/1``), which score every reading.
 ``camera/1`` takes 768-pixel images a few times per camera per 5 minutes; its
 10,000-frame figure is reported, with a 100-frame batch, but not held to 20 ms.
 Exit status 1 if any model misses its criteria.
@@ -84,12 +84,12 @@ def _prepare(which: str, out: Path, camera_frames: int) -> tuple[str, np.ndarray
     onnx: Callable[[np.ndarray], Any]
 
     if which == "flood":
-        from models.train_flood import train_flood3
+        from models.train_flood import train_flood4
 
-        r = train_flood3(out_dir=out, progress=False)
-        scorer = load_scorer("flood", "3", out)
+        r = train_flood4(out_dir=out, progress=False)
+        scorer = load_scorer("flood", "4", out)
         x, sk, onnx = r.test.x, r.model.predict_targets, scorer.predict_targets
-        ref = "flood/3"
+        ref = "flood/4"
     elif which == "landslide":
         from models.train_landslide import train_landslide
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if "batch100_onnx_ms" in r:
             print(f"{'':<12} 100 frames with ONNX: {r['batch100_onnx_ms']:.2f} ms")
     print(f"criteria: single-row speed-up >= {MIN_SINGLE_SPEEDUP:g}x for every model; {BATCH} rows with ONNX "
-          f"< {MAX_BATCH_MS:g} ms for flood/3 and landslide/1")
+          f"< {MAX_BATCH_MS:g} ms for flood/4 and landslide/1")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average (1 min) at the end: {load:.2f}")
     if args.json:

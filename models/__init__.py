@@ -4,9 +4,12 @@ export and the runtime loader the pipeline uses.
 Models (artifacts in ``models/artifacts``, each with a ``.json`` metadata file
 and a ``.md`` model card):
 
-* ``flood/3`` — per river reach, P(level reaches flood caution / evacuation
-  judgement / flood danger within 60 / 180 min): :func:`flood3_features`,
+* ``flood/4`` — per river reach, P(level reaches flood caution / evacuation
+  judgement / flood danger within 60 / 180 min), from the reach's own gauge,
+  its basin rain and the level gauge upstream of it: :func:`flood4_features`,
   ``scorer.predict_targets(rows) -> (n, 6)`` in ``scorer.targets`` order.
+* ``flood/3`` — the same targets without the gauge upstream: :func:`flood3_features`;
+  kept loadable.
 * ``flood/2`` — the same thresholds within 30 / 60 min, without the 3- and
   6-hour rain: :func:`flood2_features`; kept loadable.
 * ``landslide/1`` — per zone or 1 km cell, P(snake line on or beyond the
@@ -47,6 +50,7 @@ from .features import (
     FLOOD3_PRIMARY_TARGET,
     FLOOD3_TARGET_TEXT,
     FLOOD3_TARGETS,
+    FLOOD4_FEATURES,
     FLOOD_FEATURES,
     FLOOD_TARGET,
     LANDSLIDE_FEATURES,
@@ -56,6 +60,8 @@ from .features import (
     flood2_features,
     flood3_feature_matrix,
     flood3_features,
+    flood4_feature_matrix,
+    flood4_features,
     flood_feature_matrix,
     flood_features,
     landslide_criterion,
@@ -75,6 +81,7 @@ __all__ = [
     "FLOOD3_PRIMARY_TARGET",
     "FLOOD3_TARGETS",
     "FLOOD3_TARGET_TEXT",
+    "FLOOD4_FEATURES",
     "FLOOD_FEATURES",
     "FLOOD_TARGET",
     "LANDSLIDE_FEATURES",
@@ -90,6 +97,8 @@ __all__ = [
     "flood2_features",
     "flood3_feature_matrix",
     "flood3_features",
+    "flood4_feature_matrix",
+    "flood4_features",
     "flood_feature_matrix",
     "flood_features",
     "landslide_criterion",

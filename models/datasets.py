@@ -55,10 +55,12 @@ from .features import (
     FLOOD2_THRESHOLDS,
     FLOOD3_FEATURES,
     FLOOD3_HORIZONS_MIN,
+    FLOOD4_FEATURES,
     LANDSLIDE_HORIZON_MIN,
     SWI_STEP_H,
     flood2_feature_matrix,
     flood3_feature_matrix,
+    flood4_feature_matrix,
     landslide_feature_matrix,
 )
 
@@ -323,17 +325,17 @@ class FloodRows:
 
 def _flood_shape(version: int) -> tuple[tuple[int, ...], int, int]:
     """``flood/{version}``'s horizons, number of inputs and number of targets."""
-    horizons = FLOOD3_HORIZONS_MIN if version == 3 else FLOOD2_HORIZONS_MIN
-    n_features = len(FLOOD3_FEATURES) if version == 3 else len(FLOOD2_FEATURES)
+    horizons = FLOOD3_HORIZONS_MIN if version >= 3 else FLOOD2_HORIZONS_MIN
+    n_features = len({2: FLOOD2_FEATURES, 3: FLOOD3_FEATURES, 4: FLOOD4_FEATURES}[version])
     return horizons, n_features, len(FLOOD2_THRESHOLDS) * len(horizons)
 
 
 def flood_rows(series: StormSeries, rng: np.random.Generator, *, version: int = 2, storm_index: int = 0,
                sample_every_min: int = 5, warmup_min: int = 60) -> FloodRows:
-    """``flood/2`` or ``flood/3`` rows for every level gauge of one storm, every ``sample_every_min`` minutes.
+    """``flood/2``, ``/3`` or ``/4`` rows for every level gauge of one storm, every ``sample_every_min`` minutes.
 
     Rows start once ``warmup_min`` minutes of history exist and stop the longest
-    horizon before the end (60 minutes for ``flood/2``, 180 for ``flood/3``).
+    horizon before the end (60 minutes for ``flood/2``, 180 for ``flood/3`` and ``/4``).
     Rows whose current level is unknown are skipped. Labels: the level reaches
     the threshold at some reading in ``(t, t + h]``.
     """
@@ -359,8 +361,15 @@ def flood_rows(series: StormSeries, rng: np.random.Generator, *, version: int = 
         inputs = (level[tt], np.full(tt.size, gauge.caution_m), np.full(tt.size, gauge.evacuation_m),
                   np.full(tt.size, gauge.danger_m), level[np.maximum(tt - 10, 0)], level[np.maximum(tt - 30, 0)],
                   _rolling_sum(basin, 10)[tt], _rolling_sum(basin, 60)[tt], nowcast[30][keep], nowcast[60][keep])
-        x = (flood3_feature_matrix(*inputs, _rolling_sum(basin, 180)[tt], _rolling_sum(basin, 360)[tt])
-             if version == 3 else flood2_feature_matrix(*inputs))
+        if version == 2:
+            x = flood2_feature_matrix(*inputs)
+        elif version == 3:
+            x = flood3_feature_matrix(*inputs, _rolling_sum(basin, 180)[tt], _rolling_sum(basin, 360)[tt])
+        else:
+            stage, rise, travel = upstream_state(series, gauge.reach_id, tt)
+            x = flood4_feature_matrix(*inputs, _rolling_sum(basin, 180)[tt], _rolling_sum(basin, 360)[tt],
+                                      upstream_stage_to_danger_m=stage, upstream_rise_m_per_h=rise,
+                                      upstream_travel_min=travel)
         labels = []
         ahead = {h: _future_max(level, h)[tt] for h in horizons}
         for threshold_attr in FLOOD2_THRESHOLDS.values():
@@ -372,6 +381,30 @@ def flood_rows(series: StormSeries, rng: np.random.Generator, *, version: int = 
             level=level[tt], thresholds=np.tile([gauge.caution_m, gauge.evacuation_m, gauge.danger_m], (tt.size, 1)),
         ))
     return FloodRows.concat(parts, n_features, n_targets)
+
+
+def upstream_state(series: StormSeries, reach_id: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At minutes ``t``, the reported state of the level gauge directly upstream of
+    ``reach_id`` that is nearest its flood danger level, as the pipeline sees it
+    (``pipelines.risk``): its ``danger_m - level_m``, its rise over 30 min (m/h) and
+    the travel time from it. NaN where no gauge upstream reports."""
+    stage = np.full(t.size, np.inf)
+    rise = np.zeros(t.size)
+    travel = np.zeros(t.size)
+    for upstream in series.catalogue.upstream_reaches(reach_id):
+        sid = upstream.level_station_id
+        if sid is None or sid not in series.level_ids:
+            continue
+        gauge = series.catalogue.level_gauge(sid)
+        level = series.level_m[series.level_ids.index(sid)]
+        its_stage = gauge.danger_m - level[t]
+        earlier = level[np.maximum(t - 30, 0)]
+        its_rise = np.where(np.isnan(earlier), 0.0, (level[t] - earlier) * 2.0)
+        nearer = np.nan_to_num(its_stage, nan=np.inf) < stage
+        stage = np.where(nearer, its_stage, stage)
+        rise = np.where(nearer, its_rise, rise)
+        travel = np.where(nearer, float(upstream.travel_min or 0.0), travel)
+    return np.where(np.isinf(stage), np.nan, stage), rise, travel
 
 
 def flood2_rows(series: StormSeries, rng: np.random.Generator, *, storm_index: int = 0,

@@ -1,5 +1,7 @@
 """Model inputs, defined once: the pipeline and the trainer both compute them here.
 
+* ``flood/4``: :data:`FLOOD4_FEATURES`, :func:`flood4_features` /
+  :func:`flood4_feature_matrix`, outputs :data:`FLOOD3_TARGETS` (``flood/3``'s).
 * ``flood/3``: :data:`FLOOD3_FEATURES`, :func:`flood3_features` /
   :func:`flood3_feature_matrix`, outputs :data:`FLOOD3_TARGETS`.
 * ``flood/2``: :data:`FLOOD2_FEATURES`, :func:`flood2_features` /
@@ -432,3 +434,68 @@ def landslide_criterion(state: TankState, rain_60min_mm: float, nowcast_rain_60m
     """
     nowcast = rain_60min_mm if nowcast_rain_60min_mm is None else nowcast_rain_60min_mm
     return snake_line_outlook(state, rain_60min_mm, nowcast, critical_line)
+
+
+# =========================================================================== flood/4
+
+#: ``flood/4`` inputs: ``flood/3``'s, then the state of the river upstream.
+FLOOD4_FEATURES: tuple[str, ...] = (*FLOOD3_FEATURES, "upstream_stage_to_danger_m", "upstream_rise_m_per_h",
+                                    "upstream_travel_min")
+#: ``upstream_stage_to_danger_m`` of a reach with no level gauge upstream, or none reporting:
+#: as far below flood danger as a gauge ever is, so a missing upstream never reads as a rising one.
+NO_UPSTREAM_STAGE_M = 10.0
+
+
+def flood4_feature_matrix(*flood3_inputs: np.ndarray, upstream_stage_to_danger_m: np.ndarray,
+                          upstream_rise_m_per_h: np.ndarray, upstream_travel_min: np.ndarray) -> np.ndarray:
+    """``flood/4`` input rows (float32, (n, 14), :data:`FLOOD4_FEATURES` order).
+
+    The first eleven columns are :func:`flood3_feature_matrix` of ``flood3_inputs``; then,
+    of the level gauge directly upstream that is nearest its own flood danger level
+    (the catalogue's river network, ``Reach.flows_into``):
+
+    ==========================  =====  ==============================================
+    upstream_stage_to_danger_m  m      its ``danger_m - level_m``
+    upstream_rise_m_per_h       m/h    its rise over the last 30 min
+    upstream_travel_min         min    flood-wave travel time from it to this gauge
+    ==========================  =====  ==============================================
+
+    A NaN stage (no gauge upstream, or none reporting) gives
+    :data:`NO_UPSTREAM_STAGE_M`, a rise of 0 and a travel time of 0.
+    """
+    stage = np.asarray(upstream_stage_to_danger_m, dtype=np.float64)
+    missing = np.isnan(stage)
+    tail = np.stack(np.broadcast_arrays(
+        np.where(missing, NO_UPSTREAM_STAGE_M, stage),
+        np.where(missing, 0.0, np.nan_to_num(np.asarray(upstream_rise_m_per_h, dtype=np.float64))),
+        np.where(missing, 0.0, np.asarray(upstream_travel_min, dtype=np.float64)),
+    ), axis=-1).astype(np.float32)
+    return np.concatenate([flood3_feature_matrix(*flood3_inputs), tail.reshape(-1, 3)], axis=-1)
+
+
+def flood4_features(level_m: float, *, upstream_stage_to_danger_m: float | None,
+                    upstream_rise_m_per_h: float | None, upstream_travel_min: float | None,
+                    **flood3_inputs: Any) -> tuple[float, ...]:
+    """One ``flood/4`` input row: :func:`flood3_features`, then the upstream gauge's state
+    (:func:`flood4_feature_matrix`; ``None`` for no gauge upstream).
+
+    Examples:
+        >>> flood4_features(2.5, caution_m=2.0, evacuation_m=2.6, danger_m=3.0, level_10min_ago_m=2.4,
+        ...                 level_30min_ago_m=2.0, rain_10min_mm=12.0, rain_60min_mm=40.0,
+        ...                 nowcast_rain_30min_mm=15.0, nowcast_rain_60min_mm=25.0, rain_3h_mm=95.5,
+        ...                 rain_6h_mm=120.0, upstream_stage_to_danger_m=0.4, upstream_rise_m_per_h=0.3,
+        ...                 upstream_travel_min=35)[-3:]
+        (0.4, 0.3, 35.0)
+        >>> flood4_features(2.5, caution_m=2.0, evacuation_m=2.6, danger_m=3.0, level_10min_ago_m=None,
+        ...                 level_30min_ago_m=None, rain_10min_mm=0.0, rain_60min_mm=0.0, rain_3h_mm=0.0,
+        ...                 rain_6h_mm=0.0, upstream_stage_to_danger_m=None, upstream_rise_m_per_h=None,
+        ...                 upstream_travel_min=None)[-3:]
+        (10.0, 0.0, 0.0)
+    """
+    if upstream_stage_to_danger_m is None or math.isnan(upstream_stage_to_danger_m):
+        tail: tuple[float, ...] = (NO_UPSTREAM_STAGE_M, 0.0, 0.0)
+    else:
+        tail = (float(upstream_stage_to_danger_m), float(upstream_rise_m_per_h or 0.0),
+                float(upstream_travel_min or 0.0))
+    rounded = tuple(round(v, 6) for v in np.asarray(tail, dtype=np.float32).tolist())
+    return flood3_features(level_m, **flood3_inputs) + rounded

@@ -49,6 +49,7 @@ from .features import (
     FLOOD2_TARGETS,
     FLOOD3_FEATURES,
     FLOOD3_TARGETS,
+    FLOOD4_FEATURES,
     FLOOD_FEATURES,
     LANDSLIDE_FEATURES,
 )
@@ -59,6 +60,7 @@ EXPECTED_FEATURES: dict[str, tuple[str, ...]] = {
     "flood/1": FLOOD_FEATURES,
     "flood/2": FLOOD2_FEATURES,
     "flood/3": FLOOD3_FEATURES,
+    "flood/4": FLOOD4_FEATURES,
     "landslide/1": LANDSLIDE_FEATURES,
     "camera/1": CAMERA_FEATURES,
 }
@@ -66,6 +68,7 @@ EXPECTED_FEATURES: dict[str, tuple[str, ...]] = {
 EXPECTED_TARGETS: dict[str, tuple[str, ...]] = {
     "flood/2": FLOOD2_TARGETS,
     "flood/3": FLOOD3_TARGETS,
+    "flood/4": FLOOD3_TARGETS,
     "camera/1": CAMERA_TARGETS,
 }
 KINDS = ("binary", "multi_target", "camera")
@@ -317,7 +320,7 @@ def _short(names: Sequence[str]) -> str:
     return str(names) if len(names) <= 16 else f"({len(names)} names: {names[0]} ... {names[-1]})"
 
 
-def load_scorers(refs: Sequence[str] = ("flood/3", "landslide/1", "camera/1"),
+def load_scorers(refs: Sequence[str] = ("flood/4", "landslide/1", "camera/1"),
                  artifacts_dir: str | Path | None = None) -> dict[str, OnnxScorer]:
     """Loads several models at start-up (``"name/version"`` each); fails on the first bad one."""
     out = {}

@@ -56,7 +56,8 @@ class AreaPlan:
 
     Attributes:
         kinds: Area id -> reach or zone.
-        areas_of_station: Gauge id -> the areas it serves, home area first.
+        areas_of_station: Gauge id -> the areas it serves, home area first: a rain gauge
+            every reach and zone it samples, a level gauge its reach and the reach downstream.
         level_stations: Every level gauge, for the fusion's order within an instant.
     """
 
@@ -75,7 +76,10 @@ class AreaPlan:
                             | {z.zone_id for z in catalogue.zones_for_rain_station(gauge.station_id)})
             areas[gauge.station_id] = tuple(served)
         for level in catalogue.level_gauges:
-            areas[level.station_id] = (level.reach_id,)
+            # A level gauge also serves the reach its river flows into: that reach's
+            # scores read the gauge upstream (the home area stays its own reach).
+            downstream = catalogue.reach(level.reach_id).flows_into
+            areas[level.station_id] = (level.reach_id,) + ((downstream,) if downstream else ())
         return cls(kinds, areas, frozenset(g.station_id for g in catalogue.level_gauges))
 
     def home(self, station_id: str) -> str | None:
@@ -134,7 +138,7 @@ class AreaFold(Fold[AreaState, AreaInput, AreaOutput]):
     reach: ReachFusion
     zone: ZoneFusion
     alerts: AlertHysteresis
-    flood_model: str = "flood/3"
+    flood_model: str = "flood/4"
     landslide_model: str = "landslide/1"
     score_horizon_s: float = 600.0
     name: str = "area"
@@ -258,7 +262,7 @@ class Unscored:
 def area_fold(catalogue: StationCatalogue, feature_names: Sequence[str], areas: Mapping[str, AreaInfo], *,
               hold_s: float = 1800.0, open_alerts: Mapping[str, AreaAlertState] | None = None,
               tank_seeds: Mapping[str, tuple[tuple[float, float, float], int]] | None = None,
-              flood_model: str = "flood/3", landslide_model: str = "landslide/1") -> AreaFold:
+              flood_model: str = "flood/4", landslide_model: str = "landslide/1") -> AreaFold:
     """The :class:`AreaFold` of ``catalogue``, with a resumed job's seeds."""
     zones = catalogue.zones
     pacers = {z.zone_id: g[0].station_id for z in zones if (g := catalogue.rain_stations_for_zone(z.zone_id))}
@@ -266,12 +270,22 @@ def area_fold(catalogue: StationCatalogue, feature_names: Sequence[str], areas: 
         plan=AreaPlan.from_catalogue(catalogue),
         rain=RainfallFold(dict(tank_seeds or {})),
         level=LevelFold(catalogue),
-        reach=ReachFusion(tuple(feature_names), {r.reach_id: r.level_station_id for r in catalogue.reaches}),
+        reach=ReachFusion(tuple(feature_names), {r.reach_id: r.level_station_id for r in catalogue.reaches},
+                          upstream=upstream_gauges(catalogue)),
         zone=ZoneFusion({z.zone_id: z.critical_line for z in zones}, pacers),
         alerts=AlertHysteresis(dict(areas), hold_s, seeds=dict(open_alerts or {})),
         flood_model=flood_model,
         landslide_model=landslide_model,
     )
+
+
+def upstream_gauges(catalogue: StationCatalogue) -> dict[str, tuple[tuple[str, float], ...]]:
+    """Reach id -> the level gauges directly upstream of it, with each one's travel time (min)."""
+    return {
+        reach.reach_id: tuple((u.level_station_id, float(u.travel_min or 0.0))
+                              for u in catalogue.upstream_reaches(reach.reach_id) if u.level_station_id)
+        for reach in catalogue.reaches
+    }
 
 
 def keyed_to_areas(item: RainReading | LevelReading, plan: AreaPlan) -> Iterator[tuple[str, Any]]:

@@ -73,7 +73,7 @@ class JobConfig:
     silence_after_s: float = SILENCE_AFTER_S
     fold_shards: int = 4
     model_name: str = "flood"
-    model_version: str = "3"
+    model_version: str = "4"
     already_published: frozenset[str] = frozenset()
     open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
     tank_seeds: Mapping[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)

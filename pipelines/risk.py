@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from models import FLOOD3_FEATURES, flood3_features
+from models import FLOOD4_FEATURES, flood4_features
 from pipelines.cameras import CameraEstimate
 from pipelines.drones import DroneSighting, fresh_sighting, sighting_features
 from pipelines.faults import fault
@@ -52,6 +52,8 @@ class FusionState:
     camera: CameraEstimate | None = None
     grid: AreaRainfall | None = None
     drone: DroneSighting | None = None
+    #: Recent statuses of the level gauges directly upstream, per gauge, in time order.
+    upstream: dict[str, tuple[LevelAssessment, ...]] = dataclasses.field(default_factory=dict)
 
 
 #: How far back fusion keeps each rain gauge's totals: the lateness bound and the freshness window.
@@ -80,6 +82,8 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
 
     feature_names: tuple[str, ...]
     level_gauges: Mapping[str, str | None] = dataclasses.field(default_factory=dict)
+    #: Reach id -> the level gauges directly upstream of it and each one's travel time, minutes.
+    upstream: Mapping[str, tuple[tuple[str, float], ...]] = dataclasses.field(default_factory=dict)
     rain_max_age_s: float = 900.0
     name: str = "reach_fusion"
 
@@ -126,7 +130,33 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             if state.drone is not None and state.drone.event_time > item.event_time:
                 return state, []
             return dataclasses.replace(state, drone=item), []
+        if item.station_id != self.level_gauges.get(key.partition("|")[2]):
+            # A gauge upstream: remembered for this reach's rows, it makes none of its own.
+            recent = [a for a in state.upstream.get(item.station_id, ())
+                      if (item.event_time - a.event_time).total_seconds() <= RAIN_HISTORY_S]
+            statuses = tuple(sorted([*recent, item], key=lambda a: a.event_time))
+            return dataclasses.replace(state, upstream={**state.upstream, item.station_id: statuses}), []
         return self._on_level(key, state, item)
+
+    def _upstream_features(self, state: FusionState, reach_id: str, at: dt.datetime) -> dict[str, float | None]:
+        """The state of the gauge upstream nearest its own flood danger level, as it stood at
+        ``at``; ``None`` values when none is known, fresh and trusted."""
+        nearest: tuple[float, float, float] | None = None
+        for station_id, travel_min in self.upstream.get(reach_id, ()):
+            if station_id in state.faults:
+                continue  # silent or frozen: not read as a calm river upstream
+            status = next((a for a in reversed(state.upstream.get(station_id, ())) if a.event_time <= at), None)
+            if status is None or (at - status.event_time).total_seconds() > self.rain_max_age_s:
+                continue
+            earlier = status.level_30min_ago_m
+            rise = 0.0 if earlier is None else (status.level_m - earlier) * 2.0
+            stage = status.danger_m - status.level_m
+            if nearest is None or stage < nearest[0]:
+                nearest = (stage, rise, travel_min)
+        if nearest is None:
+            return {"upstream_stage_to_danger_m": None, "upstream_rise_m_per_h": None, "upstream_travel_min": None}
+        return dict(zip(("upstream_stage_to_danger_m", "upstream_rise_m_per_h", "upstream_travel_min"),
+                        nearest, strict=True))
 
     def _on_fault(self, reach_id: str, state: FusionState, item: SensorFault
                   ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
@@ -183,7 +213,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
 
         rain_60 = basin_mean("rain_60min_mm")
         grid = fresh_grid(state.grid, at)
-        values = flood3_features(
+        values = flood4_features(
             status.level_m,
             caution_m=status.caution_m,
             evacuation_m=status.evacuation_m,
@@ -197,9 +227,10 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             # Without a fresh grid the model's own fallback (persistence of the last hour) applies.
             nowcast_rain_30min_mm=None if grid is None else grid.nowcast_30min_mm,
             nowcast_rain_60min_mm=None if grid is None else grid.nowcast_60min_mm,
+            **self._upstream_features(state, status.reach_id, at),
         )
-        # flood/3's inputs include flood/2's: either model takes its own columns by name.
-        every = dict(zip(FLOOD3_FEATURES, values, strict=True))
+        # flood/4's inputs include flood/3's and flood/2's: each model takes its own columns by name.
+        every = dict(zip(FLOOD4_FEATURES, values, strict=True))
         camera = state.camera
         if camera is not None and not 0 <= (at - camera.event_time).total_seconds() <= CAMERA_MAX_AGE_S:
             camera = None

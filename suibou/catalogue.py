@@ -176,6 +176,11 @@ class Reach:
     Attributes:
         geometry: GeoJSON LineString coordinates, ``((lon, lat), ...)``, upstream first.
         level_station_id: The level gauge that represents the reach, if any.
+        flows_into: The reach this one's water flows into next, if that reach is
+            in the catalogue: the river network, which the flood scores read to
+            look at the gauges upstream of a reach.
+        travel_min: Minutes a flood wave takes from this reach's level gauge to
+            the level gauge of ``flows_into``.
     """
 
     reach_id: str
@@ -184,9 +189,18 @@ class Reach:
     name_ja: str
     level_station_id: str | None
     geometry: tuple[tuple[float, float], ...]
+    flows_into: str | None = None
+    travel_min: float | None = None
 
     def __post_init__(self) -> None:
         _check_id("reach", self.reach_id, "R-")
+        if (self.flows_into is None) != (self.travel_min is None):
+            raise ValueError(f"{self.reach_id}: flows_into and travel_min come together")
+        if self.travel_min is not None and not (isinstance(self.travel_min, int | float)
+                                                and 0 < self.travel_min <= 24 * 60):
+            raise ValueError(f"{self.reach_id}: travel_min must be in (0, 1440] minutes, got {self.travel_min!r}")
+        if self.flows_into == self.reach_id:
+            raise ValueError(f"{self.reach_id}: a reach cannot flow into itself")
         coords = tuple((float(lon), float(lat)) for lon, lat in self.geometry)
         if len(coords) < 2:
             raise ValueError(f"{self.reach_id}: a LineString needs at least two positions")
@@ -201,7 +215,7 @@ class Reach:
             "id": self.reach_id,
             "geometry": {"type": "LineString", "coordinates": [list(c) for c in self.geometry]},
             "properties": {"river": self.river, "name": self.name, "name_ja": self.name_ja,
-                           "level_station_id": self.level_station_id},
+                           "level_station_id": self.level_station_id, "flows_into": self.flows_into},
         }
 
 
@@ -470,6 +484,16 @@ class StationCatalogue:
         for reach in self.reaches:
             if reach.level_station_id is not None and reach.level_station_id not in levels:
                 raise ValueError(f"{reach.reach_id}: unknown level gauge {reach.level_station_id}")
+            if reach.flows_into is not None and reach.flows_into not in reaches:
+                raise ValueError(f"{reach.reach_id}: flows into unknown reach {reach.flows_into}")
+        for reach in self.reaches:
+            seen = {reach.reach_id}
+            downstream = reach.flows_into
+            while downstream is not None:
+                if downstream in seen:
+                    raise ValueError(f"{reach.reach_id}: the river network has a loop through {downstream}")
+                seen.add(downstream)
+                downstream = reaches[downstream].flows_into
         for camera in self.cameras:
             if camera.reach_id not in reaches:
                 raise ValueError(f"{camera.camera_id}: unknown reach {camera.reach_id}")
@@ -538,6 +562,11 @@ class StationCatalogue:
         """The reaches whose catchment a rain gauge samples. Raises KeyError if unknown."""
         return tuple(self.reach(r) for r in self.rain_gauge(station_id).reach_ids)
 
+    def upstream_reaches(self, reach_id: str) -> tuple[Reach, ...]:
+        """The reaches that flow directly into ``reach_id``, in catalogue order."""
+        self.reach(reach_id)  # KeyError for an unknown reach
+        return tuple(r for r in self.reaches if r.flows_into == reach_id)
+
     def rain_stations_for_reach(self, reach_id: str) -> tuple[RainGauge, ...]:
         """The rain gauges that sample a reach's catchment, in catalogue order."""
         self.reach(reach_id)  # KeyError for an unknown reach
@@ -603,8 +632,9 @@ class StationCatalogue:
             ],
             "level_gauges": [dataclasses.asdict(g) for g in self.level_gauges],
             "reaches": [
-                dataclasses.asdict(r) | {"geometry": {"type": "LineString",
-                                                      "coordinates": [list(c) for c in r.geometry]}}
+                {k: v for k, v in (dataclasses.asdict(r) | {"geometry": {
+                    "type": "LineString", "coordinates": [list(c) for c in r.geometry]}}).items()
+                 if k not in ("flows_into", "travel_min") or r.flows_into is not None}
                 for r in self.reaches
             ],
         }

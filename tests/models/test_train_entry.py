@@ -11,11 +11,11 @@ from models.train import main
 
 def test_main_trains_the_chosen_model_into_a_folder(tmp_path, capsys):
     results = main(["flood", "--out-dir", str(tmp_path), "--no-progress"])
-    assert set(results) == {"flood/3"}
-    assert results["flood/3"]["danger_60min"] > 0.9
-    meta = json.loads((tmp_path / "flood-3.json").read_text())
-    assert meta["model_ref"] == "flood/3" and (tmp_path / "flood-3.md").is_file()
-    assert "flood/3: wrote" in capsys.readouterr().out
+    assert set(results) == {"flood/4"}
+    assert results["flood/4"]["danger_60min"] > 0.9
+    meta = json.loads((tmp_path / "flood-4.json").read_text())
+    assert meta["model_ref"] == "flood/4" and (tmp_path / "flood-4.md").is_file()
+    assert "flood/4: wrote" in capsys.readouterr().out
 
 
 def test_main_rejects_unknown_models():

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-from models import FLOOD3_FEATURES
+from models import FLOOD4_FEATURES
 from models.features import flood2_feature_matrix, flood2_features
 from pipelines.alerts import reach_areas
 from pipelines.areas import AreaPlan, area_fold, keyed_to_areas
@@ -50,7 +50,7 @@ def by_area(items: list, plan: AreaPlan) -> dict[str, list]:
 
 
 def test_a_gauge_serving_two_areas_is_folded_in_both_and_published_once():
-    fold = area_fold(CATALOGUE, FLOOD3_FEATURES, reach_areas(CATALOGUE))
+    fold = area_fold(CATALOGUE, FLOOD4_FEATURES, reach_areas(CATALOGUE))
     assert fold.plan.areas_of_station[SHARED] == ("R-MYOSHOJI-UPPER", "R-ZENPUKUJI-UPPER")
     outputs = [o for key, items in by_area(storm(), fold.plan).items() for o in run_fold(fold, key, items)[1]]
     shared_totals = [o for o in outputs if isinstance(o, RainfallTotals) and o.station_id == SHARED]
@@ -67,7 +67,7 @@ def test_a_gauge_serving_two_areas_is_folded_in_both_and_published_once():
 
 
 def test_scoring_a_batch_at_once_gives_what_scoring_each_row_alone_gives():
-    fold = area_fold(CATALOGUE, FLOOD3_FEATURES, reach_areas(CATALOGUE))
+    fold = area_fold(CATALOGUE, FLOOD4_FEATURES, reach_areas(CATALOGUE))
     key, items = "d1|R-ZENPUKUJI-UPPER", by_area(storm(), fold.plan)["d1|R-ZENPUKUJI-UPPER"]
     _, batched = run_fold(fold, key, items)
     state, one_by_one = fold.initial(key), []

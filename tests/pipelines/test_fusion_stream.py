@@ -93,8 +93,8 @@ def test_stages_turn_readings_into_alerts_and_bad_records_into_dead_letters():
             ("R-ZENPUKUJI-UPPER", "Update", 3, 3, "Exercise"),
             ("R-ZENPUKUJI-UPPER", "Update", 4, 4, "Exercise"),
         ]), label="alerts")
-        assert_that(scores, equal_to([*((m, "flood/3", o) for m, o in enumerate([1, 1, 2, 3, 4, 4])),
-                                      (16, "flood/3", 4)]),
+        assert_that(scores, equal_to([*((m, "flood/4", o) for m, o in enumerate([1, 1, 2, 3, 4, 4])),
+                                      (16, "flood/4", 4)]),
                     label="one score per level reading, and one when the gauge fell silent")
         assert_that(reasons, equal_to([
             (101, "not valid JSON"),

@@ -102,6 +102,11 @@ def _doc(name="tama-basin"):
     (lambda d: d["grids"][0].update(lon0=d["grids"][0]["lon0"] + 0.001), "third-order mesh"),
     (lambda d: d["synthetic_slopes"].update({"Z-NOWHERE": {"failure_swi_mm": 100}}), "unknown zone"),
     (lambda d: d["cameras"].append(dict(d["cameras"][0])), "duplicate"),
+    (lambda d: d["reaches"][0].update(flows_into="R-NOWHERE"), "flows into unknown reach"),
+    (lambda d: d["reaches"][-1].update(flows_into="R-TAMA-OKUTAMA", travel_min=30), "loop"),
+    (lambda d: d["reaches"][0].pop("travel_min"), "come together"),
+    (lambda d: d["reaches"][0].update(travel_min=0), "travel_min must be"),
+    (lambda d: d["reaches"][0].update(flows_into=d["reaches"][0]["reach_id"]), "into itself"),
 ])
 def test_format_2_rejects_broken_parts(breakage, message):
     doc = _doc()
@@ -129,3 +134,22 @@ def test_merge_keeps_everything_and_refuses_collisions():
     assert set(merged.hydrology) == set(kanda.hydrology) | set(shakujii.hydrology)
     with pytest.raises(ValueError, match="duplicate"):
         StationCatalogue.merge("twice", [kanda, kanda])
+
+
+def test_the_river_network_runs_down_the_real_rivers():
+    tama = StationCatalogue.load("tama-basin")
+    assert [r.reach_id for r in tama.upstream_reaches("R-TAMA-HAIJIMA")] == ["R-TAMA-OME", "R-AKI-LOWER"]
+    assert [r.reach_id for r in tama.upstream_reaches("R-TAMA-HINO")] == ["R-TAMA-HAIJIMA", "R-ASA-LOWER"]
+    assert tama.upstream_reaches("R-TAMA-OKUTAMA") == ()
+    # Every reach but the last drains, in the end, to the lowest reach of its river system.
+    for reach in tama.reaches[:-1]:
+        down = reach
+        while down.flows_into is not None:
+            down = tama.reach(down.flows_into)
+        assert down.reach_id == "R-TAMA-SETAGAYA"
+        assert reach.travel_min and 5 <= reach.travel_min <= 120
+    # The Kanda's catalogued reaches are three headwaters that meet downstream of the catalogue.
+    assert all(r.flows_into is None for r in StationCatalogue.load("kanda-basin").reaches)
+    shakujii = StationCatalogue.load("shakujii-basin")
+    assert [r.flows_into for r in shakujii.reaches] == ["R-SHAKUJII-MIDDLE", "R-SHAKUJII-LOWER", None]
+    assert tama.reach("R-TAMA-FUCHU").geojson()["properties"]["flows_into"] == "R-TAMA-CHOFU"

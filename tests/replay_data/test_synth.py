@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from replay_data import RainCell, StormParams, export_csv, list_storms, load_storm, simulate
-from replay_data.synth import drain, scs_effective_rain, tipping_bucket
+from replay_data.synth import channel_route, drain, scs_effective_rain, tipping_bucket
 from suibou.catalogue import LevelGauge, StationCatalogue, level_for
 from suibou.contracts import AlertLevel, parse_event
 
@@ -214,3 +214,34 @@ def test_catalogue_rejects_broken_references(tmp_path):
     del broken["reaches"][0]["geometry"]
     with pytest.raises(ValueError, match="malformed"):
         StationCatalogue.from_dict(broken)
+
+
+def test_a_channel_delays_a_flood_wave_by_its_travel_time_and_loses_no_water():
+    wave = np.zeros(600)
+    wave[100:130] = 50.0
+    routed = channel_route(wave, travel_min=40.0, step_s=60)
+    assert routed.sum() == pytest.approx(wave.sum(), rel=1e-3)
+    centre = lambda q: float((q * np.arange(q.size)).sum() / q.sum())  # noqa: E731
+    assert centre(routed) - centre(wave) == pytest.approx(40.0, abs=1.0)
+    assert routed.max() < wave.max()  # the peak flattens a little on the way
+    assert not routed[:120].any()  # and nothing arrives before half the travel time
+
+
+def test_rain_on_the_headwaters_alone_reaches_the_lower_tama_as_a_crest_that_travels():
+    tama = StationCatalogue.load("tama-basin")
+    # A cell parked over the Okutama mountains; the plain stays dry.
+    cell = RainCell(peak_mm_h=40.0, lon=139.05, lat=35.80, peak_min=120.0, duration_min=180.0, sigma_km=4.0,
+                    speed_kmh=0.0)
+    sim = simulate(tama, StormParams(start=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), duration_min=1200,
+                                     cells=(cell,), background_mm_h=0.0, seed=3, level_noise_m=0.0))
+    peak = {sid: int(np.argmax(sim.discharge_m3s[j])) for j, sid in enumerate(sim.level_ids)}
+    chain = ["WL-TAMA-CHOFUBASHI", "WL-TAMA-HAIJIMA", "WL-TAMA-HINOBASHI", "WL-TAMA-SEKIDO",
+             "WL-TAMA-ISHIHARA", "WL-TAMA-FUTAKO", "WL-TAMA-DENENCHOFU"]
+    assert [peak[s] for s in chain] == sorted(peak[s] for s in chain)
+    # Chofubashi to Den-en-chofu: the travel times of the six reaches between, give or take the flattening.
+    travel = sum(tama.reach(r).travel_min or 0 for r in ("R-TAMA-OKUTAMA", "R-TAMA-OME", "R-TAMA-HAIJIMA",
+                                                         "R-TAMA-HINO", "R-TAMA-FUCHU", "R-TAMA-CHOFU"))
+    assert travel - 30 <= peak["WL-TAMA-DENENCHOFU"] - peak["WL-TAMA-CHOFUBASHI"] <= travel + 90
+    # The Aki, which got no rain, stays at its base flow.
+    aki = sim.level_ids.index("WL-AKI-AKIRUNO")
+    assert sim.discharge_m3s[aki].max() == pytest.approx(tama.hydrology["R-AKI-LOWER"].base_flow_m3s, rel=0.05)
