@@ -372,8 +372,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             from .train_flood import FLOOD2, FLOOD3, FLOOD4, train_flood
 
             spec = {"flood": FLOOD4, "flood2": FLOOD2, "flood3": FLOOD3}[which]
-            r2 = train_flood(spec, n_storms=600 if spec is FLOOD2 else None, storms=extra, out_dir=args.out_dir,
-                             progress=progress)
+            r2 = train_flood(spec, storms=extra, out_dir=args.out_dir, progress=progress)
             ref, path = spec.ref, r2.onnx_path
             metrics = {t: round(v["roc_auc"], 4) for t, v in r2.metrics["per_target"].items()}
             metrics["lead_gain_danger_60min_mean_min"] = round(r2.metrics["lead_time"]["danger_60min"]["mean_min"], 1)

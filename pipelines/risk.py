@@ -107,6 +107,8 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
     def __post_init__(self) -> None:
         # order() runs for every buffered event; look the level gauges up in a set built once.
         object.__setattr__(self, "_level_stations", frozenset(s for s in self.level_gauges.values() if s))
+        object.__setattr__(self, "_upstream_stations",
+                           {reach: frozenset(s for s, _ in gauges) for reach, gauges in self.upstream.items()})
 
     def step(self, key: str, state: FusionState, item: RainfallTotals | LevelAssessment | SensorFault
              ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
@@ -130,7 +132,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             if state.drone is not None and state.drone.event_time > item.event_time:
                 return state, []
             return dataclasses.replace(state, drone=item), []
-        if item.station_id != self.level_gauges.get(key.partition("|")[2]):
+        if item.station_id in self._upstream_stations.get(key.partition("|")[2], ()):  # type: ignore[attr-defined]
             # A gauge upstream: remembered for this reach's rows, it makes none of its own.
             recent = [a for a in state.upstream.get(item.station_id, ())
                       if (item.event_time - a.event_time).total_seconds() <= RAIN_HISTORY_S]
@@ -144,7 +146,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         nearest: tuple[float, float, float] | None = None
         for station_id, travel_min in self.upstream.get(reach_id, ()):
             if station_id in state.faults:
-                continue  # silent or frozen: not read as a calm river upstream
+                continue  # silent (the watchdog's fault): not read as a calm river upstream
             status = next((a for a in reversed(state.upstream.get(station_id, ())) if a.event_time <= at), None)
             if status is None or (at - status.event_time).total_seconds() > self.rain_max_age_s:
                 continue
