@@ -245,3 +245,14 @@ def test_rain_on_the_headwaters_alone_reaches_the_lower_tama_as_a_crest_that_tra
     # The Aki, which got no rain, stays at its base flow.
     aki = sim.level_ids.index("WL-AKI-AKIRUNO")
     assert sim.discharge_m3s[aki].max() == pytest.approx(tama.hydrology["R-AKI-LOWER"].base_flow_m3s, rel=0.05)
+
+
+def test_a_reach_smaller_than_the_catchments_upstream_of_it_is_refused():
+    tama = StationCatalogue.load("tama-basin")
+    hydrology = dict(tama.hydrology)
+    hydrology["R-TAMA-OME"] = dataclasses.replace(hydrology["R-TAMA-OME"], catchment_km2=300.0)  # Okutama: 380
+    broken = dataclasses.replace(tama, hydrology=hydrology)
+    params = StormParams(start=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), duration_min=30, cells=(),
+                         background_mm_h=0.0, seed=1)
+    with pytest.raises(ValueError, match="R-TAMA-OME: catchment_km2 must exceed"):
+        simulate(broken, params)
