@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -56,7 +56,8 @@ class FusionState:
     upstream: dict[str, tuple[LevelAssessment, ...]] = dataclasses.field(default_factory=dict)
 
 
-#: How far back fusion keeps each rain gauge's totals: the lateness bound and the freshness window.
+#: How far back fusion keeps each rain gauge's totals and each upstream gauge's statuses:
+#: the lateness bound and the freshness window.
 RAIN_HISTORY_S = 1800.0
 #: A camera estimate counts for this long after its still was taken (stills come every 5 minutes).
 CAMERA_MAX_AGE_S = 900.0
@@ -114,9 +115,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
              ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
         if isinstance(item, RainfallTotals):
             # A short history per gauge, so a level folded late still meets the rain of its own time.
-            kept = [t for t in state.rain.get(item.station_id, ())
-                    if (item.event_time - t.event_time).total_seconds() <= RAIN_HISTORY_S]
-            history = tuple(sorted([*kept, item], key=lambda t: t.event_time))
+            history = _recent_with(state.rain.get(item.station_id, ()), item)
             return dataclasses.replace(state, rain={**state.rain, item.station_id: history}), []
         if isinstance(item, SensorFault):
             return self._on_fault(key.partition("|")[2], state, item)
@@ -134,9 +133,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             return dataclasses.replace(state, drone=item), []
         if item.station_id in self._upstream_stations.get(key.partition("|")[2], ()):  # type: ignore[attr-defined]
             # A gauge upstream: remembered for this reach's rows, it makes none of its own.
-            recent = [a for a in state.upstream.get(item.station_id, ())
-                      if (item.event_time - a.event_time).total_seconds() <= RAIN_HISTORY_S]
-            statuses = tuple(sorted([*recent, item], key=lambda a: a.event_time))
+            statuses = _recent_with(state.upstream.get(item.station_id, ()), item)
             return dataclasses.replace(state, upstream={**state.upstream, item.station_id: statuses}), []
         return self._on_level(key, state, item)
 
@@ -147,7 +144,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         for station_id, travel_min in self.upstream.get(reach_id, ()):
             if station_id in state.faults:
                 continue  # silent (the watchdog's fault): not read as a calm river upstream
-            status = next((a for a in reversed(state.upstream.get(station_id, ())) if a.event_time <= at), None)
+            status = _as_of(state.upstream.get(station_id, ()), at)
             if status is None or (at - status.event_time).total_seconds() > self.rain_max_age_s:
                 continue
             earlier = status.level_30min_ago_m
@@ -205,7 +202,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         stale: list[RainfallTotals] = []
         for history in state.rain.values():
             # The gauge's totals as they stood at ``at``, whatever order they arrived in.
-            totals = next((t for t in reversed(history) if t.event_time <= at), None)  # history is in time order
+            totals = _as_of(history, at)
             if totals is None:
                 continue
             age = (at - totals.event_time).total_seconds()
@@ -257,6 +254,21 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             grid=tuple(grid_features(grid).items()),
             drone=fresh_sighting(state.drone, at),
         )
+
+
+_Timed = TypeVar("_Timed", RainfallTotals, LevelAssessment)
+
+
+def _recent_with(history: tuple[_Timed, ...], item: _Timed) -> tuple[_Timed, ...]:
+    """``history`` with ``item`` added, in time order, less what is older than :data:`RAIN_HISTORY_S` before it."""
+    kept = [h for h in history if (item.event_time - h.event_time).total_seconds() <= RAIN_HISTORY_S]
+    kept.append(item)
+    return tuple(sorted(kept, key=lambda h: h.event_time))
+
+
+def _as_of(history: tuple[_Timed, ...], at: dt.datetime) -> _Timed | None:
+    """The newest entry of a time-ordered ``history`` at or before ``at``, whatever order they arrived in."""
+    return next((h for h in reversed(history) if h.event_time <= at), None)
 
 
 def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: str, target: str,
