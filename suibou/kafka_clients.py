@@ -20,6 +20,14 @@ above, whose failed attempts leave nothing open). The sockets go with the
 consumer's reference cycles at the next full garbage collection, which
 :func:`release_failed_clients` runs at once.
 
+Even a constructor that fails cleanly leaves its refused connect attempts'
+sockets in reference cycles until a collection; through a long outage the
+count then swung by tens of descriptors. So the helpers first knock on the
+bootstrap servers with a plain TCP connect of their own, closed at once, and
+build no client while none of them answers (:func:`probe_bootstrap`): through
+an outage a retrying loop opens and closes one socket per attempt and nothing
+else.
+
 The consumer's ``close`` is bounded by ``close_timeout_ms`` (kafka-python's own
 bound is ``request_timeout_ms``, 30 s), so stopping the API while the cluster is
 down does not wait for it.
@@ -29,13 +37,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaConnectionError, KafkaError
 from kafka.net.compat import KafkaNetClient
 
 log = logging.getLogger(__name__)
@@ -117,8 +126,56 @@ def release_failed_clients(*, force: bool = False) -> None:
     gc.collect()
 
 
+class BrokersUnreachable(KafkaConnectionError):
+    """No bootstrap server accepted a connection, so no client was built."""
+
+
+#: How long :func:`probe_bootstrap` waits for one bootstrap server to accept a connection.
+PROBE_TIMEOUT_S = 2.0
+#: kafka-python's own default when no ``bootstrap_servers`` is given.
+DEFAULT_BOOTSTRAP = "localhost:9092"
+
+
+def bootstrap_addresses(bootstrap_servers: str | Iterable[str]) -> list[tuple[str, int]]:
+    """``host:port`` entries (a comma-separated string or a list; IPv6 in brackets) as (host, port) pairs.
+
+    >>> bootstrap_addresses("kafka-1:9092, [::1]:19092,kafka-2")
+    [('kafka-1', 9092), ('::1', 19092), ('kafka-2', 9092)]
+    """
+    entries = bootstrap_servers.split(",") if isinstance(bootstrap_servers, str) else list(bootstrap_servers)
+    addresses = []
+    for entry in (e.strip() for e in entries):
+        if not entry:
+            continue
+        host, _, port = entry.rpartition(":") if not entry.endswith("]") else (entry, "", "")
+        if not host or (host.count(":") and not host.startswith("[")):
+            host, port = entry, ""  # a bare host name, or a bare IPv6 address
+        addresses.append((host.strip("[]"), int(port) if port else 9092))
+    return addresses
+
+
+def probe_bootstrap(bootstrap_servers: str | Iterable[str], timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Raises :class:`BrokersUnreachable` unless one of the bootstrap servers accepts a TCP connection.
+
+    The probe's socket is closed before it returns, whatever happens: an
+    unreachable cluster costs no descriptor that outlives the call.
+    """
+    refusals = []
+    for host, port in bootstrap_addresses(bootstrap_servers):
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                return
+        except OSError as error:
+            refusals.append(f"{host}:{port}: {error.strerror or error}")
+    raise BrokersUnreachable("no bootstrap server answered (" + "; ".join(refusals) + ")")
+
+
 def _closing_on_failure(build: Callable[..., T], *args: Any, **configs: Any) -> T:
-    """Calls ``build(*args, kafka_client=<recording factory>, **configs)``; on failure closes the clients it made."""
+    """Calls ``build(*args, kafka_client=<recording factory>, **configs)``; on failure closes the clients it made.
+
+    Nothing is built while no bootstrap server accepts a connection (:func:`probe_bootstrap`).
+    """
+    probe_bootstrap(configs.get("bootstrap_servers", DEFAULT_BOOTSTRAP))
     made: list[Any] = []
 
     def client(**client_configs: Any) -> Any:
@@ -146,5 +203,15 @@ def open_producer(**configs: Any) -> KafkaProducer:
     return _closing_on_failure(KafkaProducer, **configs)
 
 
-__all__ = ["CLOSE_TIMEOUT_MS", "BoundedCloseConsumer", "ClusterUnreachable", "ReachWatch", "open_consumer",
-           "open_producer", "release_failed_clients"]
+__all__ = [
+    "CLOSE_TIMEOUT_MS",
+    "BoundedCloseConsumer",
+    "BrokersUnreachable",
+    "ClusterUnreachable",
+    "ReachWatch",
+    "bootstrap_addresses",
+    "open_consumer",
+    "open_producer",
+    "probe_bootstrap",
+    "release_failed_clients",
+]

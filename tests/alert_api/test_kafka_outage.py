@@ -26,7 +26,15 @@ from alert_api.consumer import AlertConsumer, ConsumerState
 from alert_api.ingest import kafka_producer_factory
 from alert_api.jobs import JobBoard, JobStatusConsumer
 from alert_api.store import InMemoryAlertStore
-from suibou.kafka_clients import ClusterUnreachable, ReachWatch, open_consumer, open_producer
+from suibou.kafka_clients import (
+    BrokersUnreachable,
+    ClusterUnreachable,
+    ReachWatch,
+    bootstrap_addresses,
+    open_consumer,
+    open_producer,
+    probe_bootstrap,
+)
 from suibou.live import LiveMetrics, LiveObserver
 from suibou.settings import Settings
 
@@ -327,3 +335,38 @@ def test_the_alert_consumer_joins_its_group_as_one_static_member_per_process() -
     assert first == again, "a consumer built anew must take its predecessor's place in the group"
     assert str(os.getpid()) in first and len(first) <= 249
     assert member_instance_id("g/with spaces").startswith("g-with-spaces-")
+
+
+@pytest.mark.usefixtures("quiet_logs")
+def test_no_client_is_built_while_no_bootstrap_server_answers_so_nothing_waits_for_a_collection() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    attempts = [
+        lambda: open_consumer("t", bootstrap_servers=address, group_id="g", bootstrap_timeout_ms=100),
+        lambda: open_producer(bootstrap_servers=address, bootstrap_timeout_ms=100),
+    ]
+    for attempt in attempts:  # warm up lazy imports
+        with pytest.raises(BrokersUnreachable, match=f"{address}: Connection refused"):
+            attempt()
+    gc.collect()
+    gc.disable()  # the sockets of a kafka-python connect that failed stay open until a collection
+    try:
+        before, threads = open_descriptors(), threading.active_count()
+        for _ in range(20):
+            for attempt in attempts:
+                with pytest.raises(BrokersUnreachable):
+                    attempt()
+        assert open_descriptors() == before
+        assert threading.active_count() == threads
+    finally:
+        gc.enable()
+
+
+def test_the_probe_knocks_on_each_bootstrap_server_and_closes_its_socket() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        before = open_descriptors()
+        probe_bootstrap(f"127.0.0.1:{free_port()}, 127.0.0.1:{port}", timeout_s=1)  # the second one answers
+        assert open_descriptors() == before
+    assert bootstrap_addresses(["[::1]:19092", "kafka-2"]) == [("::1", 19092), ("kafka-2", 9092)]
