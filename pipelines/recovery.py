@@ -86,18 +86,27 @@ def resume_offsets(bootstrap_servers: str, group_id: str, topics: Iterable[str],
     try:
         tps = _partitions(consumer, topics)
         beginnings = list_offsets(consumer, tps, "beginning")
-        committed = {tp: consumer.committed(tp) for tp in tps}
-        # The record time just before each committed position says where the job had got to.
+        ends = list_offsets(consumer, tps)
+        # A commit past the log's end (a topic deleted and made again) counts as the end.
+        committed: dict = {tp: consumer.committed(tp) for tp in tps}
+        committed = {tp: None if offset is None else min(offset, ends[tp]) for tp, offset in committed.items()}
+        # The record time just before each committed position says where the job had got to. It is read
+        # by a consumer of its own: once a kafka-python consumer has been assigned some partitions, its
+        # offsets_for_times answers None for the partitions of every other topic, and a resumed job
+        # would then have started at the end of those topics instead of a warm-up span back.
         reached: dict = {}
-        for tp in tps:
-            if committed[tp] and committed[tp] > beginnings[tp]:
-                for record in _records(consumer, {tp: committed[tp] - 1}, {tp: committed[tp]}):
-                    reached[tp] = record.timestamp
+        peek = _consumer(bootstrap_servers)
+        try:
+            for tp in tps:
+                if committed[tp] and committed[tp] > beginnings[tp]:
+                    for record in _records(peek, {tp: committed[tp] - 1}, {tp: committed[tp]}):
+                        reached[tp] = record.timestamp
+        finally:
+            peek.close()
         if not reached:
             return {(tp.topic, tp.partition): beginnings[tp] for tp in tps}, None
         since_ms = int(min(reached.values()) - warm_up_s * 1000)
         found = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
-        ends = list_offsets(consumer, tps)
         starts = {}
         for tp in tps:
             hit = found.get(tp)
@@ -105,6 +114,18 @@ def resume_offsets(bootstrap_servers: str, group_id: str, topics: Iterable[str],
         return starts, since_ms
     finally:
         consumer.close()
+
+
+def _ids(records: Iterable) -> set[str]:
+    ids = set()
+    for record in records:
+        try:
+            event_id = json.loads(record.value).get("event_id")
+        except ValueError:
+            continue
+        if event_id:
+            ids.add(event_id)
+    return ids
 
 
 def published_since(bootstrap_servers: str, topics: Iterable[str], since_ms: int) -> frozenset[str]:
@@ -115,15 +136,19 @@ def published_since(bootstrap_servers: str, topics: Iterable[str], since_ms: int
         found = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
         ends = list_offsets(consumer, tps)
         starts = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
-        ids = set()
-        for record in _records(consumer, starts, ends):
-            try:
-                event_id = json.loads(record.value).get("event_id")
-            except ValueError:
-                continue
-            if event_id:
-                ids.add(event_id)
-        return frozenset(ids)
+        return frozenset(_ids(_records(consumer, starts, ends)))
+    finally:
+        consumer.close()
+
+
+def published_from(bootstrap_servers: str, start_offsets: Mapping[tuple[str, int], int]) -> frozenset[str]:
+    """Ids of every output published from ``start_offsets`` (topic, partition: offset) on."""
+    from kafka import TopicPartition
+
+    consumer = _consumer(bootstrap_servers)
+    try:
+        starts = {TopicPartition(topic, partition): offset for (topic, partition), offset in start_offsets.items()}
+        return frozenset(_ids(_records(consumer, starts, list_offsets(consumer, list(starts)))))
     finally:
         consumer.close()
 
@@ -191,3 +216,22 @@ def plan_resume(bootstrap_servers: str, group_id: str, input_topics: Iterable[st
     ids = published_since(bootstrap_servers, output_topics, since_ms)
     seeds = tank_seeds(bootstrap_servers, rain_status_topic, since_ms) if rain_status_topic else {}
     return ResumePlan(starts, ids, open_alerts(bootstrap_servers, alerts_topic), seeds)
+
+
+def plan_drill_resume(bootstrap_servers: str, group_id: str, drill_id: str,
+                      input_starts: Mapping[tuple[str, int], int], output_starts: Mapping[tuple[str, int], int],
+                      alerts_topic: str, rain_status_topic: str,
+                      warm_up_s: float = DEFAULT_WARM_UP_S) -> ResumePlan:
+    """:func:`plan_resume` for a drill's job, which shares its topics with other drills and the live job.
+
+    A drill's records carry storm time, so rewinding by record time can land
+    among an earlier drill of the same storm: inputs never start before the
+    drill's own first offsets (``input_starts``). What the stopped job published
+    is read from the drill's first output offsets (``output_starts``), whether or
+    not it had committed anything yet, and kept to the drill's own ids.
+    """
+    plan = plan_resume(bootstrap_servers, group_id, list(dict.fromkeys(topic for topic, _ in input_starts)),
+                       (), alerts_topic, rain_status_topic, warm_up_s)
+    starts = {tp: max(offset, input_starts.get(tp, 0)) for tp, offset in plan.start_offsets.items()}
+    published = frozenset(i for i in published_from(bootstrap_servers, output_starts) if drill_id in i)
+    return dataclasses.replace(plan, start_offsets=starts, published_ids=published)

@@ -11,6 +11,7 @@ the drill id, which every score and alert keeps. After the drill,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import math
@@ -19,10 +20,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from suibou.kafka_offsets import list_offsets
 from suibou.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.job import JobConfig
+    from suibou.live import PrismJob
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,8 @@ class DrillResult:
     #: Messages sent per feed and control kind (rain, level, camera, grid, drone, tick, end).
     sent: dict[str, int] = dataclasses.field(default_factory=dict)
     publish_s: float = 0.0
+    #: How often the drill's job died and was resumed from Kafka (:class:`PrismDrillJob`).
+    job_restarts: int = 0
 
 
 #: How much storm time the pipeline folds at once in a drill replayed as fast as possible.
@@ -212,6 +219,164 @@ class PipelineProgress:
                 self._changed.notify_all()
 
 
+#: How often a drill's job on Prism that dies is resumed from Kafka before the drill fails.
+DRILL_JOB_RESTARTS = 3
+
+
+class DrillJob(Protocol):
+    """The drill's running job, as the drill waits for it."""
+
+    #: Why the job ended, once it has.
+    outcome: str
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def ended(self) -> bool:
+        """Whether the job is over for good (done, or failed past recovery)."""
+        ...
+
+    def wait(self, timeout_s: float) -> str:
+        """Waits for the job to be over; returns its final state's name."""
+        ...
+
+
+class PrismDrillJob:
+    """The drill's job on a Prism of its own, resumed from Kafka when it dies as the live job is.
+
+    Prism killed, a harness gone, a job that failed: the attempt is torn down
+    and a new one resumes from the drill's committed offsets
+    (:func:`pipelines.recovery.plan_drill_resume`), dropping outputs already
+    published and continuing open alerts, so the drill still ends with each of
+    its alerts sent once. After ``restarts`` resumes the next failure ends the drill.
+    """
+
+    def __init__(self, settings: Settings, config: JobConfig, options: list[str], drill_id: str,
+                 output_starts: dict[tuple[str, int], int], restarts: int = DRILL_JOB_RESTARTS,
+                 poll_s: float = 0.5) -> None:
+        self._settings = settings
+        self._config = config
+        self._options = options
+        self._drill_id = drill_id
+        self._output_starts = output_starts
+        self._restarts_left = restarts
+        self._poll_s = poll_s
+        self._attempt = contextlib.ExitStack()
+        self._job: PrismJob | None = None
+        self._state: str | None = None
+        self.restarts = 0
+        self.outcome = "running"
+
+    def __enter__(self) -> Self:
+        self._start(self._config)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._job is not None and self._state is None:
+            self._job.cancel()  # without its end markers the job would read the topics forever
+        self._attempt.close()
+
+    def _start(self, config: JobConfig) -> None:
+        from suibou.live import prism_job
+
+        attempt = contextlib.ExitStack()
+        self._job = attempt.enter_context(prism_job(self._settings, config, "drill", self._options))
+        self._attempt = attempt
+
+    def ended(self) -> bool:
+        """Whether the job is over for good; resumes it first if it died and a restart is left."""
+        if self._state is not None:
+            return True
+        assert self._job is not None
+        state, reason = self._job.poll()
+        if reason is None:
+            return False
+        if state != "DONE" and self._restarts_left > 0:
+            self._resume(reason)
+            return False
+        self._state, self.outcome = state or "FAILED", reason
+        return True
+
+    def _resume(self, reason: str) -> None:
+        from pipelines.recovery import plan_drill_resume
+
+        self._restarts_left -= 1
+        self.restarts += 1
+        _say(f"the drill's job died ({reason}); resuming it from Kafka (restart {self.restarts})")
+        self._job = None
+        self._attempt.close()
+        topics = self._settings.topics
+        plan = plan_drill_resume(self._settings.bootstrap_servers, self._config.group_id, self._drill_id,
+                                 self._config.start_offsets or {}, self._output_starts, topics.alerts,
+                                 topics.rain_status)
+        self._start(dataclasses.replace(self._config, start_offsets=plan.start_offsets,
+                                        already_published=plan.published_ids, open_alerts=plan.open_alerts,
+                                        tank_seeds=plan.tank_seeds))
+
+    def wait(self, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while not self.ended():
+            if time.monotonic() > deadline:
+                self.outcome = f"not done after {timeout_s:.0f}s"
+                return "RUNNING"
+            time.sleep(self._poll_s)
+        return self._state or "FAILED"
+
+
+class FlinkDrillJob:
+    """The drill's job on suibou's Flink job server, watched through Beam's own result.
+
+    Flink recovers a failed task from its checkpoints by itself; a drill turns
+    checkpointing off (see :meth:`__enter__`), so a failure ends the drill.
+    """
+
+    def __init__(self, settings: Settings, config: JobConfig, options: list[str], timeout_s: float) -> None:
+        # With checkpointing, Flink keeps the job's sources running (for checkpoints), so a
+        # drill's job would never end at its end markers; a drill needs no offset commits.
+        self._settings = settings.model_copy(update={"flink_checkpoint_ms": 0})
+        self._config = config
+        # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
+        # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
+        self._options = [*options, f"--job_server_timeout={int(timeout_s) + 120}"]
+        self._pool = contextlib.ExitStack()
+        self._result: Any = None
+        self._done = False
+        self.outcome = "running"
+
+    def __enter__(self) -> Self:
+        from pipelines.job import fusion_pipeline
+        from suibou.infra.sdk_workers import sdk_worker_pool
+        from suibou.live import JOB_HARNESSES
+
+        logs = self._settings.home / "logs"
+        pool = self._pool.enter_context(sdk_worker_pool(logs / "drill-harness.log", warm=JOB_HARNESSES))
+        try:
+            self._result = fusion_pipeline(self._settings, self._config, pool, runner="flink",
+                                           options=self._options).run()
+        except BaseException:
+            self._pool.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._done:
+            self._result.cancel()  # without its end markers the job would read the topics forever
+        self._pool.close()
+
+    def ended(self) -> bool:
+        from apache_beam.runners.runner import PipelineState
+
+        self._done = PipelineState.is_terminal(self._result.state)
+        return self._done
+
+    def wait(self, timeout_s: float) -> str:
+        state = str(self._result.wait_until_finish(duration=int(timeout_s * 1000)))
+        self._done = "DONE" in state.upper()
+        self.outcome = f"the job ended in state {state}"
+        return state
+
+
 def run_drill(
     storm_name: str,
     settings: Settings,
@@ -224,6 +389,7 @@ def run_drill(
     start_at: dt.datetime | None = None,
     runner: str = "prism",
     grid_format: str = "netcdf",
+    restarts: int = DRILL_JOB_RESTARTS,
 ) -> DrillResult:
     """Replays ``storm_name`` through Kafka and the streaming pipeline on Prism (or Flink).
 
@@ -238,6 +404,8 @@ def run_drill(
         start_at: Replay from this storm time (UTC-aware) instead of the storm's start.
         runner: ``"prism"``, or ``"flink"`` for suibou's Flink job server (:mod:`suibou.infra.flink`).
         grid_format: How a built-in storm's rain grids are written for the drill: ``"netcdf"`` or ``"grib2"``.
+        restarts: How often a job on Prism that dies mid-drill is resumed from Kafka before the drill fails
+            (:class:`PrismDrillJob`).
 
     Returns:
         What was published and how the pipeline ended.
@@ -245,14 +413,10 @@ def run_drill(
     Raises:
         RuntimeError: The pipeline failed or did not finish in time.
     """
-    from apache_beam.runners.runner import PipelineState
-
-    from pipelines.job import JobConfig, fusion_pipeline
+    from pipelines.job import JobConfig, output_topics
     from replay_data import publish_storm
     from replay_data.library import prepare_storm
     from replay_data.publish import replay_window
-    from suibou.infra.sdk_workers import sdk_worker_pool
-    from suibou.live import JOB_HARNESSES
 
     started = time.monotonic()
     storm = prepare_storm(storm_name, settings, progress=progress, grid_format=grid_format)
@@ -268,53 +432,38 @@ def run_drill(
         bootstrap_servers=settings.bootstrap_servers,
         end_source=drill_id,
         start_offsets=start_offsets,
-        group_id="suibou-drill",
+        # A group of its own: a job of this drill that dies resumes from the drill's own commits.
+        group_id=f"suibou-drill-{drill_id}",
         hold_s=hold_minutes * 60,
         # Nobody watches a drill replayed as fast as possible event by event;
         # folding it ten storm minutes at a time gives the same results sooner.
         fold_grain_s=FULL_SPEED_FOLD_GRAIN_S if speed is None else 0.0,
     )
-    # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
-    # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
-    # Each stateful stage runs in an SDK harness process of its own (pipelines.harness).
+    options = [f"--job_name={drill_id.lower()}"]
+    job: DrillJob
     if runner == "flink":
-        # With checkpointing, Flink keeps the job's sources running (for checkpoints), so a
-        # drill's job would never end at its end markers; a drill needs no offset commits.
-        settings = settings.model_copy(update={"flink_checkpoint_ms": 0})
-    with sdk_worker_pool(settings.home / "logs" / "drill-harness.log", warm=JOB_HARNESSES) as worker_pool:
-        pipeline = fusion_pipeline(settings, config, worker_pool, runner=runner, options=[
-            f"--job_name={drill_id.lower()}", f"--job_server_timeout={int(timeout_s) + 120}"])
-        _say(f"starting the fusion pipeline on {runner.capitalize()}")
-        result = pipeline.run()
-        finished = False
+        job = FlinkDrillJob(settings, config, options, timeout_s)
+    else:
+        output_starts = snapshot_end_offsets(settings, output_topics(settings.topics))
+        job = PrismDrillJob(settings, config, options, drill_id, output_starts, restarts=restarts)
+    _say(f"starting the fusion pipeline on {runner.capitalize()}")
+    with job, PipelineProgress(settings, drill_id, replay_window(storm, start_at), storm.end, show=progress,
+                               brake=speed is None, job_ended=job.ended) as follower:
         try:
-            with PipelineProgress(settings, drill_id, replay_window(storm, start_at), storm.end, show=progress,
-                                  brake=speed is None,
-                                  job_ended=lambda: PipelineState.is_terminal(result.state)) as follower:
-                try:
-                    report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id,
-                                           progress=progress, start_at=start_at, wait_for=follower.wait_for)
-                except PipelineEnded:
-                    finished = True  # nothing left to cancel
-                    # The job's own error, if it failed; otherwise how it ended.
-                    state_name = str(result.wait_until_finish(duration=10_000))
-                    raise RuntimeError(f"the drill pipeline ended in state {state_name} before the storm "
-                                       "was published") from None
-                _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
-                state_name = str(result.wait_until_finish(duration=int(timeout_s * 1000)))
-            finished = "DONE" in state_name.upper()
-            if not finished:
-                raise RuntimeError(f"the drill pipeline ended in state {state_name}")
-        finally:
-            if not finished:
-                # Without its end markers the job would read the topics forever.
-                _say("stopping the drill pipeline")
-                result.cancel()
+            report = publish_storm(storm, settings, speed=speed, exercise=True, drill_id=drill_id,
+                                   progress=progress, start_at=start_at, wait_for=follower.wait_for)
+        except PipelineEnded:
+            raise RuntimeError(f"the drill pipeline ended before the storm was published: {job.outcome}") from None
+        _say(f"published {report.total} messages; waiting for the pipeline to reach the end of the drill")
+        state_name = job.wait(timeout_s)
+        if "DONE" not in state_name.upper():
+            raise RuntimeError(f"the drill pipeline ended in state {state_name}: {job.outcome}")
     elapsed = time.monotonic() - started
     _say(f"drill {drill_id} processed in {elapsed:.1f}s")
     return DrillResult(drill_id=drill_id, storm=storm_name, published=report.total,
                        pipeline_state=state_name, elapsed_s=elapsed, alert_offsets=alert_offsets,
-                       speed=speed, start_at=start_at, sent={**report.counts}, publish_s=report.wall_seconds)
+                       speed=speed, start_at=start_at, sent={**report.counts}, publish_s=report.wall_seconds,
+                       job_restarts=getattr(job, "restarts", 0))
 
 
 def report_dir(settings: Settings, drill_id: str) -> Path:

@@ -430,22 +430,15 @@ class LiveSupervisor:
 
     def _attempt(self) -> str:
         """Runs the job once; returns why it ended (or "stopped")."""
-        from suibou.infra.prism import prism_job_server
-        from suibou.infra.sdk_workers import sdk_worker_pool
-
         self._set_state(JobState.STARTING)
         try:
             config = self._config()
         except Exception as error:  # noqa: BLE001 - Kafka down at start: retried with back-off
             return f"could not plan the resume from Kafka: {error}"
-        logs = self.settings.home / "logs"
         try:
-            # The harnesses import Beam before the job is submitted: Prism fails a job
-            # whose harness has not connected within a minute, which a restart on a
-            # busy machine could take.
-            with (prism_job_server(self.settings, logs / "live-prism.log") as prism,
-                  sdk_worker_pool(logs / "live-harness.log", warm=JOB_HARNESSES) as pool):
-                return self._run_job(config, prism, pool)
+            with prism_job(self.settings, config, "live",
+                           ["--job_name=suibou-live", *self.options.beam_args]) as job:
+                return self._watch(job)
         except Exception as error:  # noqa: BLE001 - any failure of an attempt means a restart
             return f"{type(error).__name__}: {error}"
 
@@ -464,39 +457,24 @@ class LiveSupervisor:
             hold_s=self.options.hold_s, silence_after_s=self.options.silence_after_s,
             fold_on_arrival_s=ON_ARRIVAL_S, fold_shards=LIVE_FOLD_SHARDS)
 
-    def _run_job(self, config, prism, pool: str) -> str:
-        from pipelines.job import fusion_pipeline
-
-        pipeline = fusion_pipeline(self.settings, config, pool, job_endpoint=prism.endpoint,
-                                   options=["--job_name=suibou-live", *self.options.beam_args])
-        result = pipeline.run()
-        # Beam exposes no public job id (the portable runner's result has it).
-        watch = JobWatch(prism.endpoint, result._job_id)  # type: ignore[attr-defined]  # noqa: SLF001
+    def _watch(self, job: PrismJob) -> str:
         try:
             running_since: float | None = None
             while not self.stopping:
-                code = prism.exit_code()
-                if code is not None:
-                    return f"the runner (Prism) exited with code {code}"
-                state, error = watch.state()
-                if state is None:
-                    if watch.unanswered >= UNANSWERED_LIMIT:
-                        return f"the runner stopped answering ({error})"
-                elif state in ("DONE", "FAILED", "CANCELLED", "DRAINED", "UPDATED"):
-                    detail = watch.last_error()
-                    return f"the job ended in state {state}" + (f": {detail}" if detail else "")
-                elif state == "RUNNING" and running_since is None:
+                state, ended = job.poll()
+                if ended is not None:
+                    return ended
+                if state == "RUNNING" and running_since is None:
                     running_since = time.time()
                     self.metrics.up_since.set(running_since)
                     self._set_state(JobState.RUNNING)
                     _say(f"live job running on {self.options.catalogue}")
                 self._heartbeat()
                 self._stopping.wait(HEARTBEAT_S)
-            watch.cancel()
+            job.cancel()
             return "stopped"
         finally:
             self.metrics.up_since.set(0)
-            watch.close()
 
     # ----------------------------------------------------------------- status
 
@@ -536,6 +514,65 @@ class LiveSupervisor:
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps({**status.to_dict(), "pid": os.getpid()}))
         temporary.replace(path)
+
+
+#: Job states after which a job does no more work.
+TERMINAL_STATES = frozenset({"DONE", "FAILED", "CANCELLED", "DRAINED", "UPDATED"})
+
+
+@dataclasses.dataclass
+class PrismJob:
+    """A fusion job on a Prism job service of its own, watched with short calls (:func:`prism_job`)."""
+
+    prism: Any  # suibou.infra.prism.PrismServer
+    watch: JobWatch
+
+    def poll(self) -> tuple[str | None, str | None]:
+        """The job's state (None when the runner did not answer) and, once it is over, why.
+
+        The job is over when it reached a terminal state, when Prism exited, or
+        when Prism left :data:`UNANSWERED_LIMIT` calls in a row unanswered.
+        """
+        code = self.prism.exit_code()
+        if code is not None:
+            return None, f"the runner (Prism) exited with code {code}"
+        state, error = self.watch.state()
+        if state is None:
+            if self.watch.unanswered >= UNANSWERED_LIMIT:
+                return None, f"the runner stopped answering ({error})"
+            return None, None
+        if state in TERMINAL_STATES:
+            detail = self.watch.last_error()
+            return state, f"the job ended in state {state}" + (f": {detail}" if detail else "")
+        return state, None
+
+    def cancel(self) -> None:
+        self.watch.cancel()
+
+
+@contextlib.contextmanager
+def prism_job(settings: Settings, config: Any, log_stem: str, options: Sequence[str]) -> Iterator[PrismJob]:
+    """Submits the fusion job to a Prism of its own with its own harness processes; tears all down on leaving.
+
+    Prism logs to ``<home>/logs/<log_stem>-prism.log``, the harnesses to ``<log_stem>-harness.log``.
+    """
+    from pipelines.job import fusion_pipeline
+    from suibou.infra.prism import prism_job_server
+    from suibou.infra.sdk_workers import sdk_worker_pool
+
+    logs = settings.home / "logs"
+    # The harnesses import Beam before the job is submitted: Prism fails a job
+    # whose harness has not connected within a minute, which a restart on a
+    # busy machine could take.
+    with (prism_job_server(settings, logs / f"{log_stem}-prism.log") as prism,
+          sdk_worker_pool(logs / f"{log_stem}-harness.log", warm=JOB_HARNESSES) as pool):
+        result = fusion_pipeline(settings, config, pool, job_endpoint=prism.endpoint, options=options).run()
+        # Beam exposes no public job id (the portable runner's result has it).
+        job = PrismJob(prism, JobWatch(prism.endpoint, result._job_id))  # type: ignore[attr-defined]  # noqa: SLF001
+        try:
+            yield job
+        finally:
+            job.watch.close()
 
 
 class JobWatch:

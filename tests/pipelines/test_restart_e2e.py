@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from pipelines.job import JobConfig, fusion_pipeline, output_topics
-from pipelines.recovery import plan_resume
+from pipelines.recovery import plan_resume, resume_offsets
 from replay_data import load_storm, plan_messages
 from suibou import infra
 from suibou.contracts import AlertEvent, ContractError, RainStatus, RiskScore, parse_event
@@ -151,3 +151,35 @@ def test_a_resumed_pipeline_loses_nothing_and_repeats_nothing(settings, worker_p
     assert scores == expected_scores, f"{len(differing)} scores differ, e.g. {differing[:6]}"
     assert alerts == expected_alerts
     assert statuses == expected_statuses  # rain totals and soil water index, continued exactly
+
+
+def test_the_warm_up_span_is_rewound_on_every_input_topic(settings):
+    """kafka-python's ``offsets_for_times`` answered None for the topics of partitions a consumer had been
+    assigned before (when reading them took a fetch or two, as it does with a few hundred records), and a
+    resumed job then started those topics at their end: a warm-up span and every record published while
+    it was down, lost."""
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+
+    producer = _producer(settings)
+    topics = list(settings.topics.observation_topics.values())
+    starts = snapshot_end_offsets(settings, topics)
+    # Later than any storm of the module's other test, and in the past (the broker refuses the future).
+    t0 = int((time.time() - 7200) * 1000)
+    for topic in topics:
+        for partition in range(3):
+            for n in range(200):
+                producer.send(topic, value=b"{}", partition=partition, timestamp_ms=t0 + n * 10_000)
+    producer.flush()
+    producer.close()
+    group = f"g-warm-{uuid.uuid4().hex[:6]}"
+    from kafka import KafkaConsumer
+
+    committer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False)
+    committer.commit({TopicPartition(t, p): OffsetAndMetadata(starts[(t, p)] + 40, "", -1)
+                      for t in topics for p in range(3)})
+    committer.close()
+
+    resumed, since_ms = resume_offsets(settings.bootstrap_servers, group, topics, warm_up_s=300)
+
+    assert since_ms == t0 + 90_000  # the last record read (the 40th, at 390 s) less five minutes
+    assert resumed == {tp: offset + 9 for tp, offset in starts.items()}
