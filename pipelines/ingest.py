@@ -56,8 +56,12 @@ def parse_record(
     """Validates one record of ``feed``.
 
     Args:
-        only_drill: For a drill's own job: events of other streams (live
-            traffic, other drills) are skipped; they are valid, just not ours.
+        only_drill: The stream this job folds: a drill's id for a drill's own
+            job, None for the live job. Events of other streams are skipped;
+            they are valid, just not ours: a drill has its own job, and the
+            live job never folds drill traffic that shares its topics (it would
+            see a storm decades behind its clock and send that drill's alerts
+            a second time, under the same ids).
         not_after: Live: observations stamped later than this are dead letters.
 
     Returns:
@@ -79,7 +83,7 @@ def parse_record(
         event = parse_event(record.value)
     except ContractError as error:
         return dead(str(error))
-    if only_drill is not None and event.drill_id != only_drill:
+    if event.drill_id != only_drill:
         return None
     if isinstance(event, StreamControl):
         return event
@@ -147,7 +151,8 @@ class ParseObservations(beam.PTransform):
     Attributes:
         topic_feeds: Topic name -> feed name (``rain``, ``level``, ...).
         catalogue: Known stations; readings from unknown stations are dead letters.
-        only_drill: Keep only this drill's events (a drill's own job).
+        only_drill: Keep only this drill's events (a drill's own job); None keeps
+            only live events (the live job).
     """
 
     topic_feeds: Mapping[str, str]

@@ -72,7 +72,7 @@ def test_stages_turn_readings_into_alerts_and_bad_records_into_dead_letters():
         stream = stream.advance_watermark_to(Timestamp.from_utc_datetime(T0 + dt.timedelta(minutes=minute)))
     stream = stream.advance_watermark_to_infinity()
 
-    config = JobConfig(catalogue=CATALOGUE, topics=TOPICS, bootstrap_servers="unused:9092")
+    config = JobConfig(catalogue=CATALOGUE, topics=TOPICS, bootstrap_servers="unused:9092", end_source="d1")
     options = PipelineOptions([*prism_pipeline_options(Settings()), "--streaming"])
     with beam.Pipeline(options=options) as pipeline:
         outputs = build_stages(pipeline | stream, config)
