@@ -327,8 +327,9 @@ class PrismDrillJob:
 class FlinkDrillJob:
     """The drill's job on suibou's Flink job server, watched through Beam's own result.
 
-    Flink recovers a failed task from its checkpoints by itself; a drill turns
-    checkpointing off (see :meth:`__enter__`), so a failure ends the drill.
+    On a cluster Flink recovers a failed task from its checkpoints by itself,
+    but a drill turns checkpointing off (see the constructor), so here a
+    failure ends the drill.
     """
 
     def __init__(self, settings: Settings, config: JobConfig, options: list[str], timeout_s: float) -> None:
