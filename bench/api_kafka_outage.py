@@ -143,6 +143,7 @@ def main() -> int:
     if not settings.uses_embedded_kafka:
         print("this benchmark stops the embedded broker; unset SUIBOU_KAFKA_BOOTSTRAP", file=sys.stderr)
         return 2
+    was_running = kafka.status(settings).startswith("running")
     kafka.ensure_running(settings)
     kafka.ensure_topics(settings, settings.topics.all_topics)
     env = {**os.environ, "SUIBOU_ADMIN_KEY": ADMIN_KEY, "SUIBOU_TOPIC_PREFIX": settings.topic_prefix,
@@ -208,6 +209,8 @@ def main() -> int:
     from benchkit import delete_topics
 
     delete_topics(settings)
+    if not was_running:
+        kafka.stop(settings)  # leave the broker as it was found
 
     quiet = phases["Kafka up"][0]
     print(f"\nAPI on {base}, Kafka outage of {args.outage_minutes:g} min, reads every 0.5 s\n")
