@@ -38,6 +38,9 @@ CLOCK = "clock"
 #: whose clock runs fast would otherwise move its gauge's folded time into the
 #: future, and every true reading after it would be too late to fold.
 MAX_AHEAD_S = 300.0
+#: Live: exercise events this far behind the clock are a replayed storm, folded by its drill's own job.
+#: It is a resumed live job's warm-up span: a live exercise's events are younger whenever the job reads them.
+REPLAY_AGE_S = 25 * 3600.0
 
 #: Feed name -> the one contract its topic carries.
 FEED_TYPES: Mapping[str, type[Event]] = {
@@ -52,17 +55,18 @@ FEED_TYPES: Mapping[str, type[Event]] = {
 def parse_record(
     feed: str, record: KafkaRecord, catalogue: StationCatalogue, only_drill: str | None = None,
     known: Mapping[type[Event], frozenset[str]] | None = None, not_after: dt.datetime | None = None,
+    replays_before: dt.datetime | None = None,
 ) -> Event | DeadLetter | None:
     """Validates one record of ``feed``.
 
     Args:
-        only_drill: The stream this job folds: a drill's id for a drill's own
-            job, None for the live job. Events of other streams are skipped;
-            they are valid, just not ours: a drill has its own job, and the
-            live job never folds drill traffic that shares its topics (it would
-            see a storm decades behind its clock and send that drill's alerts
-            a second time, under the same ids).
+        only_drill: For a drill's own job: events of other streams (live
+            traffic, other drills) are skipped; they are valid, just not ours.
         not_after: Live: observations stamped later than this are dead letters.
+        replays_before: Live: exercise events stamped before this are a replay
+            of a past storm (``suibou drill``), which the drill's own job folds;
+            the live job skips them. Exercises in real time (exercise
+            gateways, wall-clock times) are the live job's to fold.
 
     Returns:
         The typed event (stream-control ticks included: they are the stream's
@@ -83,7 +87,9 @@ def parse_record(
         event = parse_event(record.value)
     except ContractError as error:
         return dead(str(error))
-    if event.drill_id != only_drill:
+    if only_drill is not None and event.drill_id != only_drill:
+        return None
+    if replays_before is not None and event.drill_id is not None and event.event_time < replays_before:
         return None
     if isinstance(event, StreamControl):
         return event
@@ -130,8 +136,10 @@ class _ParseFn(beam.DoFn):
             ))
             return
         # A drill replays the past; live, an observation cannot come from the future.
-        not_after = None if self._only_drill else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=MAX_AHEAD_S)
-        result = parse_record(feed, record, self._catalogue, self._only_drill, self._known, not_after)
+        now = dt.datetime.now(dt.UTC)
+        not_after = None if self._only_drill else now + dt.timedelta(seconds=MAX_AHEAD_S)
+        replays_before = None if self._only_drill else now - dt.timedelta(seconds=REPLAY_AGE_S)
+        result = parse_record(feed, record, self._catalogue, self._only_drill, self._known, not_after, replays_before)
         if result is None:
             return
         if isinstance(result, DeadLetter):
@@ -151,8 +159,7 @@ class ParseObservations(beam.PTransform):
     Attributes:
         topic_feeds: Topic name -> feed name (``rain``, ``level``, ...).
         catalogue: Known stations; readings from unknown stations are dead letters.
-        only_drill: Keep only this drill's events (a drill's own job); None keeps
-            only live events (the live job).
+        only_drill: Keep only this drill's events (a drill's own job).
     """
 
     topic_feeds: Mapping[str, str]
