@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import psutil
 import pytest
 
 from suibou import infra
-from suibou.drill import alert_chain, drill_alert_messages, new_drill_id, run_drill
+from suibou.drill import DrillResult, alert_chain, drill_alert_messages, new_drill_id, run_drill
 from suibou.infra import kafka
 from suibou.settings import Settings
 from tests.conftest import delete_topics
@@ -61,35 +62,47 @@ def assert_the_recorded_chain(settings: Settings, drill_id: str, alert_offsets: 
     assert chain == RECORDED
 
 
+def drill_with_a_kill(settings: Settings, drill_id: str, after_alerts: int,
+                      kill: Callable[[dict[str, Any]], None]) -> tuple[DrillResult, dict[str, Any]]:
+    """Runs the drill here (it handles signals, which only the main thread may) while another thread waits
+    for its first ``after_alerts`` alert messages and then calls ``kill``, which notes what it did in the
+    dict it is given. Returns the drill's result and those notes (``error`` if the kill failed)."""
+    crash: dict[str, Any] = {}
+
+    def kill_after_the_alerts() -> None:
+        try:
+            deadline = time.monotonic() + 300
+            while len(before := drill_alert_messages(settings, drill_id, timeout_s=2)) < after_alerts:
+                if time.monotonic() > deadline:
+                    crash["error"] = f"not {after_alerts} alerts within 300 s"
+                    return
+                time.sleep(0.2)
+            crash["alerts_before"] = len(before)
+            kill(crash)
+        except Exception as error:  # noqa: BLE001 - reported by the test
+            crash["error"] = repr(error)
+
+    killer = threading.Thread(target=kill_after_the_alerts, daemon=True)
+    killer.start()
+    result = run_drill(STORM, settings, drill_id=drill_id, progress=False, timeout_s=600)
+    killer.join(timeout=60)
+    return result, crash
+
+
 def test_a_broker_killed_mid_drill_loses_no_alert_and_repeats_none(settings: Settings) -> None:
     if not settings.uses_embedded_kafka:
         pytest.skip("kills the embedded broker (SUIBOU_KAFKA_BOOTSTRAP is set)")
     drill_id = new_drill_id(STORM)
-    crash: dict[str, Any] = {}
 
-    def kill_the_broker_after_the_first_alert() -> None:
-        try:
-            deadline = time.monotonic() + 300
-            while not (before := drill_alert_messages(settings, drill_id, timeout_s=2)):
-                if time.monotonic() > deadline:
-                    crash["error"] = "no alert within 300 s"
-                    return
-                time.sleep(0.2)
-            crash["alerts_before"] = len(before)
-            pid = int(kafka.KafkaPaths.from_settings(settings).pid_file.read_text().strip())
-            os.kill(pid, signal.SIGKILL)
-            crash["killed_at"] = time.monotonic()
-            time.sleep(5)  # the job, the publisher and their clients meet a dead broker
-            kafka.ensure_running(settings)
-            crash["back_at"] = time.monotonic()
-        except Exception as error:  # noqa: BLE001 - reported by the test below
-            crash["error"] = repr(error)
+    def kill_the_broker(crash: dict[str, Any]) -> None:
+        pid = int(kafka.KafkaPaths.from_settings(settings).pid_file.read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        crash["killed_at"] = time.monotonic()
+        time.sleep(5)  # the job, the publisher and their clients meet a dead broker
+        kafka.ensure_running(settings)
+        crash["back_at"] = time.monotonic()
 
-    killer = threading.Thread(target=kill_the_broker_after_the_first_alert, daemon=True)
-    killer.start()
-    # The drill runs here: it handles signals, which only the main thread may.
-    result = run_drill(STORM, settings, drill_id=drill_id, progress=False, timeout_s=600)
-    killer.join(timeout=60)
+    result, crash = drill_with_a_kill(settings, drill_id, 1, kill_the_broker)
     assert "back_at" in crash and "error" not in crash, crash
     assert crash["alerts_before"] < len(RECORDED), "the broker was killed after the storm's last alert"
     assert_the_recorded_chain(settings, drill_id, result.alert_offsets, crash)
@@ -103,29 +116,14 @@ def job_processes() -> list[psutil.Process]:
 
 def test_a_job_killed_mid_drill_is_resumed_and_loses_no_alert_and_repeats_none(settings: Settings) -> None:
     drill_id = new_drill_id(STORM)
-    crash: dict[str, Any] = {}
 
-    def kill_the_job_after_two_alerts() -> None:
-        try:
-            deadline = time.monotonic() + 300
-            while len(before := drill_alert_messages(settings, drill_id, timeout_s=2)) < 2:
-                if time.monotonic() > deadline:
-                    crash["error"] = "not two alerts within 300 s"
-                    return
-                time.sleep(0.2)
-            crash["alerts_before"] = len(before)
-            victims = job_processes()
-            crash["killed"] = sorted({p.name() for p in victims})
-            for process in victims:
-                process.send_signal(signal.SIGKILL)
-        except Exception as error:  # noqa: BLE001 - reported by the test below
-            crash["error"] = repr(error)
+    def kill_the_job(crash: dict[str, Any]) -> None:
+        victims = job_processes()
+        crash["killed"] = sorted({p.name() for p in victims})
+        for process in victims:
+            process.send_signal(signal.SIGKILL)
 
-    killer = threading.Thread(target=kill_the_job_after_two_alerts, daemon=True)
-    killer.start()
-    # The drill runs here: it handles signals, which only the main thread may.
-    result = run_drill(STORM, settings, drill_id=drill_id, progress=False, timeout_s=600)
-    killer.join(timeout=60)
+    result, crash = drill_with_a_kill(settings, drill_id, 2, kill_the_job)
     assert "killed" in crash and "error" not in crash, crash
     assert any("prism" in name for name in crash["killed"]), crash
     assert crash["alerts_before"] < len(RECORDED), "the job was killed after the storm's last alert"
