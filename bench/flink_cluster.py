@@ -9,24 +9,19 @@ job server submitting to it, then, on fresh topics each:
 2. ``flink-p1`` / ``flink-p2``: the same drill on the cluster at parallelism 1
    and 2;
 3. ``flink-kill`` (with ``--kill``): the drill at parallelism 2 with TaskManager 2
-   killed (SIGKILL) once the job has written its first scores, and started again
-   5 s later.
+   killed (SIGKILL) once the job has sent its first alerts and completed a
+   checkpoint, and started again 5 s later. Flink restores the job from that
+   checkpoint and replays what followed it; the alert writers read back what
+   was already sent (``pipelines.kafka_io.PublishedLedger``), so no alert may be
+   missing or repeated.
 
-For each it prints the wall time, messages per second and whether the alert
-chain equals Prism's (the recorded golden chain when the Prism run failed),
-else how many alert messages are missing or repeated.
+For each it prints the wall time, messages per second, the job's checkpoints
+(completed, and the one it was restored from) and whether the alert chain
+equals Prism's (the recorded golden chain when the Prism run failed), else how
+many alert messages are missing or repeated.
 Nothing is written anywhere: copy the figures, with the machine they were
 measured on, into ``bench/pipeline.md``. Stops the cluster and its job server
 at the end.
-
-Not done yet: drills run without Flink checkpoints (``run_drill`` turns them
-off, because with checkpointing Flink keeps the job's sources, and so the job,
-running past the drill's end markers; docs/flink.md). So after the kill Flink
-restarts the job from its start offsets, not from a checkpoint, and repeated
-alerts are what this run currently shows. The kill run becomes the intended
-test (restored from a RocksDB checkpoint: no alert lost or repeated) once
-drills checkpoint; one checkpointed drill ended with
-``--shutdown_sources_after_idle_ms`` (docs/flink.md), which is the way there.
 
     python bench/flink_cluster.py --storm suginami-2005-mini
     python bench/flink_cluster.py --storm suginami-2005-mini --kill --only flink-kill
@@ -44,7 +39,7 @@ import uuid
 from benchkit import delete_topics
 from suibou import infra
 from suibou.drill import alert_chain, drill_alert_messages, run_drill
-from suibou.infra import flink, flink_cluster
+from suibou.infra import flink, flink_cluster, flink_rest
 from suibou.settings import PROJECT_ROOT, Settings, get_settings
 
 GOLDEN = PROJECT_ROOT / "tests" / "golden"
@@ -54,21 +49,32 @@ def _settings(tag: str, base: Settings) -> Settings:
     return base.model_copy(update={"topic_prefix": f"bench-{tag}-{uuid.uuid4().hex[:6]}"})
 
 
-def _kill_when_scored(settings: Settings, stop: threading.Event) -> None:
-    """Kills TaskManager 2 once the job's first scores are on Kafka; restarts it 5 s later."""
+def _checkpoints(settings: Settings, job_name: str) -> dict:
+    address = flink_rest.rest_address(settings)
+    job = flink_rest.find_job(address, job_name, running=False)
+    return (flink_rest.checkpoints(address, job) or {}) if job else {}
+
+
+def _kill_when_alerted(settings: Settings, job_name: str, stop: threading.Event, seen: dict) -> None:
+    """Kills TaskManager 2 once the job has sent alerts and completed a checkpoint; restarts it 5 s later."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
     try:
-        topic = settings.topics.risk_scores
+        topic = settings.topics.alerts
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         while not stop.wait(0.5):
-            if sum(consumer.end_offsets(partitions).values()) > 0:
-                print("[bench] killing TaskManager 2", file=sys.stderr, flush=True)
+            seen.update(_checkpoints(settings, job_name))
+            if sum(consumer.end_offsets(partitions).values()) > 0 and seen.get("completed", 0) > 0:
+                seen["alerts_before_kill"] = sum(consumer.end_offsets(partitions).values())
+                print(f"[bench] killing TaskManager 2 after checkpoint {seen['completed']} and "
+                      f"{seen['alerts_before_kill']} alert messages", file=sys.stderr, flush=True)
                 flink_cluster.kill_taskmanager(settings, 2)
                 time.sleep(5)
                 flink_cluster.start_taskmanager(settings, 2)
-                return
+                break
+        while not stop.wait(2.0):  # the job's checkpoint counts until it ends
+            seen.update(_checkpoints(settings, job_name))
     finally:
         consumer.close()
 
@@ -77,12 +83,15 @@ def run(tag: str, base: Settings, storm: str, runner: str, kill: bool = False) -
     settings = _settings(tag, base)
     infra.kafka.ensure_topics(settings, settings.topics.all_topics)
     stop = threading.Event()
-    killer = threading.Thread(target=_kill_when_scored, args=(settings, stop), daemon=True) if kill else None
+    seen: dict = {}
+    drill_id = f"drill-{storm}-{tag}-{uuid.uuid4().hex[:6]}"
+    killer = (threading.Thread(target=_kill_when_alerted, args=(settings, drill_id, stop, seen), daemon=True)
+              if kill else None)
     if killer is not None:
         killer.start()
     started = time.monotonic()
     try:
-        result = run_drill(storm, settings, runner=runner, progress=False, timeout_s=1200)
+        result = run_drill(storm, settings, runner=runner, progress=False, timeout_s=1200, drill_id=drill_id)
         elapsed = time.monotonic() - started
         chain = alert_chain(drill_alert_messages(settings, result.drill_id, result.alert_offsets), result.drill_id)
     except RuntimeError as error:  # A failed run is reported with the others, not the end of the bench.
@@ -92,8 +101,10 @@ def run(tag: str, base: Settings, storm: str, runner: str, kill: bool = False) -
     finally:
         stop.set()
         delete_topics(settings)
+    if runner == "flink":
+        seen.update(_checkpoints(settings, drill_id))
     return {"tag": tag, "state": result.pipeline_state, "elapsed_s": elapsed,
-            "messages_per_s": result.published / elapsed, "chain": chain}
+            "messages_per_s": result.published / elapsed, "chain": chain, "checkpoints": seen}
 
 
 def main() -> None:
@@ -122,15 +133,18 @@ def main() -> None:
     if reference is None and GOLDEN.joinpath(f"{args.storm}.json").is_file():
         # Prism's chain as recorded (tests/golden), when Prism did not run or failed here.
         reference = json.loads(GOLDEN.joinpath(f"{args.storm}.json").read_text())["alerts"]
-    print(f"{'run':<12} {'state':<10} {'wall s':>8} {'msg/s':>8} {'alerts':>7}  same as Prism")
+    print(f"{'run':<12} {'state':<10} {'wall s':>8} {'msg/s':>8} {'checkpoints':>12} {'alerts':>7}  same as Prism")
     for r in results:
         keys = [(a["alert_id"], a["sequence"]) for a in r["chain"]]
         repeated = len(keys) - len(set(keys))
         missing = len({(a["alert_id"], a["sequence"]) for a in reference or []} - set(keys))
         same = "n/a" if reference is None else ("yes" if r["chain"] == reference else
                                                 f"no ({missing} missing, {repeated} repeated)")
+        stats = r.get("checkpoints") or {}
+        restored = f"{stats.get('completed', '-')}" + (f" (from {stats['restored_from']})"
+                                                        if stats.get("restored_from") else "")
         print(f"{r['tag']:<12} {r['state']:<10} {r['elapsed_s']:>8.1f} {r['messages_per_s']:>8.1f} "
-              f"{len(r['chain']):>7}  {same}")
+              f"{restored:>12} {len(r['chain']):>7}  {same}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pipelines.ordered import DEAD_LETTER, FoldPace, part_label
 from pipelines.recovery import ResumePlan
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import DeadLetter, Event
+from suibou.kafka_offsets import list_offsets
 from suibou.settings import Settings, Topics
 
 _LOG = logging.getLogger(__name__)
@@ -58,6 +59,11 @@ class JobConfig:
             stream time is reported silent.
         fold_shards: State keys per stream of the area stage (see
             :func:`pipelines.ordered.shard_of`).
+        alerts_from: Where the job's alerts begin on the alerts topic
+            (topic, partition: offset). Its alert writers read back what was
+            sent from there on and never send it again, for runners that restore
+            a job from a checkpoint. None: not read back (Prism); on Flink,
+            :func:`fusion_pipeline` sets it to the topic's end when the job starts.
     """
 
     catalogue: StationCatalogue
@@ -77,6 +83,7 @@ class JobConfig:
     already_published: frozenset[str] = frozenset()
     open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
     tank_seeds: Mapping[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
+    alerts_from: Mapping[tuple[str, int], int] | None = None
 
     @classmethod
     def resumed(cls, plan: ResumePlan, **fields) -> JobConfig:
@@ -158,19 +165,33 @@ def build(pipeline: beam.Pipeline, config: JobConfig) -> JobOutputs:
     outputs = build_stages(records, config)
     topics = config.topics
     writer = WriteToKafka(config.bootstrap_servers, config.already_published)
+    # Alerts are never sent twice, even by a job the runner restores from a checkpoint.
+    alert_writer = WriteToKafka(config.bootstrap_servers, config.already_published, config.alerts_from)
 
-    def write(label: str, parts: tuple[beam.PCollection, ...], to_message) -> None:
+    def write(label: str, parts: tuple[beam.PCollection, ...], to_message, sink: WriteToKafka = writer) -> None:
         for index, part in enumerate(parts):
             (part | part_label(f"{label}Messages", index, parts) >> beam.Map(to_message)
-             | part_label(f"Write{label}", index, parts) >> writer)
+             | part_label(f"Write{label}", index, parts) >> sink)
 
     write("RainStatus", (outputs.rain_status,), lambda s: output_message(topics.rain_status, s))
     write("LevelStatus", (outputs.level_status,), lambda s: output_message(topics.level_status, s))
     write("Score", outputs.scores, lambda s: output_message(topics.risk_scores, s))
-    write("Alert", (outputs.alerts,), lambda a: output_message(topics.alerts, a))
+    write("Alert", (outputs.alerts,), lambda a: output_message(topics.alerts, a), alert_writer)
     write("Fault", outputs.faults, lambda f: output_message(topics.faults, f))
     write("DeadLetter", outputs.dead_letters, lambda d: dead_letter_message(topics.dead_letter, d))
     return outputs
+
+
+def end_offsets(bootstrap_servers: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    """The next offset of every partition of ``topics``."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers)
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        return {(tp.topic, tp.partition): offset for tp, offset in list_offsets(consumer, partitions).items()}
+    finally:
+        consumer.close()
 
 
 def output_topics(topics: Topics) -> list[str]:
@@ -246,6 +267,10 @@ def fusion_pipeline(settings: Settings, config: JobConfig, worker_pool: str, run
     """
     from pipelines.harness import spread_stages
 
+    if runner == "flink" and config.alerts_from is None:
+        # Flink restores a failed job from its last checkpoint and replays what followed it:
+        # the alert writers read back what the job has sent since it began (see WriteToKafka).
+        config = dataclasses.replace(config, alerts_from=end_offsets(config.bootstrap_servers, [config.topics.alerts]))
     pipeline = beam.Pipeline(options=PipelineOptions(
         [*runner_options(settings, runner, worker_pool, job_endpoint), *options]))
     build(pipeline, config)

@@ -639,19 +639,69 @@ class _SharedProducers:
                 entry[0].close()
 
 
+class PublishedLedger:
+    """The ids a job has published since it started, as its output topics hold them.
+
+    A runner that restores a job from a checkpoint (Flink) replays the stages'
+    input since that checkpoint, so their outputs since then come again, under
+    the same deterministic ids. A writer set up after the restore reads back,
+    from ``start_offsets`` on, what the job has already published, and drops
+    those ids. One ledger per process and start: each writer set up later reads
+    on from where the last read stopped, not from the start again.
+    """
+
+    _lock = threading.Lock()
+    _ledgers: ClassVar[dict[tuple, PublishedLedger]] = {}
+
+    def __init__(self, bootstrap_servers: str, start_offsets: Mapping[tuple[str, int], int]):
+        self._bootstrap_servers = bootstrap_servers
+        self._positions = dict(start_offsets)
+        self._ids: set[str] = set()
+        self._refresh_lock = threading.Lock()
+
+    @classmethod
+    def of(cls, bootstrap_servers: str, start_offsets: Mapping[tuple[str, int], int]) -> PublishedLedger:
+        """This process's ledger for a job that publishes from ``start_offsets`` on."""
+        key = (bootstrap_servers, tuple(sorted(start_offsets.items())))
+        with cls._lock:
+            ledger = cls._ledgers.get(key)
+            if ledger is None:
+                ledger = cls._ledgers[key] = cls(bootstrap_servers, start_offsets)
+            return ledger
+
+    def refresh(self) -> int:
+        """Reads what was published since the last refresh; returns how many ids it knows."""
+        from pipelines.recovery import read_published
+
+        with self._refresh_lock:
+            ids, self._positions = read_published(self._bootstrap_servers, self._positions)
+            self._ids |= ids
+            return len(self._ids)
+
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self._ids
+
+
 class _WriteFn(beam.DoFn):
-    def __init__(self, bootstrap_servers: str, already_published: frozenset[str]):
+    def __init__(self, bootstrap_servers: str, already_published: frozenset[str],
+                 read_back_from: Mapping[tuple[str, int], int] | None = None):
         self._bootstrap_servers = bootstrap_servers
         self._already_published = already_published
+        self._read_back_from = dict(read_back_from) if read_back_from is not None else None
         self._written = Metrics.counter("kafka_write", "records")
         self._fenced = Metrics.counter("kafka_write", "already_published_dropped")
 
     def setup(self) -> None:
         self._producer = _SharedProducers.acquire(self._bootstrap_servers)
+        self._ledger: PublishedLedger | None = None
+        if self._read_back_from is not None:
+            self._ledger = PublishedLedger.of(self._bootstrap_servers, self._read_back_from)
+            self._ledger.refresh()
 
     def process(self, message: KafkaMessage) -> None:
-        if message.event_id is not None and message.event_id in self._already_published:
-            self._fenced.inc()  # Sent by the job this one resumes; never twice.
+        if message.event_id is not None and (message.event_id in self._already_published
+                                             or (self._ledger is not None and message.event_id in self._ledger)):
+            self._fenced.inc()  # Sent by the job this one resumes, or before a restore; never twice.
             return
         self._pending.append(self._producer.send(message.topic, key=message.key, value=message.value,
                                                  timestamp_ms=message.timestamp_ms))
@@ -684,13 +734,19 @@ class WriteToKafka(beam.PTransform):
         bootstrap_servers: The cluster.
         already_published: Ids a resumed job must not send again
             (see :mod:`pipelines.recovery`).
+        read_back_from: For a runner that restores jobs from checkpoints: the
+            offsets (topic, partition: offset) from which this job's outputs
+            begin; every writer set up reads back the ids published since and
+            does not send them again (:class:`PublishedLedger`).
     """
 
     bootstrap_servers: str
     already_published: frozenset[str] = frozenset()
+    read_back_from: Mapping[tuple[str, int], int] | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
 
     def expand(self, messages: beam.PCollection[KafkaMessage]) -> beam.PCollection[None]:
-        return messages | "Send" >> beam.ParDo(_WriteFn(self.bootstrap_servers, self.already_published))
+        return messages | "Send" >> beam.ParDo(
+            _WriteFn(self.bootstrap_servers, self.already_published, self.read_back_from))

@@ -141,16 +141,28 @@ def published_since(bootstrap_servers: str, topics: Iterable[str], since_ms: int
         consumer.close()
 
 
-def published_from(bootstrap_servers: str, start_offsets: Mapping[tuple[str, int], int]) -> frozenset[str]:
-    """Ids of every output published from ``start_offsets`` (topic, partition: offset) on."""
+def read_published(bootstrap_servers: str, start_offsets: Mapping[tuple[str, int], int]
+                   ) -> tuple[set[str], dict[tuple[str, int], int]]:
+    """Ids of every output published from ``start_offsets`` (topic, partition: offset) up to now.
+
+    Returns:
+        The ids, and the offsets read up to (where a later read-back continues).
+    """
     from kafka import TopicPartition
 
     consumer = _consumer(bootstrap_servers)
     try:
         starts = {TopicPartition(topic, partition): offset for (topic, partition), offset in start_offsets.items()}
-        return frozenset(_ids(_records(consumer, starts, list_offsets(consumer, list(starts)))))
+        ends = list_offsets(consumer, list(starts))
+        ids = _ids(_records(consumer, starts, ends))
+        return ids, {(tp.topic, tp.partition): max(offset, starts[tp]) for tp, offset in ends.items()}
     finally:
         consumer.close()
+
+
+def published_from(bootstrap_servers: str, start_offsets: Mapping[tuple[str, int], int]) -> frozenset[str]:
+    """Ids of every output published from ``start_offsets`` (topic, partition: offset) on."""
+    return frozenset(read_published(bootstrap_servers, start_offsets)[0])
 
 
 def open_alerts(bootstrap_servers: str, alerts_topic: str) -> dict[str, AreaAlertState]:

@@ -72,18 +72,9 @@ def new_drill_id(storm: str, now: dt.datetime | None = None) -> str:
 
 def snapshot_end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
     """The next offset of every partition of ``topics``: where a new drill begins."""
-    from kafka import KafkaConsumer, TopicPartition
+    from pipelines.job import end_offsets
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        return {(tp.topic, tp.partition): offset for tp, offset in list_offsets(consumer, partitions).items()}
-    finally:
-        consumer.close()
+    return end_offsets(settings.bootstrap_servers, topics)
 
 
 class PipelineProgress:
@@ -223,6 +214,7 @@ class PipelineProgress:
 DRILL_JOB_RESTARTS = 3
 
 
+
 class DrillJob(Protocol):
     """The drill's running job, as the drill waits for it."""
 
@@ -240,6 +232,17 @@ class DrillJob(Protocol):
     def wait(self, timeout_s: float) -> str:
         """Waits for the job to be over; returns its final state's name."""
         ...
+
+
+def _wait_until_ended(job: DrillJob, timeout_s: float, poll_s: float) -> bool:
+    """Polls ``job.ended()`` for up to ``timeout_s``; whether the job ended (else its outcome says so)."""
+    deadline = time.monotonic() + timeout_s
+    while not job.ended():
+        if time.monotonic() > deadline:
+            job.outcome = f"not done after {timeout_s:.0f}s"
+            return False
+        time.sleep(poll_s)
+    return True
 
 
 class PrismDrillJob:
@@ -315,34 +318,48 @@ class PrismDrillJob:
                                         tank_seeds=plan.tank_seeds))
 
     def wait(self, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while not self.ended():
-            if time.monotonic() > deadline:
-                self.outcome = f"not done after {timeout_s:.0f}s"
-                return "RUNNING"
-            time.sleep(self._poll_s)
+        if not _wait_until_ended(self, timeout_s, self._poll_s):
+            return "RUNNING"
         return self._state or "FAILED"
 
 
-class FlinkDrillJob:
-    """The drill's job on suibou's Flink job server, watched through Beam's own result.
+#: How long a drill waits for Flink to cancel its job (and free its slots) once it is over.
+CANCEL_TIMEOUT_S = 60.0
 
-    On a cluster Flink recovers a failed task from its checkpoints by itself,
-    but a drill turns checkpointing off (see the constructor), so here a
-    failure ends the drill.
+
+class FlinkDrillJob:
+    """The drill's job on suibou's Flink job server, watched through Beam's own result and Flink's REST API.
+
+    The job checkpoints as a live job does (``settings.flink_checkpoint_ms``),
+    so Flink itself restores a failed task from the last checkpoint, and the
+    alert writers read back what was sent before and send nothing twice
+    (:class:`pipelines.kafka_io.PublishedLedger`). A failure Flink's restart
+    strategy gives up on ends the drill.
+
+    With checkpointing, Beam's Flink runner keeps the job's sources running so
+    that checkpoints can still be taken, and the job does not end at the
+    drill's end markers. (Shutting idle sources down, Beam's way to end such a
+    job, stops checkpoints: once the source has finished, Flink declines every
+    checkpoint of the tasks behind it.) So the drill ends the job itself once
+    its data is through (:func:`suibou.infra.flink_rest.at_end_of_data`) and a
+    checkpoint triggered after that has completed.
     """
 
-    def __init__(self, settings: Settings, config: JobConfig, options: list[str], timeout_s: float) -> None:
-        # With checkpointing, Flink keeps the job's sources running (for checkpoints), so a
-        # drill's job would never end at its end markers; a drill needs no offset commits.
-        self._settings = settings.model_copy(update={"flink_checkpoint_ms": 0})
+    def __init__(self, settings: Settings, config: JobConfig, options: list[str], timeout_s: float,
+                 job_name: str, poll_s: float = 1.0) -> None:
+        self._settings = settings
         self._config = config
         # The job service's state stream is opened with --job_server_timeout as its gRPC deadline
         # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
         self._options = [*options, f"--job_server_timeout={int(timeout_s) + 120}"]
+        self._job_name = job_name
+        self._poll_s = poll_s
         self._pool = contextlib.ExitStack()
         self._result: Any = None
         self._done = False
+        self._drained = False
+        self._flushed_by: int | None = None  # the checkpoint that, once completed, has flushed every writer
+        self._restored = 0
         self.outcome = "running"
 
     def __enter__(self) -> Self:
@@ -361,21 +378,58 @@ class FlinkDrillJob:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if not self._done:
-            self._result.cancel()  # without its end markers the job would read the topics forever
+        from apache_beam.runners.runner import PipelineState
+
+        from suibou.infra import flink_rest
+
+        if not self._done or self._drained:
+            # Without its end markers (or, checkpointed, ever) the job would read the topics forever.
+            self._result.cancel()
+            # Flink frees the job's slots only once the job is over; the next job would not find them.
+            address = flink_rest.rest_address(self._settings)
+            if (job := flink_rest.find_job(address, self._job_name)) is not None:
+                flink_rest.cancel(address, job, CANCEL_TIMEOUT_S)
+            deadline = time.monotonic() + CANCEL_TIMEOUT_S
+            while not PipelineState.is_terminal(self._result.state) and time.monotonic() < deadline:
+                time.sleep(self._poll_s)
         self._pool.close()
+
+    def _data_through(self) -> bool:
+        """Whether the drill's data is through every stage and flushed to Kafka (checkpointed jobs)."""
+        from suibou.infra import flink_rest
+
+        address = flink_rest.rest_address(self._settings)
+        job = flink_rest.find_job(address, self._job_name)
+        stats = flink_rest.checkpoints(address, job) if job is not None else None
+        if job is None or stats is None:
+            return False
+        if stats["restored"] != self._restored:  # restored from a checkpoint: the data is coming again
+            self._restored, self._flushed_by = stats["restored"], None
+        if self._flushed_by is None:
+            if flink_rest.at_end_of_data(address, job):
+                self._flushed_by = stats["triggered"] + 1
+            return False
+        return (stats["latest_completed"] or 0) >= self._flushed_by
 
     def ended(self) -> bool:
         from apache_beam.runners.runner import PipelineState
 
-        self._done = PipelineState.is_terminal(self._result.state)
+        if self._done:
+            return True
+        state = self._result.state
+        self._done = PipelineState.is_terminal(state)
+        if self._done:
+            self.outcome = f"the job ended in state {state}"
+        elif self._settings.flink_checkpoint_ms and self._data_through():
+            self._done = self._drained = True
+            self.outcome = (f"the drill's data is through every stage and checkpoint {self._flushed_by} has "
+                            f"flushed it (restored {self._restored} time(s)); the job is stopped")
         return self._done
 
     def wait(self, timeout_s: float) -> str:
-        state = str(self._result.wait_until_finish(duration=int(timeout_s * 1000)))
-        self._done = "DONE" in state.upper()
-        self.outcome = f"the job ended in state {state}"
-        return state
+        if not _wait_until_ended(self, timeout_s, self._poll_s):
+            return "RUNNING"
+        return "DONE" if self._drained else str(self._result.state)
 
 
 def run_drill(
@@ -443,7 +497,7 @@ def run_drill(
     options = [f"--job_name={drill_id.lower()}"]
     job: DrillJob
     if runner == "flink":
-        job = FlinkDrillJob(settings, config, options, timeout_s)
+        job = FlinkDrillJob(settings, config, options, timeout_s, job_name=drill_id.lower())
     else:
         output_starts = snapshot_end_offsets(settings, output_topics(settings.topics))
         job = PrismDrillJob(settings, config, options, drill_id, output_starts, restarts=restarts)

@@ -37,9 +37,9 @@ class Settings(BaseSettings):
         flink_rpc_port: JobManager RPC port of suibou's own Flink session cluster.
         flink_rest_port: REST (web UI) port of that session cluster.
         flink_parallelism: Parallelism of every operator of a job run on Flink.
-        flink_checkpoint_ms: Flink checkpoint interval of a live job; 0: no checkpoints. Bundle
-            finalisation, and with it the Kafka offset commits, happens only at completed
-            checkpoints on Flink. Drills never checkpoint (docs/flink.md).
+        flink_checkpoint_ms: Flink checkpoint interval of a job (live or drill); 0: no checkpoints,
+            so no recovery from one. Bundle finalisation, and with it the Kafka offset commits,
+            happens only at completed checkpoints on Flink (docs/flink.md).
         flink_state_backend: ``rocksdb``, ``hashmap`` or empty (Flink's default, on the heap).
     """
 

@@ -18,16 +18,13 @@ own).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from suibou.infra import flink
+from suibou.infra import flink, flink_rest
 from suibou.settings import Settings
 
 _JOB_MANAGER_CLASS = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
@@ -142,11 +139,8 @@ def _start(settings: Settings, name: str, main_class: str, taskmanager: int | No
 
 def overview(settings: Settings) -> dict | None:
     """The JobManager's ``/overview`` (TaskManagers, slots, jobs), or None when it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://{rest_address(settings)}/overview", timeout=3) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+    result: dict | None = flink_rest.get(rest_address(settings), "/overview")
+    return result
 
 
 def ensure_session_cluster(settings: Settings, taskmanagers: int = 2, timeout_s: float = 180.0) -> str:
