@@ -7,13 +7,17 @@ own; ``build`` wires the stages so tests can feed them from a TestStream.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import signal
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
 
 from pipelines.alerts import AreaAlertState, reach_areas
 from pipelines.areas import ALERTS, FAULTS, LEVEL_STATUS, RAIN_TOTALS, SCORES, FoldAreas, area_fold
@@ -303,5 +307,36 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
             output_topics(topics), topics.alerts, topics.rain_status), **fields)
     else:
         config = JobConfig(start_offsets=start_offsets, **fields)
-    with sdk_worker_pool() as worker_pool:
-        fusion_pipeline(settings, config, worker_pool, known.runner, beam_args).run().wait_until_finish()
+    # The harnesses' own logs (and a lost runner's gRPC errors) go to a file, as the supervisor's do.
+    harness_log = settings.home / "logs" / "pipeline-harness.log"
+    print(f"[suibou] the job's SDK harnesses log to {harness_log}", file=sys.stderr, flush=True)
+    job_name = f"suibou-pipeline-{known.group_id}".lower()
+    with sdk_worker_pool(harness_log) as worker_pool, _terminate_as_interrupt():
+        result = fusion_pipeline(settings, config, worker_pool, known.runner,
+                                 [f"--job_name={job_name}", *beam_args]).run()
+        try:
+            result.wait_until_finish()
+        finally:
+            # The job's harnesses are this process's: a job left running without them would fail,
+            # and on Flink be restarted again and again.
+            if not PipelineState.is_terminal(result.state):
+                print("[suibou] stopping the job", file=sys.stderr, flush=True)
+                if known.runner == "flink":
+                    from suibou.infra import flink_rest
+
+                    flink_rest.stop_job(settings, result, job_name)
+                else:
+                    result.cancel()
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager's stop) ends :func:`run` as Ctrl-C does, through its clean-up."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

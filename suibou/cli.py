@@ -373,7 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             # A bounded or explicitly placed run, once; so is a run on Flink, which
             # the live supervisor (suibou.live, Prism's own) does not drive.
-            run(argv[1:])
+            try:
+                run(argv[1:])
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the job was stopped on the way out
+                return 130
             return 0
         from suibou.live import main as live_main
 

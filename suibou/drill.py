@@ -383,12 +383,9 @@ class FlinkDrillJob:
         from suibou.infra import flink_rest
 
         if not self._done or self._drained:
-            # Without its end markers (or, checkpointed, ever) the job would read the topics forever.
-            self._result.cancel()
-            # Flink frees the job's slots only once the job is over; the next job would not find them.
-            address = flink_rest.rest_address(self._settings)
-            if (job := flink_rest.find_job(address, self._job_name)) is not None:
-                flink_rest.cancel(address, job, CANCEL_TIMEOUT_S)
+            # Without its end markers (or, checkpointed, ever) the job would read the topics forever;
+            # and Flink frees the job's slots only once the job is over: the next job would not find them.
+            flink_rest.stop_job(self._settings, self._result, self._job_name, CANCEL_TIMEOUT_S)
             deadline = time.monotonic() + CANCEL_TIMEOUT_S
             while not PipelineState.is_terminal(self._result.state) and time.monotonic() < deadline:
                 time.sleep(self._poll_s)

@@ -108,3 +108,11 @@ def cancel(address: str, job: str, timeout_s: float = 60.0) -> bool:
             return True
         time.sleep(0.5)
     return False
+
+
+def stop_job(settings: Settings, result: Any, job_name: str, timeout_s: float = 60.0) -> None:
+    """Cancels a Beam job on Flink through Beam's job service and, to be sure, the JobManager."""
+    result.cancel()
+    address = rest_address(settings)
+    if (job := find_job(address, job_name)) is not None:
+        cancel(address, job, timeout_s)
