@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 
 import apache_beam as beam
@@ -335,6 +336,9 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    if threading.current_thread() is not threading.main_thread():  # only the main thread takes signals
+        yield
+        return
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield

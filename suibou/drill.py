@@ -214,7 +214,6 @@ class PipelineProgress:
 DRILL_JOB_RESTARTS = 3
 
 
-
 class DrillJob(Protocol):
     """The drill's running job, as the drill waits for it."""
 
