@@ -65,8 +65,9 @@ def _kill_when_alerted(settings: Settings, job_name: str, stop: threading.Event,
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         while not stop.wait(0.5):
             seen.update(_checkpoints(settings, job_name))
-            if sum(consumer.end_offsets(partitions).values()) > 0 and seen.get("completed", 0) > 0:
-                seen["alerts_before_kill"] = sum(consumer.end_offsets(partitions).values())
+            alerts = sum(consumer.end_offsets(partitions).values())
+            if alerts > 0 and seen.get("completed", 0) > 0:
+                seen["alerts_before_kill"] = alerts
                 print(f"[bench] killing TaskManager 2 after checkpoint {seen['completed']} and "
                       f"{seen['alerts_before_kill']} alert messages", file=sys.stderr, flush=True)
                 flink_cluster.kill_taskmanager(settings, 2)

@@ -352,6 +352,7 @@ class FlinkDrillJob:
         # (Beam's default: 300 s); a longer drill would lose it and fail with DEADLINE_EXCEEDED.
         self._options = [*options, f"--job_server_timeout={int(timeout_s) + 120}"]
         self._job_name = job_name
+        self._flink_job: str | None = None  # Flink's id of the job, once found through its REST API
         self._poll_s = poll_s
         self._pool = contextlib.ExitStack()
         self._result: Any = None
@@ -395,7 +396,9 @@ class FlinkDrillJob:
         from suibou.infra import flink_rest
 
         address = flink_rest.rest_address(self._settings)
-        job = flink_rest.find_job(address, self._job_name)
+        if self._flink_job is None:  # looked up once: Flink keeps a job's id through its restores
+            self._flink_job = flink_rest.find_job(address, self._job_name)
+        job = self._flink_job
         stats = flink_rest.checkpoints(address, job) if job is not None else None
         if job is None or stats is None:
             return False
