@@ -8,6 +8,9 @@ and a ``.md`` model card):
   judgement / flood danger within 60 / 180 min), from the reach's own gauge,
   its basin rain and the level gauge upstream of it: :func:`flood4_features`,
   ``scorer.predict_targets(rows) -> (n, 6)`` in ``scorer.targets`` order.
+* ``flood/5`` — ``flood/4``'s inputs and targets plus the reach's surface rainfall
+  and routed runoff indices from the rain grids: :func:`flood5_features`;
+  evaluated and selectable (``SUIBOU_FLOOD_MODEL``), not the default.
 * ``flood/3`` — the same targets without the gauge upstream: :func:`flood3_features`;
   kept loadable.
 * ``flood/2`` — the same thresholds within 30 / 60 min, without the 3- and
@@ -51,6 +54,7 @@ from .features import (
     FLOOD3_TARGET_TEXT,
     FLOOD3_TARGETS,
     FLOOD4_FEATURES,
+    FLOOD5_FEATURES,
     FLOOD_FEATURES,
     FLOOD_TARGET,
     LANDSLIDE_FEATURES,
@@ -62,6 +66,8 @@ from .features import (
     flood3_features,
     flood4_feature_matrix,
     flood4_features,
+    flood5_feature_matrix,
+    flood5_features,
     flood_feature_matrix,
     flood_features,
     landslide_criterion,
@@ -82,6 +88,7 @@ __all__ = [
     "FLOOD3_TARGETS",
     "FLOOD3_TARGET_TEXT",
     "FLOOD4_FEATURES",
+    "FLOOD5_FEATURES",
     "FLOOD_FEATURES",
     "FLOOD_TARGET",
     "LANDSLIDE_FEATURES",
@@ -99,6 +106,8 @@ __all__ = [
     "flood3_features",
     "flood4_feature_matrix",
     "flood4_features",
+    "flood5_feature_matrix",
+    "flood5_features",
     "flood_feature_matrix",
     "flood_features",
     "landslide_criterion",

@@ -47,6 +47,15 @@ from suibou.hydrology import (
     snake_line_outlook_many,
     step_tanks_many,
 )
+from suibou.runoff import (
+    AHEAD_STEPS_MIN,
+    ATTENUATION_MIN,
+    forecast_surface_tanks,
+    own_rain_stations,
+    reach_networks,
+    step_surface_tanks,
+    surface_runoff,
+)
 
 from .features import (
     FLOOD2_FEATURES,
@@ -56,11 +65,13 @@ from .features import (
     FLOOD3_FEATURES,
     FLOOD3_HORIZONS_MIN,
     FLOOD4_FEATURES,
+    FLOOD5_FEATURES,
     LANDSLIDE_HORIZON_MIN,
     SWI_STEP_H,
     flood2_feature_matrix,
     flood3_feature_matrix,
     flood4_feature_matrix,
+    flood5_feature_matrix,
     landslide_feature_matrix,
 )
 
@@ -326,7 +337,7 @@ class FloodRows:
 def _flood_shape(version: int) -> tuple[tuple[int, ...], int, int]:
     """``flood/{version}``'s horizons, number of inputs and number of targets."""
     horizons = FLOOD3_HORIZONS_MIN if version >= 3 else FLOOD2_HORIZONS_MIN
-    n_features = len({2: FLOOD2_FEATURES, 3: FLOOD3_FEATURES, 4: FLOOD4_FEATURES}[version])
+    n_features = len({2: FLOOD2_FEATURES, 3: FLOOD3_FEATURES, 4: FLOOD4_FEATURES, 5: FLOOD5_FEATURES}[version])
     return horizons, n_features, len(FLOOD2_THRESHOLDS) * len(horizons)
 
 
@@ -365,11 +376,17 @@ def flood_rows(series: StormSeries, rng: np.random.Generator, *, version: int = 
             x = flood2_feature_matrix(*inputs)
         elif version == 3:
             x = flood3_feature_matrix(*inputs, _rolling_sum(basin, 180)[tt], _rolling_sum(basin, 360)[tt])
-        else:
+        elif version == 4:
             stage, rise, travel = upstream_state(series, gauge.reach_id, tt)
             x = flood4_feature_matrix(*inputs, _rolling_sum(basin, 180)[tt], _rolling_sum(basin, 360)[tt],
                                       upstream_stage_to_danger_m=stage, upstream_rise_m_per_h=rise,
                                       upstream_travel_min=travel)
+        else:
+            stage, rise, travel = upstream_state(series, gauge.reach_id, tt)
+            indices = grid_indices(series, gauge.reach_id, tt, np.random.default_rng((storm_index, j, 5)))
+            x = flood5_feature_matrix(*inputs, _rolling_sum(basin, 180)[tt], _rolling_sum(basin, 360)[tt],
+                                      upstream_stage_to_danger_m=stage, upstream_rise_m_per_h=rise,
+                                      upstream_travel_min=travel, **indices)
         labels = []
         ahead = {h: _future_max(level, h)[tt] for h in horizons}
         for threshold_attr in FLOOD2_THRESHOLDS.values():
@@ -381,6 +398,96 @@ def flood_rows(series: StormSeries, rng: np.random.Generator, *, version: int = 
             level=level[tt], thresholds=np.tile([gauge.caution_m, gauge.evacuation_m, gauge.danger_m], (tt.size, 1)),
         ))
     return FloodRows.concat(parts, n_features, n_targets)
+
+
+#: Minutes between rain grids, as the drills issue them.
+GRID_EVERY_MIN = 5
+#: Share of gauge-storms whose rows are made as if no rain grid had arrived (the features' stand-in).
+NO_GRID_SHARE = 0.1
+
+
+def _grid_rates(series: StormSeries, stations: Sequence[str], n_grids: int) -> np.ndarray:
+    """Each station's rain rate (mm/h) at each grid time: its rain over the grid step before it."""
+    rows = [series.rain_ids.index(s) for s in stations if s in series.rain_ids]
+    rain = series.rain_mm[rows] if rows else np.zeros((1, series.n_minutes))
+    padded = np.concatenate([np.zeros((rain.shape[0], GRID_EVERY_MIN - 1)), np.nan_to_num(rain)], axis=1)
+    steps = np.lib.stride_tricks.sliding_window_view(padded, GRID_EVERY_MIN, axis=1).sum(axis=2)
+    return steps[:, : n_grids * GRID_EVERY_MIN : GRID_EVERY_MIN].T * (60.0 / GRID_EVERY_MIN)
+
+
+def _cell_stations(series: StormSeries, reach_id: str) -> tuple[str, ...]:
+    return (own_rain_stations(series.catalogue, reach_id)
+            or tuple(g.station_id for g in series.catalogue.rain_stations_for_reach(reach_id)))
+
+
+def grid_indices(series: StormSeries, reach_id: str, t: np.ndarray, rng: np.random.Generator
+                 ) -> dict[str, np.ndarray]:
+    """The surface rainfall and runoff indices of ``reach_id`` at minutes ``t``, as the pipeline
+    computes them from the rain grids (:mod:`pipelines.runoff`), from the gauges' rain.
+
+    Training has no grids: each reach's own rain gauges stand for its cells (the
+    pipeline samples the grid at those gauges' cells), with a grid every
+    :data:`GRID_EVERY_MIN` minutes whose rate is the gauge's rain over the step
+    before it. The nowcast per cell is the rain the gauge then recorded, with
+    the flood rows' log-normal errors. In :data:`NO_GRID_SHARE` of the
+    gauge-storms every index is NaN, so the model learns the stand-in that a
+    grid outage gives (:func:`models.features.flood5_feature_matrix`).
+    Keyword names are :func:`models.features.flood5_feature_matrix`'s.
+    """
+    n_grids = (series.n_minutes - 1) // GRID_EVERY_MIN + 1
+    grid_at = (t // GRID_EVERY_MIN) * GRID_EVERY_MIN  # the newest grid at each row's time
+    if rng.random() < NO_GRID_SHARE:
+        nan = np.full(t.size, np.nan)
+        return {"surface_index_mm": nan, "surface_index_ahead_mm": nan, "runoff_index_mm_h": nan,
+                "runoff_index_ahead_mm_h": nan}
+    network = reach_networks(series.catalogue)[reach_id]
+    own = {reach_id, *(u for u, _ in network)}
+    storage: dict[str, np.ndarray] = {}   # reach -> [grid, cell]
+    runoff: dict[str, np.ndarray] = {}    # reach -> [minute]: runoff averaged as routing reads it
+    ahead: dict[str, list[np.ndarray]] = {}  # reach -> per look-ahead step, [row, cell]
+    bias = math.exp(rng.normal(0.0, NOWCAST_STORM_SIGMA))
+    noise = {h: np.exp(rng.normal(0.0, NOWCAST_ROW_SIGMA[h], t.size)) for h in (30, 60)}
+    for u in sorted(own):
+        stations = _cell_stations(series, u)
+        rates = _grid_rates(series, stations, n_grids)
+        s = np.zeros_like(rates)
+        for g in range(1, n_grids):
+            s[g] = step_surface_tanks(s[g - 1], rates[g], GRID_EVERY_MIN / 60.0)
+        storage[u] = s
+        per_grid = surface_runoff(s).mean(axis=1)
+        # Mean of the grids in (minute - ATTENUATION_MIN, minute], every minute.
+        minutes = np.arange(series.n_minutes + 1)
+        first = np.clip(np.floor((minutes - ATTENUATION_MIN) / GRID_EVERY_MIN).astype(int) + 1, 0, None)
+        last = np.minimum(minutes // GRID_EVERY_MIN, n_grids - 1)
+        total = np.concatenate([[0.0], np.cumsum(per_grid)])
+        count = last - first + 1
+        runoff[u] = np.where(count > 0, (total[last + 1] - total[first]) / np.maximum(count, 1), 0.0)
+        rows = [series.rain_ids.index(x) for x in stations if x in series.rain_ids]
+        cells = np.nan_to_num(series.rain_mm[rows]) if rows else np.zeros((1, series.n_minutes))
+        future = {h: np.stack([_future_sum(c, h)[np.minimum(grid_at, series.n_minutes - 1)] for c in cells], axis=1)
+                  * bias * noise[h][:, None] for h in (30, 60)}
+        ahead[u] = forecast_surface_tanks(s[grid_at // GRID_EVERY_MIN], future[30], future[60])
+
+    def runoff_at(u: str, when: np.ndarray) -> np.ndarray:
+        offset = when - grid_at
+        past = runoff[u][np.clip(np.where(offset < AHEAD_STEPS_MIN[0] / 2, np.minimum(when, grid_at), 0),
+                                 0, series.n_minutes)]
+        past = np.where(when < 0, 0.0, past)
+        step = np.abs(np.asarray(AHEAD_STEPS_MIN)[None, :] - offset[:, None]).argmin(axis=1)
+        forecast = np.stack([surface_runoff(a).mean(axis=1) for a in ahead[u]], axis=1)[np.arange(t.size), step]
+        return np.where(offset < AHEAD_STEPS_MIN[0] / 2, past, forecast)
+
+    def index(at: np.ndarray) -> np.ndarray:
+        return np.mean([runoff_at(u, at - int(travel)) for u, travel in network], axis=0)
+
+    now = index(t)
+    mine = storage[reach_id][grid_at // GRID_EVERY_MIN].max(axis=1)
+    return {
+        "surface_index_mm": mine,
+        "surface_index_ahead_mm": np.max([mine, *(a.max(axis=1) for a in ahead[reach_id])], axis=0),
+        "runoff_index_mm_h": now,
+        "runoff_index_ahead_mm_h": np.max([now, *(index(t + m) for m in AHEAD_STEPS_MIN)], axis=0),
+    }
 
 
 def upstream_state(series: StormSeries, reach_id: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -499,3 +499,98 @@ def flood4_features(level_m: float, *, upstream_stage_to_danger_m: float | None,
                 float(upstream_travel_min or 0.0))
     rounded = tuple(round(v, 6) for v in np.asarray(tail, dtype=np.float32).tolist())
     return flood3_features(level_m, **flood3_inputs) + rounded
+
+
+# =========================================================================== flood/5
+
+#: ``flood/5`` inputs: ``flood/4``'s, then the reach's surface rainfall and routed runoff
+#: indices from the rain grids (:mod:`suibou.runoff`), now and the largest expected within the hour.
+FLOOD5_FEATURES: tuple[str, ...] = (
+    *FLOOD4_FEATURES, "surface_rainfall_index_mm", "surface_rainfall_index_60min_max_mm", "runoff_index_mm_h",
+    "runoff_index_60min_max_mm_h",
+)
+
+
+def flood5_feature_matrix(*flood3_inputs: np.ndarray, upstream_stage_to_danger_m: np.ndarray,
+                          upstream_rise_m_per_h: np.ndarray, upstream_travel_min: np.ndarray,
+                          surface_index_mm: np.ndarray, surface_index_ahead_mm: np.ndarray,
+                          runoff_index_mm_h: np.ndarray, runoff_index_ahead_mm_h: np.ndarray) -> np.ndarray:
+    """``flood/5`` input rows (float32, (n, 18), :data:`FLOOD5_FEATURES` order).
+
+    The first fourteen columns are :func:`flood4_feature_matrix`'s; then:
+
+    ===================================  =====  ======================================================
+    surface_rainfall_index_mm            mm     largest surface-tank storage among the reach's cells
+    surface_rainfall_index_60min_max_mm  mm     its largest value now or within 60 min, under the nowcast
+    runoff_index_mm_h                    mm/h   runoff of the reach and every reach upstream, each
+                                                translated by its travel time, averaged
+    runoff_index_60min_max_mm_h          mm/h   its largest value now or within 60 min
+    ===================================  =====  ======================================================
+
+    A NaN index (no fresh grid: its own, or for the runoff index one upstream) is
+    replaced by the tank's steady state under the last hour's basin rain
+    (:func:`suibou.runoff.steady_storage`), and a NaN look-ahead by that under the
+    nowcast's hour (itself persistence when NaN): a grid outage never reads as dry.
+    """
+    from suibou.runoff import steady_runoff, steady_storage
+
+    rain60 = np.asarray(flood3_inputs[7], dtype=np.float64)
+    now60 = np.asarray(flood3_inputs[9], dtype=np.float64)
+    now60 = np.where(np.isnan(now60), rain60, now60)
+
+    def filled(values: np.ndarray, fallback: np.ndarray, at_least: np.ndarray | None = None) -> np.ndarray:
+        v = np.asarray(values, dtype=np.float64)
+        stand_in = fallback if at_least is None else np.maximum(fallback, at_least)
+        return np.where(np.isnan(v), stand_in, v)
+
+    surface = filled(surface_index_mm, steady_storage(rain60))
+    runoff = filled(runoff_index_mm_h, steady_runoff(rain60))
+    tail = np.stack(np.broadcast_arrays(
+        surface, filled(surface_index_ahead_mm, steady_storage(now60), surface),
+        runoff, filled(runoff_index_ahead_mm_h, steady_runoff(now60), runoff),
+    ), axis=-1).astype(np.float32)
+    head = flood4_feature_matrix(*flood3_inputs, upstream_stage_to_danger_m=upstream_stage_to_danger_m,
+                                 upstream_rise_m_per_h=upstream_rise_m_per_h,
+                                 upstream_travel_min=upstream_travel_min)
+    return np.concatenate([head, tail.reshape(-1, 4)], axis=-1)
+
+
+def flood5_features(level_m: float, *, surface_index_mm: float | None, surface_index_ahead_mm: float | None,
+                    runoff_index_mm_h: float | None, runoff_index_ahead_mm_h: float | None,
+                    **flood4_inputs: Any) -> tuple[float, ...]:
+    """One ``flood/5`` input row: :func:`flood4_features`, then the grid indices
+    (:func:`flood5_feature_matrix`; ``None`` where unknown).
+
+    Examples:
+        >>> row = dict(caution_m=2.0, evacuation_m=2.6, danger_m=3.0, level_10min_ago_m=2.4,
+        ...            level_30min_ago_m=2.0, rain_10min_mm=12.0, rain_60min_mm=40.0,
+        ...            nowcast_rain_30min_mm=15.0, nowcast_rain_60min_mm=25.0, rain_3h_mm=95.5,
+        ...            rain_6h_mm=120.0, upstream_stage_to_danger_m=None, upstream_rise_m_per_h=None,
+        ...            upstream_travel_min=None)
+        >>> flood5_features(2.5, surface_index_mm=31.5, surface_index_ahead_mm=44.0, runoff_index_mm_h=12.25,
+        ...                 runoff_index_ahead_mm_h=20.0, **row)[-4:]
+        (31.5, 44.0, 12.25, 20.0)
+        >>> flood5_features(2.5, surface_index_mm=None, surface_index_ahead_mm=None, runoff_index_mm_h=None,
+        ...                 runoff_index_ahead_mm_h=None, **row)[-4:]   # steady under 40 mm/h, then 25
+        (39.5, 39.5, 32.099998, 32.099998)
+    """
+    head = flood4_features(level_m, **flood4_inputs)
+    nan = float("nan")
+    tail = flood5_feature_matrix(
+        *(np.array([v]) for v in (level_m, flood4_inputs["caution_m"], flood4_inputs["evacuation_m"],
+                                  flood4_inputs["danger_m"], nan, nan, flood4_inputs["rain_10min_mm"],
+                                  flood4_inputs["rain_60min_mm"], _or_nan(flood4_inputs["nowcast_rain_30min_mm"]),
+                                  _or_nan(flood4_inputs["nowcast_rain_60min_mm"]), flood4_inputs["rain_3h_mm"],
+                                  flood4_inputs["rain_6h_mm"])),
+        upstream_stage_to_danger_m=np.array([nan]), upstream_rise_m_per_h=np.array([nan]),
+        upstream_travel_min=np.array([nan]),
+        surface_index_mm=np.array([_or_nan(surface_index_mm)]),
+        surface_index_ahead_mm=np.array([_or_nan(surface_index_ahead_mm)]),
+        runoff_index_mm_h=np.array([_or_nan(runoff_index_mm_h)]),
+        runoff_index_ahead_mm_h=np.array([_or_nan(runoff_index_ahead_mm_h)]),
+    )[0, -4:]
+    return head + tuple(round(v, 6) for v in tail.tolist())
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

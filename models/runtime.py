@@ -50,6 +50,7 @@ from .features import (
     FLOOD3_FEATURES,
     FLOOD3_TARGETS,
     FLOOD4_FEATURES,
+    FLOOD5_FEATURES,
     FLOOD_FEATURES,
     LANDSLIDE_FEATURES,
 )
@@ -61,6 +62,7 @@ EXPECTED_FEATURES: dict[str, tuple[str, ...]] = {
     "flood/2": FLOOD2_FEATURES,
     "flood/3": FLOOD3_FEATURES,
     "flood/4": FLOOD4_FEATURES,
+    "flood/5": FLOOD5_FEATURES,
     "landslide/1": LANDSLIDE_FEATURES,
     "camera/1": CAMERA_FEATURES,
 }
@@ -69,6 +71,7 @@ EXPECTED_TARGETS: dict[str, tuple[str, ...]] = {
     "flood/2": FLOOD2_TARGETS,
     "flood/3": FLOOD3_TARGETS,
     "flood/4": FLOOD3_TARGETS,
+    "flood/5": FLOOD3_TARGETS,
     "camera/1": CAMERA_TARGETS,
 }
 KINDS = ("binary", "multi_target", "camera")

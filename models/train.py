@@ -349,7 +349,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     parser = argparse.ArgumentParser(prog="python -m models.train",
                                      description="Train the risk models on synthetic storms and export ONNX.")
-    parser.add_argument("which", nargs="?", default="all", choices=(*MODELS, "all", "flood1", "flood2", "flood3"))
+    parser.add_argument("which", nargs="?", default="all",
+                        choices=(*MODELS, "all", "flood1", "flood2", "flood3", "flood4", "flood5"))
     parser.add_argument("--out-dir", type=Path, default=None, help="default: models/artifacts")
     parser.add_argument("--storm", action="append", default=[], metavar="NAME",
                         help="add a library storm (e.g. an imported one) to the flood and landslide training data")
@@ -368,10 +369,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if which == "flood1":
             r1 = train_flood_model(out_dir=args.out_dir, progress=progress)
             ref, path, metrics = "flood/1", r1.onnx_path, r1.metrics
-        elif which in ("flood", "flood2", "flood3"):
-            from .train_flood import FLOOD2, FLOOD3, FLOOD4, train_flood
+        elif which in ("flood", "flood2", "flood3", "flood4", "flood5"):
+            from .train_flood import FLOOD2, FLOOD3, FLOOD4, FLOOD5, train_flood
 
-            spec = {"flood": FLOOD4, "flood2": FLOOD2, "flood3": FLOOD3}[which]
+            spec = {"flood": FLOOD4, "flood2": FLOOD2, "flood3": FLOOD3, "flood4": FLOOD4, "flood5": FLOOD5}[which]
             r2 = train_flood(spec, storms=extra, out_dir=args.out_dir, progress=progress)
             ref, path = spec.ref, r2.onnx_path
             metrics = {t: round(v["roc_auc"], 4) for t, v in r2.metrics["per_target"].items()}

@@ -57,6 +57,7 @@ from .features import (
     FLOOD3_TARGET_TEXT,
     FLOOD3_TARGETS,
     FLOOD4_FEATURES,
+    FLOOD5_FEATURES,
 )
 
 NAME = "flood"
@@ -65,6 +66,8 @@ MONOTONIC: dict[str, int] = {
     "rise_m_per_h": 1, "rise_10min_m_per_h": 1, "rain_10min_mm": 1, "rain_60min_mm": 1,
     "nowcast_rain_30min_mm": 1, "nowcast_rain_60min_mm": 1, "rain_3h_mm": 1, "rain_6h_mm": 1,
     "upstream_stage_to_danger_m": -1, "upstream_rise_m_per_h": 1, "upstream_travel_min": 0,
+    "surface_rainfall_index_mm": 1, "surface_rainfall_index_60min_max_mm": 1, "runoff_index_mm_h": 1,
+    "runoff_index_60min_max_mm_h": 1,
 }
 #: Small, shallow ensembles: six of them must score 10,000 rows in well under 20 ms.
 HYPERPARAMETERS: dict[str, Any] = {
@@ -76,7 +79,9 @@ SAMPLE_EVERY_MIN = 5
 UNITS = {"stage_to_caution_m": "m", "stage_to_evacuation_m": "m", "stage_to_danger_m": "m",
          "rise_m_per_h": "m/h", "rise_10min_m_per_h": "m/h", "rain_10min_mm": "mm", "rain_60min_mm": "mm",
          "nowcast_rain_30min_mm": "mm", "nowcast_rain_60min_mm": "mm", "rain_3h_mm": "mm", "rain_6h_mm": "mm",
-         "upstream_stage_to_danger_m": "m", "upstream_rise_m_per_h": "m/h", "upstream_travel_min": "min"}
+         "upstream_stage_to_danger_m": "m", "upstream_rise_m_per_h": "m/h", "upstream_travel_min": "min",
+         "surface_rainfall_index_mm": "mm", "surface_rainfall_index_60min_max_mm": "mm", "runoff_index_mm_h": "mm/h",
+         "runoff_index_60min_max_mm_h": "mm/h"}
 MEANING = {
     "stage_to_caution_m": "flood-caution level (氾濫注意水位) minus current level",
     "stage_to_evacuation_m": "evacuation-judgement level (避難判断水位) minus current level",
@@ -93,6 +98,14 @@ MEANING = {
                                   "its flood danger level minus its level (no gauge upstream: 10)",
     "upstream_rise_m_per_h": "that gauge's rise over the last 30 min (no gauge upstream: 0)",
     "upstream_travel_min": "flood-wave travel time from that gauge to this one (no gauge upstream: 0)",
+    "surface_rainfall_index_mm": "largest surface-tank storage among the reach's own grid cells "
+                                 "(no fresh grid: the tank's steady state under rain_60min_mm)",
+    "surface_rainfall_index_60min_max_mm": "its largest value now or within 60 min under the nowcast "
+                                           "(no fresh grid: steady state under the nowcast's hour)",
+    "runoff_index_mm_h": "surface runoff of the reach and each reach upstream, translated by its travel time "
+                         "and averaged (no fresh grid: steady-state runoff under rain_60min_mm)",
+    "runoff_index_60min_max_mm_h": "its largest value now or within 60 min (no fresh grid: as above, "
+                                   "under the nowcast's hour)",
 }
 
 
@@ -139,6 +152,9 @@ FLOOD3 = FloodSpec("3", FLOOD3_FEATURES, FLOOD3_HORIZONS_MIN, FLOOD3_TARGETS, FL
 #: rivers a network too (the Kanda's catalogued reaches are three headwaters side by side);
 #: 600 storms keep 200 per basin.
 FLOOD4 = FloodSpec("4", FLOOD4_FEATURES, FLOOD3_HORIZONS_MIN, FLOOD3_TARGETS, FLOOD3_PRIMARY_TARGET,
+                   FLOOD3_TARGET_TEXT, ("kanda-basin", "tama-basin", "meguro-basin"), 600, 900, 0.5)
+#: ``flood/4`` with the surface rainfall and routed runoff indices of the rain grids; the same storms.
+FLOOD5 = FloodSpec("5", FLOOD5_FEATURES, FLOOD3_HORIZONS_MIN, FLOOD3_TARGETS, FLOOD3_PRIMARY_TARGET,
                    FLOOD3_TARGET_TEXT, ("kanda-basin", "tama-basin", "meguro-basin"), 600, 900, 0.5)
 
 
@@ -206,12 +222,20 @@ def evaluate_flood(model: Any, rows: FloodRows, every_minute: FloodRows, base_ra
     per_basin = {name: _lead_times(spec, p_min, every_minute, p_alert, mask)
                  for name, mask in (basins or {}).items() if mask.any()}
 
-    # The same storms when no nowcast reaches the pipeline: the features fall back to persistence.
+    # The same storms when no grid reaches the pipeline: the nowcast falls back to persistence,
+    # and the grid indices (flood/5) to the tanks' steady state under the last hour's rain.
     def persistence(x: np.ndarray) -> np.ndarray:
+        from suibou.runoff import steady_runoff, steady_storage
+
         x = x.copy()
         rain60 = x[:, spec.features.index("rain_60min_mm")]
         x[:, spec.features.index("nowcast_rain_30min_mm")] = rain60 / 2
         x[:, spec.features.index("nowcast_rain_60min_mm")] = rain60
+        for names, stand_in in ((("surface_rainfall_index_mm", "surface_rainfall_index_60min_max_mm"), steady_storage),
+                                (("runoff_index_mm_h", "runoff_index_60min_max_mm_h"), steady_runoff)):
+            for name in names:
+                if name in spec.features:
+                    x[:, spec.features.index(name)] = stand_in(rain60)
         return x
 
     p_pers = model.predict_targets(persistence(rows.x))
@@ -351,7 +375,7 @@ def train_flood(
             "onnx_parity_max_abs_diff": parity,
         },
     }
-    card = _card_v3 if spec.version in ("3", "4") else _card
+    card = _card_v3 if spec.version in ("3", "4", "5") else _card
     onnx_path, meta_path, card_path = write_artifacts(out_dir, NAME, spec.version, onnx_bytes, metadata, card)
     steps.update()
     steps.close()
@@ -371,6 +395,11 @@ def train_flood2(seed: int = 2019, n_storms: int = 600, **options: Any) -> Flood
 def train_flood3(seed: int = 2019, n_storms: int | None = None, **options: Any) -> FloodResult:
     """:func:`train_flood` for ``flood/3``."""
     return train_flood(FLOOD3, seed, n_storms, **options)
+
+
+def train_flood5(seed: int = 2019, n_storms: int | None = None, **options: Any) -> FloodResult:
+    """``flood/5``: :func:`train_flood` with :data:`FLOOD5`."""
+    return train_flood(FLOOD5, seed, n_storms, **options)
 
 
 def train_flood4(seed: int = 2019, n_storms: int | None = None, **options: Any) -> FloodResult:
@@ -523,6 +552,19 @@ def _card_v3(meta: dict[str, Any]) -> str:
   model sees the gauge directly upstream only (not two reaches up) and has no routed runoff
   index from the rain grids: on a long river its look-ahead is bounded by one reach's travel
   time plus what the basin rain says.""")
+    if "runoff_index_mm_h" in meta["features"]:
+        network = """* The river network is a tree of reaches with one travel time each and one linear
+  reservoir of channel storage; no backwater, no floodplain storage, no dam operation. The
+  model sees the gauge directly upstream only (not two reaches up); the runoff index carries
+  the rain of every reach upstream down the network, each translated by its travel time.
+* The surface rainfall and runoff indices are suibou's own (`suibou.runoff`): one surface
+  tank per cell with suibou's parameters (not JMA's, which are not published in
+  machine-readable form), routed reach by reach rather than cell by cell, each catchment
+  weighing alike. In training no grid exists: each reach's own rain gauges stand for its
+  cells, with a grid every 5 minutes and the nowcast's stand-in errors; in the pipeline
+  they are the grid's cells at those gauges. In 10 % of the training gauge-storms no grid
+  arrives and the indices take their stand-in (the tanks' steady state under the last
+  hour's rain), as in the pipeline when no grid is fresh."""
     monotone = ("" if not upstream else
                 " but the travel time. That one takes only the catalogues' few values (10–80 min), so the\n"
                 "  trees may read it as which river a row is on as much as how far away the gauge upstream is")

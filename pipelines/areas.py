@@ -43,6 +43,7 @@ from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, FoldPace, stre
 from pipelines.risk import ReachFeatures, ReachFusion, reach_risk_scores
 from suibou.catalogue import StationCatalogue
 from suibou.contracts import AlertEvent, AreaKind, LevelReading, RainReading, RiskScore, SensorFault
+from suibou.runoff import downstream_of, reach_networks
 
 AreaInput = RainReading | LevelReading | SensorFault | CameraEstimate | AreaRainfall | DroneSighting
 AreaOutput = RainfallTotals | LevelAssessment | SensorFault | RiskScore | AlertEvent
@@ -59,11 +60,15 @@ class AreaPlan:
         areas_of_station: Gauge id -> the areas it serves, home area first: a rain gauge
             every reach and zone it samples, a level gauge its reach and the reach downstream.
         level_stations: Every level gauge, for the fusion's order within an instant.
+        below: Reach id -> the reaches downstream of it, nearest first, whose runoff
+            index routes it (:func:`suibou.runoff.reach_networks`): its grid samples
+            serve them too.
     """
 
     kinds: Mapping[str, AreaKind]
     areas_of_station: Mapping[str, tuple[str, ...]]
     level_stations: frozenset[str]
+    below: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_catalogue(cls, catalogue: StationCatalogue) -> AreaPlan:
@@ -80,7 +85,10 @@ class AreaPlan:
             # scores read the gauge upstream (the home area stays its own reach).
             downstream = catalogue.reach(level.reach_id).flows_into
             areas[level.station_id] = (level.reach_id,) + ((downstream,) if downstream else ())
-        return cls(kinds, areas, frozenset(g.station_id for g in catalogue.level_gauges))
+        networks = reach_networks(catalogue)
+        below = {r.reach_id: tuple(d for d, _ in downstream_of(catalogue, r.reach_id)
+                                   if r.reach_id in dict(networks[d])) for r in catalogue.reaches}
+        return cls(kinds, areas, frozenset(g.station_id for g in catalogue.level_gauges), below)
 
     def home(self, station_id: str) -> str | None:
         """The area that publishes ``station_id``'s status and faults."""
@@ -271,7 +279,7 @@ def area_fold(catalogue: StationCatalogue, feature_names: Sequence[str], areas: 
         rain=RainfallFold(dict(tank_seeds or {})),
         level=LevelFold(catalogue),
         reach=ReachFusion(tuple(feature_names), {r.reach_id: r.level_station_id for r in catalogue.reaches},
-                          upstream=upstream_gauges(catalogue)),
+                          upstream=upstream_gauges(catalogue), networks=reach_networks(catalogue)),
         zone=ZoneFusion({z.zone_id: z.critical_line for z in zones}, pacers),
         alerts=AlertHysteresis(dict(areas), hold_s, seeds=dict(open_alerts or {})),
         flood_model=flood_model,
@@ -297,6 +305,12 @@ def keyed_to_areas(item: RainReading | LevelReading, plan: AreaPlan) -> Iterator
 def fault_to_reaches(item: SensorFault, plan: AreaPlan) -> Iterator[tuple[str, SensorFault]]:
     """A watchdog's fault, keyed to the reaches its gauge serves (zones fuse no faults)."""
     for area in plan.reaches_of(item.station_id):
+        yield stream_key(item.drill_id, area), item
+
+
+def grid_to_areas(item: AreaRainfall, plan: AreaPlan) -> Iterator[tuple[str, AreaRainfall]]:
+    """A grid sample, keyed to its area and, for a reach, every reach downstream (their runoff index)."""
+    for area in (item.area_id, *plan.below.get(item.area_id, ())):
         yield stream_key(item.drill_id, area), item
 
 
@@ -344,7 +358,7 @@ class FoldAreas(beam.PTransform):
             inputs["level"] | "LevelToAreas" >> beam.FlatMap(keyed_to_areas, plan),
             inputs["faults"] | "FaultsToReaches" >> beam.FlatMap(fault_to_reaches, plan),
             inputs["cameras"] | "CamerasToReaches" >> beam.Map(to_area),
-            inputs["grids"] | "GridsToAreas" >> beam.Map(to_area),
+            inputs["grids"] | "GridsToAreas" >> beam.FlatMap(grid_to_areas, plan),
             inputs["drones"] | "SightingsToAreas" >> beam.Map(to_area),
         )
         folded = keyed | "Fold" >> FoldInEventTime(self.fold, self.max_lateness_s, self.shards, self.pace)

@@ -29,6 +29,7 @@ from apache_beam.metrics import Metrics
 from pipelines.ordered import DEAD_LETTER, Fold, FoldInEventTime, FoldPace, stream_key
 from suibou.catalogue import GridDefinition, StationCatalogue
 from suibou.contracts import AreaKind, DeadLetter, GridNotice, local_path
+from suibou.runoff import own_rain_stations
 
 #: A 1 km grid over a basin with 13 lead times is a few hundred kilobytes; far larger is not one of ours.
 MAX_GRID_BYTES = 64 * 1024 * 1024
@@ -49,6 +50,9 @@ class AreaRainfall:
         observed_mm_h: Mean observed rain rate now (lead 0), if the file has it.
         nowcast_30min_mm: Rain the nowcast expects in the next 30 minutes.
         nowcast_60min_mm: Rain the nowcast expects in the next 60 minutes.
+        cell_rates_mm_h: A reach's observed rain rate in each of its own cells
+            (:attr:`AreaCells.local_cells`), for its surface tanks (:mod:`pipelines.runoff`).
+        cell_nowcast_30min_mm, cell_nowcast_60min_mm: The nowcast's rain per cell.
     """
 
     area_id: str
@@ -60,15 +64,27 @@ class AreaRainfall:
     nowcast_60min_mm: float | None
     exercise: bool
     drill_id: str | None
+    cell_rates_mm_h: tuple[float, ...] = ()
+    cell_nowcast_30min_mm: tuple[float, ...] = ()
+    cell_nowcast_60min_mm: tuple[float, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
 class AreaCells:
-    """The cells of one grid that stand for one area."""
+    """The cells of one grid that stand for one area.
+
+    Attributes:
+        cells: Those whose mean is the area's rain: for a reach, the cells of
+            every rain gauge upstream of its level gauge (its whole catchment).
+        local_cells: A reach's own part of them: the cells of its own rain gauges
+            (:func:`suibou.runoff.own_rain_stations`), or all of ``cells`` where it
+            has none. Its surface tanks (:mod:`pipelines.runoff`) stand on them.
+    """
 
     area_id: str
     area_kind: AreaKind
     cells: tuple[Cell, ...]
+    local_cells: tuple[Cell, ...] = ()
 
 
 def _geometry_cells(grid: GridDefinition, points: Iterable[tuple[float, float]]) -> tuple[Cell, ...]:
@@ -94,10 +110,16 @@ def area_cells(catalogue: StationCatalogue) -> dict[str, tuple[AreaCells, ...]]:
             cells = _geometry_cells(grid, ((g.lon, g.lat) for g in gauges)) or _geometry_cells(grid, outline)
             if cells:
                 candidates.setdefault(area_id, []).append((-len(cells), grid.grid_id, AreaCells(area_id, kind, cells)))
+    chosen = {area_id: min(options, key=lambda option: option[:2])[1:] for area_id, options in candidates.items()}
     sampled: dict[str, list[AreaCells]] = {grid.grid_id: [] for grid in catalogue.grids}
-    for options in candidates.values():
-        _, grid_id, chosen = min(options, key=lambda option: option[:2])
-        sampled[grid_id].append(chosen)
+    grids = {g.grid_id: g for g in catalogue.grids}
+    for area_id, (grid_id, area) in chosen.items():
+        if area.area_kind is AreaKind.REACH:
+            own = [catalogue.rain_gauge(s) for s in own_rain_stations(catalogue, area_id)]
+            local = _geometry_cells(grids[grid_id], ((g.lon, g.lat) for g in own)) or area.cells
+            sampled[grid_id].append(dataclasses.replace(area, local_cells=local))
+        else:
+            sampled[grid_id].append(area)
     return {grid_id: tuple(areas) for grid_id, areas in sampled.items()}
 
 
@@ -127,6 +149,21 @@ def sample_area(leads_min: np.ndarray, fields: np.ndarray, cells: tuple[Cell, ..
         round(float(observed[0]), 1) if observed.size else None,
         *(accumulate_nowcast(leads_min, rates, h) for h in NOWCAST_HORIZONS_MIN),
     )
+
+
+def sample_cells(leads_min: np.ndarray, fields: np.ndarray, cells: tuple[Cell, ...]
+                 ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """Per cell of ``cells``: the observed rate (mm/h) and the nowcast's rain in 30 and 60 minutes (mm).
+
+    Each tuple is empty when the file lacks that lead (no analysis, or a nowcast short of the horizon).
+    """
+    rows, columns = zip(*cells, strict=True)
+    rates = fields[:, list(rows), list(columns)]
+    observed = rates[leads_min == 0]
+    now = tuple(round(float(v), 1) for v in observed[0]) if observed.shape[0] else ()
+    ahead = [tuple(a for c in range(len(cells)) if (a := accumulate_nowcast(leads_min, rates[:, c], h)) is not None)
+             for h in NOWCAST_HORIZONS_MIN]
+    return (now, *(a if len(a) == len(cells) else () for a in ahead))  # type: ignore[return-value]
 
 
 def read_grid(uri: str, variable: str, grid: GridDefinition) -> tuple[np.ndarray, np.ndarray]:
@@ -297,8 +334,9 @@ class _SampleGridFn(beam.DoFn):
         self._read.inc()
         for area in self._areas.get(grid.grid_id, ()):
             observed, nowcast_30, nowcast_60 = sample_area(leads, fields, area.cells)
+            per_cell = sample_cells(leads, fields, area.local_cells) if area.local_cells else ((), (), ())
             yield AreaRainfall(area.area_id, area.area_kind, grid.grid_id, notice.event_time, observed,
-                               nowcast_30, nowcast_60, notice.exercise, notice.drill_id)
+                               nowcast_30, nowcast_60, notice.exercise, notice.drill_id, *per_cell)
 
 
 @dataclasses.dataclass

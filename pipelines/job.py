@@ -64,6 +64,8 @@ class JobConfig:
             stream time is reported silent.
         fold_shards: State keys per stream of the area stage (see
             :func:`pipelines.ordered.shard_of`).
+        flood_model: ``name/version`` of the model that scores every reach
+            (``suibou.settings.Settings.flood_model``).
         alerts_from: Where the job's alerts begin on the alerts topic
             (topic, partition: offset). Its alert writers read back what was
             sent from there on and never send it again, for runners that restore
@@ -83,8 +85,7 @@ class JobConfig:
     fold_on_arrival_s: float = 0.0
     silence_after_s: float = SILENCE_AFTER_S
     fold_shards: int = 4
-    model_name: str = "flood"
-    model_version: str = "4"
+    flood_model: str = "flood/4"
     already_published: frozenset[str] = frozenset()
     open_alerts: Mapping[str, AreaAlertState] = dataclasses.field(default_factory=dict)
     tank_seeds: Mapping[str, tuple[tuple[float, float, float], int]] = dataclasses.field(default_factory=dict)
@@ -142,7 +143,7 @@ def build_stages(records: beam.PCollection, config: JobConfig) -> JobOutputs:
     grids = parsed.grid | "SampleRainGrids" >> SampleRainGrids(
         config.catalogue, config.max_lateness_s, pace=pace)
     drones = parsed.drone | "JoinDroneObservations" >> JoinDroneObservations(config.catalogue)
-    flood_model = f"{config.model_name}/{config.model_version}"
+    flood_model = config.flood_model
     fold = area_fold(config.catalogue, EXPECTED_FEATURES[flood_model], reach_areas(config.catalogue),
                      hold_s=config.hold_s, open_alerts=config.open_alerts, tank_seeds=config.tank_seeds,
                      flood_model=flood_model)
@@ -300,6 +301,7 @@ def run(argv: Sequence[str] | None = None, settings: Settings | None = None) -> 
         "end_source": known.end_source,
         "group_id": known.group_id,
         "hold_s": known.hold_minutes * 60,
+        "flood_model": settings.flood_model,
     }
     if start_offsets is None:
         # A restarted job continues where the last one stopped (see pipelines.recovery).

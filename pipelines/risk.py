@@ -9,14 +9,24 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from models import FLOOD4_FEATURES, flood4_features
+from models import FLOOD5_FEATURES, flood5_features
 from pipelines.cameras import CameraEstimate
 from pipelines.drones import DroneSighting, fresh_sighting, sighting_features
 from pipelines.faults import fault
 from pipelines.gauges import LevelAssessment, RainfallTotals
-from pipelines.grids import AreaRainfall, fresh_grid, grid_features
+from pipelines.grids import GRID_MAX_AGE_S, AreaRainfall, fresh_grid, grid_features
 from pipelines.ordered import Fold
+from pipelines.runoff import (
+    RUNOFF_INDEX,
+    RUNOFF_INDEX_AHEAD,
+    SURFACE_INDEX,
+    SURFACE_INDEX_AHEAD,
+    CatchmentRunoff,
+    runoff_features,
+    step_catchment,
+)
 from suibou.contracts import AlertLevel, AreaKind, FaultKind, Hazard, RiskScore, SensorFault, format_time
+from suibou.runoff import ATTENUATION_MIN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +50,7 @@ class ReachFeatures:
     camera: tuple[tuple[str, float], ...] = ()  # the latest fresh camera estimate, if any
     camera_overtopping: bool = False
     grid: tuple[tuple[str, float], ...] = ()  # the rain grid behind the nowcast features, if any
+    runoff: tuple[tuple[str, float], ...] = ()  # the surface rainfall and runoff indices, where known
     drone: DroneSighting | None = None  # inundation seen from the air, while it stands
 
 
@@ -54,6 +65,10 @@ class FusionState:
     drone: DroneSighting | None = None
     #: Recent statuses of the level gauges directly upstream, per gauge, in time order.
     upstream: dict[str, tuple[LevelAssessment, ...]] = dataclasses.field(default_factory=dict)
+    #: Since when each level gauge directly upstream has reported the same level.
+    upstream_unchanged_since: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
+    #: Surface tanks of the reach and of every reach upstream (:mod:`pipelines.runoff`).
+    runoff: dict[str, CatchmentRunoff] = dataclasses.field(default_factory=dict)
 
 
 #: How far back fusion keeps each rain gauge's totals and each upstream gauge's statuses:
@@ -85,6 +100,8 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
     level_gauges: Mapping[str, str | None] = dataclasses.field(default_factory=dict)
     #: Reach id -> the level gauges directly upstream of it and each one's travel time, minutes.
     upstream: Mapping[str, tuple[tuple[str, float], ...]] = dataclasses.field(default_factory=dict)
+    #: Reach id -> itself and every reach upstream, with the travel minutes from each (its runoff index).
+    networks: Mapping[str, tuple[tuple[str, float], ...]] = dataclasses.field(default_factory=dict)
     rain_max_age_s: float = 900.0
     name: str = "reach_fusion"
 
@@ -124,8 +141,15 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
                 return state, []
             return dataclasses.replace(state, camera=item), []
         if isinstance(item, AreaRainfall):
-            if state.grid is not None and state.grid.event_time > item.event_time:
-                return state, []
+            reach_id = key.partition("|")[2]
+            network = self.networks.get(reach_id, ((reach_id, 0.0),))
+            # Runoff history is kept as far back as the longest travel in the network needs.
+            keep_s = 60.0 * (max(t for _, t in network) + ATTENUATION_MIN) + GRID_MAX_AGE_S + 3600.0
+            catchment = step_catchment(state.runoff.get(item.area_id), item, keep_s)
+            if catchment is not None:
+                state = dataclasses.replace(state, runoff={**state.runoff, item.area_id: catchment})
+            if item.area_id != reach_id or (state.grid is not None and state.grid.event_time > item.event_time):
+                return state, []  # a reach upstream counts for the runoff index only
             return dataclasses.replace(state, grid=item), []
         if isinstance(item, DroneSighting):
             if state.drone is not None and state.drone.event_time > item.event_time:
@@ -133,29 +157,48 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             return dataclasses.replace(state, drone=item), []
         if item.station_id in self._upstream_stations.get(key.partition("|")[2], ()):  # type: ignore[attr-defined]
             # A gauge upstream: remembered for this reach's rows, it makes none of its own.
+            previous = _as_of(state.upstream.get(item.station_id, ()), item.event_time)
             statuses = _recent_with(state.upstream.get(item.station_id, ()), item)
-            return dataclasses.replace(state, upstream={**state.upstream, item.station_id: statuses}), []
+            since = state.upstream_unchanged_since.get(item.station_id)
+            if previous is None or previous.level_m != item.level_m or since is None:
+                since = item.event_time
+            return dataclasses.replace(state, upstream={**state.upstream, item.station_id: statuses},
+                                       upstream_unchanged_since={**state.upstream_unchanged_since,
+                                                                 item.station_id: since}), []
         return self._on_level(key, state, item)
 
-    def _upstream_features(self, state: FusionState, reach_id: str, at: dt.datetime) -> dict[str, float | None]:
+    def _upstream_features(self, state: FusionState, reach_id: str, at: dt.datetime, rain_60min_mm: float
+                           ) -> tuple[dict[str, float | None], list[str]]:
         """The state of the gauge upstream nearest its own flood danger level, as it stood at
-        ``at``; ``None`` values when none is known, fresh and trusted."""
+        ``at`` (``None`` values when none is known, fresh and trusted), and why any was passed over.
+
+        A gauge whose level has not moved for :data:`FROZEN_AFTER_S` while this reach's
+        basin (which holds the catchment upstream) had :data:`FROZEN_RAIN_60MIN_MM` in
+        the last hour is frozen: its reach reports the fault, and here it counts as none.
+        """
         nearest: tuple[float, float, float] | None = None
+        passed_over: list[str] = []
         for station_id, travel_min in self.upstream.get(reach_id, ()):
             if station_id in state.faults:
                 continue  # silent (the watchdog's fault): not read as a calm river upstream
             status = _as_of(state.upstream.get(station_id, ()), at)
             if status is None or (at - status.event_time).total_seconds() > self.rain_max_age_s:
                 continue
+            since = state.upstream_unchanged_since.get(station_id, status.event_time)
+            frozen_for = (status.event_time - since).total_seconds()
+            if frozen_for >= FROZEN_AFTER_S and rain_60min_mm >= FROZEN_RAIN_60MIN_MM:
+                passed_over.append(f"{station_id} upstream: {status.level_m:.2f} m unchanged for "
+                                   f"{frozen_for / 60:.0f} min while it rains; not read")
+                continue
             earlier = status.level_30min_ago_m
             rise = 0.0 if earlier is None else (status.level_m - earlier) * 2.0
             stage = status.danger_m - status.level_m
             if nearest is None or stage < nearest[0]:
                 nearest = (stage, rise, travel_min)
+        names = ("upstream_stage_to_danger_m", "upstream_rise_m_per_h", "upstream_travel_min")
         if nearest is None:
-            return {"upstream_stage_to_danger_m": None, "upstream_rise_m_per_h": None, "upstream_travel_min": None}
-        return dict(zip(("upstream_stage_to_danger_m", "upstream_rise_m_per_h", "upstream_travel_min"),
-                        nearest, strict=True))
+            return dict.fromkeys(names), passed_over
+        return dict(zip(names, nearest, strict=True)), passed_over
 
     def _on_fault(self, reach_id: str, state: FusionState, item: SensorFault
                   ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
@@ -212,7 +255,10 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
 
         rain_60 = basin_mean("rain_60min_mm")
         grid = fresh_grid(state.grid, at)
-        values = flood4_features(
+        network = self.networks.get(status.reach_id, ((status.reach_id, 0.0),))
+        runoff = runoff_features(state.runoff, status.reach_id, network, at)
+        upstream, passed_over = self._upstream_features(state, status.reach_id, at, rain_60)
+        values = flood5_features(
             status.level_m,
             caution_m=status.caution_m,
             evacuation_m=status.evacuation_m,
@@ -226,19 +272,26 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             # Without a fresh grid the model's own fallback (persistence of the last hour) applies.
             nowcast_rain_30min_mm=None if grid is None else grid.nowcast_30min_mm,
             nowcast_rain_60min_mm=None if grid is None else grid.nowcast_60min_mm,
-            **self._upstream_features(state, status.reach_id, at),
+            **upstream,
+            # Without them (no fresh grid), the model's own stand-in: the tanks' steady state.
+            surface_index_mm=runoff.get(SURFACE_INDEX),
+            surface_index_ahead_mm=runoff.get(SURFACE_INDEX_AHEAD),
+            runoff_index_mm_h=runoff.get(RUNOFF_INDEX),
+            runoff_index_ahead_mm_h=runoff.get(RUNOFF_INDEX_AHEAD),
         )
-        # flood/4's inputs include flood/3's and flood/2's: each model takes its own columns by name.
-        every = dict(zip(FLOOD4_FEATURES, values, strict=True))
+        # flood/5's inputs include flood/4's, /3's and /2's: each model takes its own columns by name.
+        every = dict(zip(FLOOD5_FEATURES, values, strict=True))
         camera = state.camera
         if camera is not None and not 0 <= (at - camera.event_time).total_seconds() <= CAMERA_MAX_AGE_S:
             camera = None
-        faults = [f.description for f in state.faults.values()]
+        faults = [f.description for f in state.faults.values()] + passed_over
         faults += [f"{t.station_id} no rain data since {format_time(t.event_time)}" for t in stale
                    if t.station_id not in state.faults]
         if state.grid is not None and grid is None and state.grid.event_time <= at:
             faults.append(f"{state.grid.grid_id} no rain grid since {format_time(state.grid.event_time)}; "
                           "nowcast taken as persistence")
+        elif SURFACE_INDEX in runoff and RUNOFF_INDEX not in runoff:
+            faults.append("no fresh rain grid for a reach upstream; runoff index taken from the last hour's rain")
         return ReachFeatures(
             reach_id=status.reach_id,
             event_time=at,
@@ -252,6 +305,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
                                               ("camera_p_overtopping", camera.p_overtopping)),
             camera_overtopping=camera is not None and camera.overtopping,
             grid=tuple(grid_features(grid).items()),
+            runoff=tuple(runoff.items()),
             drone=fresh_sighting(state.drone, at),
         )
 
@@ -292,8 +346,9 @@ def to_risk_score(row: ReachFeatures, probabilities: dict[str, float], primary: 
                         else row.status.observed_level),
         model=model_ref,
         target=target,
-        features=(dict(row.features) | {"level_m": row.status.level_m} | dict(row.camera) | dict(row.grid)
-                  | sighting_features(row.drone)),
+        # The indices as computed where known; the model's own inputs (stand-ins included) over them.
+        features=(dict(row.runoff) | dict(row.features) | {"level_m": row.status.level_m} | dict(row.camera)
+                  | dict(row.grid) | sighting_features(row.drone)),
         contributions=tuple(contributions),
         faults=row.faults,
     )

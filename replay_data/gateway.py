@@ -46,10 +46,11 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from suibou.catalogue import LevelGauge, RainGauge, StationCatalogue
-from suibou.contracts import Event, LevelReading, RainReading
+from suibou.contracts import Event, GridKind, GridNotice, LevelReading, RainReading
 from suibou.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,10 @@ class GatewaySimulator:
                 delay += 1.5 * self.options.interval_s
             heapq.heappush(self._pending, Delivery(at + dt.timedelta(seconds=delay), station, at, event))
 
+    def rain_rates(self) -> dict[str, float]:
+        """Each simulated rain gauge's intensity now (mm/h; 0 while dry), as of its last reading drawn."""
+        return {s: (m.intensity if m.wet else 0.0) for s, m in self._models.items() if isinstance(m, _Rain)}
+
     def readings_until(self, t: dt.datetime) -> list[Event]:
         """The readings delivered after the previous call and by ``t``, in delivery order."""
         self._generate_until(t)
@@ -236,6 +241,65 @@ class GatewaySimulator:
         while self._pending and self._pending[0].release <= t:
             out.append(heapq.heappop(self._pending).event)
         return out
+
+
+class LiveGrids:
+    """Rain grids issued live, every ``every_s`` seconds on the clock's marks, from the simulator's
+    rain gauges (**synthetic**).
+
+    Each cell of each catalogue grid rains at the intensity of the nearest
+    simulated rain gauge (0 where that gauge is dry); every lead of the
+    nowcast repeats it (persistence). Files are netCDF, written to ``folder``
+    (one per grid and issue); one ``grid_notice/1`` per file is returned for
+    the grid topic, as a radar-analysis feed would send them. Like the readings,
+    the same seed gives the same grids however time is stepped.
+    """
+
+    def __init__(self, simulator: GatewaySimulator, catalogue: StationCatalogue, folder: Path,
+                 every_s: int = 300) -> None:
+        # A grid counts for 15 minutes in the pipeline (pipelines.grids.GRID_MAX_AGE_S): issue them more often.
+        if not isinstance(every_s, int) or not 60 <= every_s <= 900:
+            raise ValueError(f"grids must be issued every 60 to 900 s, got {every_s!r}")
+        rain = {g.station_id: g for g in catalogue.rain_gauges if g.station_id in simulator.stations}
+        if not rain or not catalogue.grids:
+            raise ValueError(f"catalogue {catalogue.name} has no rain grid with a simulated rain gauge")
+        self._simulator, self._folder, self._every = simulator, folder, dt.timedelta(seconds=every_s)
+        # Issued on the clock's marks (every 5 minutes: :00, :05, ...), as radar analyses are.
+        start = simulator.start.timestamp()
+        self._next = dt.datetime.fromtimestamp(math.ceil(start / every_s) * every_s, dt.UTC)
+        self._nearest: dict[str, list[list[str]]] = {}
+        for grid in catalogue.grids:
+            self._nearest[grid.grid_id] = [
+                [min(rain, key=lambda s: (rain[s].lon - lon) ** 2 + (rain[s].lat - lat) ** 2) for lon in grid.lons]
+                for lat in grid.lats]
+        self._grids = catalogue.grids
+        self.issued = 0
+
+    def issue_until(self, t: dt.datetime) -> list[GridNotice]:
+        """Writes the grids due by ``t`` (after the simulator has drawn its readings up to ``t``)."""
+        import numpy as np
+
+        from replay_data.media import GRID_VARIABLE, NOWCAST_LEADS_MIN, grid_dataset, write_grid
+
+        notices = []
+        while self._next <= t:
+            issue, self._next = self._next, self._next + self._every
+            rates = self._simulator.rain_rates()
+            for grid in self._grids:
+                field = np.array([[rates[s] for s in row] for row in self._nearest[grid.grid_id]], dtype=np.float32)
+                fields = np.repeat(field[None, :, :], len(NOWCAST_LEADS_MIN), axis=0)
+                stamp = issue.strftime("%Y%m%dT%H%M%SZ")
+                path = self._folder / grid.grid_id / f"{stamp}.nc"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_grid(path, grid_dataset(grid, fields, issue, storm="live gateway",
+                                              provenance="SYNTHETIC: the gateway's simulated rain gauges, "
+                                                         "nearest gauge per cell, persistence nowcast"))
+                drill = self._simulator.options.drill_id
+                notices.append(GridNotice(event_id=f"gw:{grid.grid_id}:{stamp}", event_time=issue, valid_time=issue,
+                                          grid_id=grid.grid_id, kind=GridKind.OBSERVED, uri=path.as_uri(),
+                                          variable=GRID_VARIABLE, exercise=drill is not None, drill_id=drill))
+                self.issued += 1
+        return notices
 
 
 # --------------------------------------------------------------------------- sending
@@ -317,7 +381,7 @@ class KafkaSink:
     def send(self, readings: Sequence[Event]) -> SendResult:
         futures = []
         for event in readings:
-            feed = "rain" if isinstance(event, RainReading) else "level"
+            feed = "rain" if isinstance(event, RainReading) else "grid" if isinstance(event, GridNotice) else "level"
             futures.append(self._producer.send(
                 self._topics.observation_topics[feed], value=event.to_json(), key=event.key.encode(),
                 timestamp_ms=round(event.event_time.timestamp() * 1000)))
@@ -355,12 +419,13 @@ def utc_now() -> dt.datetime:
 def run(simulator: GatewaySimulator, sink: Sink, *, duration_s: float | None = None, rate: float | None = None,
         stop: threading.Event | None = None, clock: Callable[[], dt.datetime] = utc_now,
         sleep: Callable[[float], None] | None = None, tick_s: float = 1.0,
-        on_batch: Callable[[RunReport], None] | None = None) -> RunReport:
+        on_batch: Callable[[RunReport], None] | None = None, grids: LiveGrids | None = None) -> RunReport:
     """Plays ``simulator`` against ``clock`` into ``sink`` until ``duration_s`` passes or ``stop`` is set.
 
     Every ``tick_s`` the readings delivered by then join a backlog, and up to
     ``rate`` readings per second of it (all of them without a rate) are sent.
-    Readings the sink could not deliver stay at the front of the backlog.
+    Readings the sink could not deliver stay at the front of the backlog. With
+    ``grids``, the grids due are written and their notices join the backlog too.
 
     Returns:
         Counts of what was generated, lost on the link, sent and how the receiver answered.
@@ -380,6 +445,8 @@ def run(simulator: GatewaySimulator, sink: Sink, *, duration_s: float | None = N
         if finished:
             now = min(now, began + dt.timedelta(seconds=duration_s)) if duration_s is not None else now
         backlog.extend(simulator.readings_until(now))
+        if grids is not None:
+            backlog.extend(grids.issue_until(now))
         if rate is None:
             chunk, backlog = backlog, []
         else:
@@ -409,5 +476,5 @@ def silent_map(entries: Iterable[str]) -> dict[str, float]:
     return dict(parse_silent(entry) for entry in entries)
 
 
-__all__ = ["GatewayOptions", "GatewaySimulator", "HttpSink", "KafkaSink", "RunReport", "SendResult", "Sink",
-           "parse_silent", "run", "silent_map"]
+__all__ = ["GatewayOptions", "GatewaySimulator", "HttpSink", "KafkaSink", "LiveGrids", "RunReport", "SendResult",
+           "Sink", "parse_silent", "run", "silent_map"]

@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--station", action="append", default=None, help="only this gauge; repeatable")
     gateway.add_argument("--drill-id", default=None,
                          help="mark readings as exercises of this drill (for an exercise gateway)")
+    gateway.add_argument("--grids", type=int, default=None, metavar="S",
+                         help="also issue the catalogue's rain grids every S seconds (60-900) from the simulated "
+                              "rain gauges (synthetic; --via kafka; files under <SUIBOU_HOME>/live-grids)")
     models = commands.add_parser("models", help="model training")
     models.add_argument("action", choices=("train",))
     return parser
@@ -263,6 +266,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
         GatewaySimulator,
         HttpSink,
         KafkaSink,
+        LiveGrids,
         RunReport,
         Sink,
         run,
@@ -277,6 +281,10 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
                                  silent=silent_map(args.silent), seed=args.seed, drill_id=args.drill_id,
                                  stations=tuple(args.station) if args.station else None)
         simulator = GatewaySimulator(catalogue, dt.datetime.now(dt.UTC), options)
+        if args.grids is not None and args.via != "kafka":
+            raise ValueError("--grids needs --via kafka: the ingest route takes readings only")
+        grids = None if args.grids is None else LiveGrids(simulator, catalogue, settings.home / "live-grids",
+                                                           args.grids)
     except (OSError, ValueError) as error:
         print(f"gateway: {error}", file=sys.stderr)
         return 2
@@ -307,7 +315,8 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
                  f"lost {r.lost}, backlog {r.backlog}")
 
     try:
-        report = run(simulator, sink, duration_s=args.duration, rate=args.rate, stop=stop, on_batch=progress)
+        report = run(simulator, sink, duration_s=args.duration, rate=args.rate, stop=stop, on_batch=progress,
+                     grids=grids)
     except KeyboardInterrupt:
         stop.set()
         return 130
@@ -315,8 +324,9 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
         sink.close()
     for reason in report.reasons[:10]:
         print(f"rejected {reason}", file=sys.stderr)
-    print(f"generated {report.generated} readings: {report.sent} sent ({report.accepted} accepted, "
-          f"{report.duplicate} duplicate, {report.rejected} rejected), {report.lost} lost on the link, "
+    grid_note = "" if grids is None else f" and {grids.issued} grid notices"
+    print(f"generated {report.generated} readings{grid_note}: {report.sent} sent ({report.accepted} accepted, "
+          f"{report.duplicate} duplicate, {report.rejected} rejected), {report.lost} readings lost on the link, "
           f"{report.backlog} not sent")
     return 0
 

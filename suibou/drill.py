@@ -489,6 +489,7 @@ def run_drill(
         # A group of its own: a job of this drill that dies resumes from the drill's own commits.
         group_id=f"suibou-drill-{drill_id}",
         hold_s=hold_minutes * 60,
+        flood_model=settings.flood_model,
         # Nobody watches a drill replayed as fast as possible event by event;
         # folding it ten storm minutes at a time gives the same results sooner.
         fold_grain_s=FULL_SPEED_FOLD_GRAIN_S if speed is None else 0.0,

@@ -455,7 +455,7 @@ class LiveSupervisor:
             plan, catalogue=StationCatalogue.load(self.options.catalogue), topics=topics,
             bootstrap_servers=self.settings.bootstrap_servers, group_id=self.options.group_id,
             hold_s=self.options.hold_s, silence_after_s=self.options.silence_after_s,
-            fold_on_arrival_s=ON_ARRIVAL_S, fold_shards=LIVE_FOLD_SHARDS)
+            fold_on_arrival_s=ON_ARRIVAL_S, fold_shards=LIVE_FOLD_SHARDS, flood_model=self.settings.flood_model)
 
     def _watch(self, job: PrismJob) -> str:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
+from typing import Literal, get_args
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
             so no recovery from one. Bundle finalisation, and with it the Kafka offset commits,
             happens only at completed checkpoints on Flink (docs/flink.md).
         flink_state_backend: ``rocksdb``, ``hashmap`` or empty (Flink's default, on the heap).
+        flood_model: The flood model that scores every reach (``name/version``), live and in
+            drills: one of :data:`FLOOD_MODELS`, each with the six targets of the alert rule.
     """
 
     model_config = SettingsConfigDict(env_prefix="SUIBOU_", extra="ignore")
@@ -61,6 +64,7 @@ class Settings(BaseSettings):
     flink_parallelism: int = 1
     flink_checkpoint_ms: int = 10_000
     flink_state_backend: str = ""
+    flood_model: Literal["flood/3", "flood/4", "flood/5"] = "flood/4"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -155,3 +159,7 @@ class Topics:
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+#: Flood models the alert rule can take (each predicts caution, evacuation and danger within 60 and 180 min).
+FLOOD_MODELS: tuple[str, ...] = get_args(Settings.model_fields["flood_model"].annotation)

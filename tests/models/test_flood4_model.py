@@ -80,13 +80,18 @@ def test_committed_artifact_covers_three_basins_and_says_what_it_leaves_out(scor
         assert needed in card
 
 
+def random_flood3_inputs(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """``flood3_feature_matrix``'s inputs for ``n`` random rows over the range the models are trained on."""
+    level = rng.uniform(0, 6, n)
+    return [level, np.full(n, 2.0), np.full(n, 3.0), np.full(n, 4.0), level - rng.uniform(-0.2, 0.5, n),
+            level - rng.uniform(-0.3, 1.0, n), rng.uniform(0, 25, n), rng.uniform(0, 120, n), rng.uniform(0, 60, n),
+            rng.uniform(0, 120, n), rng.uniform(0, 300, n), rng.uniform(0, 500, n)]
+
+
 def test_a_river_rising_upstream_never_lowers_the_risk_downstream(scorer):
     rng = np.random.default_rng(4)
     n = 2000
-    level = rng.uniform(0, 6, n)
-    base = [level, np.full(n, 2.0), np.full(n, 3.0), np.full(n, 4.0), level - rng.uniform(-0.2, 0.5, n),
-            level - rng.uniform(-0.3, 1.0, n), rng.uniform(0, 25, n), rng.uniform(0, 120, n), rng.uniform(0, 60, n),
-            rng.uniform(0, 120, n), rng.uniform(0, 300, n), rng.uniform(0, 500, n)]
+    base = random_flood3_inputs(rng, n)
     stage = rng.uniform(-1, 4, n)
     rise = rng.uniform(-0.5, 1.5, n)
     travel = rng.choice([10.0, 35.0, 80.0], n)

@@ -10,7 +10,7 @@ from models import FLOOD4_FEATURES
 from models.features import NO_UPSTREAM_STAGE_M
 from pipelines.areas import AreaPlan, upstream_gauges
 from pipelines.faults import fault
-from pipelines.gauges import LevelAssessment
+from pipelines.gauges import LevelAssessment, RainfallTotals
 from pipelines.ordered import run_fold
 from pipelines.risk import ReachFeatures, ReachFusion
 from suibou.catalogue import StationCatalogue
@@ -92,3 +92,20 @@ def test_a_silent_or_stale_gauge_upstream_is_not_read_as_a_calm_river():
 def test_a_headwater_reach_has_no_gauge_upstream():
     (row,) = rows_of([status("WL-TAMA-CHOFUBASHI", 0, 2.0, 1.8)], "R-TAMA-OKUTAMA")
     assert upstream_of(row) == (NO_UPSTREAM_STAGE_M, 0.0, 0.0)
+
+
+def _rain(minute: int, mm_60: float) -> RainfallTotals:
+    return RainfallTotals("RG-FUCHU", at(minute), mm_60 / 6, mm_60, False, None)
+
+
+def test_a_frozen_gauge_upstream_is_not_read_while_it_rains_and_the_row_says_why():
+    stuck = [status("WL-TAMA-SEKIDO", m, 4.5, 4.5) for m in range(0, 71, 5)]
+    own = [status("WL-TAMA-ISHIHARA", m + 1, 3.0, 2.9) for m in (0, 30, 70)]
+    rainy = rows_of(sorted([*stuck, *own, *(_rain(m, 20.0) for m in range(0, 71, 5))], key=lambda i: i.event_time))
+    assert upstream_of(rainy[0]) == pytest.approx((TAMA.level_gauge("WL-TAMA-SEKIDO").danger_m - 4.5, 0.0, 50.0),
+                                                  abs=1e-4)
+    assert upstream_of(rainy[-1]) == (NO_UPSTREAM_STAGE_M, 0.0, 0.0)  # 70 min unmoved in 20 mm/h of rain
+    assert any("WL-TAMA-SEKIDO upstream" in f and "unchanged for 70 min" in f for f in rainy[-1].faults)
+    # The same unmoving level in dry weather is a calm river, and is read.
+    dry = rows_of(sorted([*stuck, *own, *(_rain(m, 0.0) for m in range(0, 71, 5))], key=lambda i: i.event_time))
+    assert upstream_of(dry[-1])[2] == 50.0 and not dry[-1].faults

@@ -257,9 +257,38 @@ def test_the_kafka_sink_keys_by_station_stamps_event_time_and_keeps_what_was_not
     ["gateway", "--catalogue", "no-such-catalogue", "--via", "kafka"],
     ["gateway", "--catalogue", "kanda-basin", "--silent", "RG-NOWHERE@5", "--via", "kafka"],
     ["gateway", "--catalogue", "kanda-basin", "--gap-probability", "1.5", "--via", "kafka"],
+    ["gateway", "--catalogue", "kanda-basin", "--grids", "300", "--key-file", "k"],  # grids need Kafka
+    ["gateway", "--catalogue", "kanda-basin", "--grids", "5", "--via", "kafka"],
 ])
 def test_the_command_refuses_bad_arguments_with_a_message(argv: list[str], capsys: Any) -> None:
     from suibou.cli import main
 
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("gateway: ")
+
+
+def test_live_grids_rain_where_the_nearest_simulated_gauge_rains_and_are_announced_on_the_grid_topic(
+        tmp_path: Path) -> None:
+    import numpy as np
+
+    from pipelines.grids import read_grid
+    from replay_data.gateway import LiveGrids
+    from replay_data.media import GRID_VARIABLE
+    from suibou.contracts import GridNotice
+
+    clock = FakeClock()
+    sink = Collector()
+    simulator = sim(interval_s=60)
+    grids = LiveGrids(simulator, KANDA, tmp_path, every_s=300)
+    run(simulator, sink, duration_s=900, clock=clock, sleep=clock.sleep, tick_s=60.0, grids=grids)
+    notices = [e for batch in sink.batches for e in batch if isinstance(e, GridNotice)]
+    (grid,) = KANDA.grids
+    assert [n.event_time for n in notices] == [at(0), at(300), at(600), at(900)] and grids.issued == 4
+    assert all(n.grid_id == grid.grid_id and not n.exercise and parse_event(n.to_json()) == n for n in notices)
+    leads, fields = read_grid(notices[-1].uri, GRID_VARIABLE, grid)
+    rates = simulator.rain_rates()
+    for gauge in KANDA.rain_gauges:
+        row, column = grid.cell_of(gauge.lon, gauge.lat)
+        assert fields[0, row, column] == pytest.approx(rates[gauge.station_id], abs=1e-4)
+    assert np.all(fields == fields[0])  # persistence at every lead
+    assert leads.tolist()[0] == 0 and leads.tolist()[-1] == 60
