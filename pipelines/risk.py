@@ -128,6 +128,14 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
         object.__setattr__(self, "_upstream_stations",
                            {reach: frozenset(s for s, _ in gauges) for reach, gauges in self.upstream.items()})
 
+    def _network(self, reach_id: str) -> tuple[tuple[str, float], ...]:
+        """The reaches whose runoff this reach's index routes, with their travel minutes (itself alone by default)."""
+        return self.networks.get(reach_id, ((reach_id, 0.0),))
+
+    def _runoff_keep_s(self, reach_id: str) -> float:
+        """How far back a reach keeps runoff history: as far as the longest travel in its network needs."""
+        return 60.0 * (max(t for _, t in self._network(reach_id)) + ATTENUATION_MIN) + GRID_MAX_AGE_S + 3600.0
+
     def step(self, key: str, state: FusionState, item: RainfallTotals | LevelAssessment | SensorFault
              ) -> tuple[FusionState, list[ReachFeatures | SensorFault]]:
         if isinstance(item, RainfallTotals):
@@ -142,10 +150,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
             return dataclasses.replace(state, camera=item), []
         if isinstance(item, AreaRainfall):
             reach_id = key.partition("|")[2]
-            network = self.networks.get(reach_id, ((reach_id, 0.0),))
-            # Runoff history is kept as far back as the longest travel in the network needs.
-            keep_s = 60.0 * (max(t for _, t in network) + ATTENUATION_MIN) + GRID_MAX_AGE_S + 3600.0
-            catchment = step_catchment(state.runoff.get(item.area_id), item, keep_s)
+            catchment = step_catchment(state.runoff.get(item.area_id), item, self._runoff_keep_s(reach_id))
             if catchment is not None:
                 state = dataclasses.replace(state, runoff={**state.runoff, item.area_id: catchment})
             if item.area_id != reach_id or (state.grid is not None and state.grid.event_time > item.event_time):
@@ -255,8 +260,7 @@ class ReachFusion(Fold[FusionState, "RainfallTotals | LevelAssessment | SensorFa
 
         rain_60 = basin_mean("rain_60min_mm")
         grid = fresh_grid(state.grid, at)
-        network = self.networks.get(status.reach_id, ((status.reach_id, 0.0),))
-        runoff = runoff_features(state.runoff, status.reach_id, network, at)
+        runoff = runoff_features(state.runoff, status.reach_id, self._network(status.reach_id), at)
         upstream, passed_over = self._upstream_features(state, status.reach_id, at, rain_60)
         values = flood5_features(
             status.level_m,

@@ -57,10 +57,10 @@ class CatchmentRunoff:
         times: Epoch seconds of each grid, oldest first, as far back as the
             network's longest travel time needs.
         runoff: The cells' mean runoff (mm/h) at each of ``times``.
-        ahead: Storage per cell at each of :data:`suibou.runoff.AHEAD_STEPS_MIN`
+        ahead_runoff: The cells' mean runoff at each of :data:`suibou.runoff.AHEAD_STEPS_MIN`
             after ``at`` under that grid's nowcast; empty without one. Beyond the
             last step the last is held, until the grid would be stale.
-        ahead_runoff: The cells' mean runoff at each of those steps.
+        ahead_peak: The largest storage among the cells over those steps (None without a nowcast).
         known_from: Epoch seconds from which the runoff is known: the first grid,
             or where the history was cut (trimmed, or restarted after a gap).
         dry_before: Before ``known_from`` the catchment was dry (the job's start,
@@ -71,8 +71,8 @@ class CatchmentRunoff:
     storage: tuple[float, ...]
     times: tuple[float, ...]
     runoff: tuple[float, ...]
-    ahead: tuple[tuple[float, ...], ...] = ()
     ahead_runoff: tuple[float, ...] = ()
+    ahead_peak: float | None = None
     known_from: float = 0.0
     dry_before: bool = True
 
@@ -140,15 +140,15 @@ def step_catchment(state: CatchmentRunoff | None, grid: AreaRainfall, keep_s: fl
         known_from, dry_before = state.known_from, state.dry_before
         if keep:
             known_from, dry_before = times[0] if times else now, False
-    ahead: tuple[tuple[float, ...], ...] = ()
     ahead_runoff: tuple[float, ...] = ()
+    ahead_peak: float | None = None
     if grid.cell_nowcast_30min_mm and grid.cell_nowcast_60min_mm:
         steps = forecast_surface_tanks(storage, np.asarray(grid.cell_nowcast_30min_mm),
                                        np.asarray(grid.cell_nowcast_60min_mm))
-        ahead = tuple(tuple(s.tolist()) for s in steps)
         ahead_runoff = tuple(float(surface_runoff(s).mean()) for s in steps)
+        ahead_peak = float(max(s.max() for s in steps))
     return CatchmentRunoff(grid.event_time, tuple(storage.tolist()), (*times, now),
-                           (*runoff, float(surface_runoff(storage).mean())), ahead, ahead_runoff, known_from,
+                           (*runoff, float(surface_runoff(storage).mean())), ahead_runoff, ahead_peak, known_from,
                            dry_before)
 
 
@@ -161,14 +161,12 @@ def runoff_features(catchments: Mapping[str, CatchmentRunoff], own: str,
         network: ``(reach id, travel minutes to this reach's gauge)`` for the reach
             itself (0) and every reach upstream of it.
     """
-    out: dict[str, float] = {}
     mine = catchments.get(own)
-    if mine is not None and 0 <= (at - mine.at).total_seconds() <= GRID_MAX_AGE_S:
-        out[SURFACE_INDEX] = round(max(mine.storage), 2)
-        if mine.ahead:
-            out[SURFACE_INDEX_AHEAD] = round(max(*mine.storage, *(max(s) for s in mine.ahead)), 2)
-    else:
-        return out  # no fresh grid of its own: nothing to judge its rain by
+    if mine is None or not 0 <= (at - mine.at).total_seconds() <= GRID_MAX_AGE_S:
+        return {}  # no fresh grid of its own: nothing to judge its rain by
+    out = {SURFACE_INDEX: round(max(mine.storage), 2)}
+    if mine.ahead_peak is not None:
+        out[SURFACE_INDEX_AHEAD] = round(max(*mine.storage, mine.ahead_peak), 2)
 
     members = [(catchments.get(reach_id), 60.0 * travel_min) for reach_id, travel_min in network]
 
